@@ -1,0 +1,23 @@
+//! The job components built with Weir: compiled from `guest-jobs/` for wasm32-wasip2 by the
+//! build script, and the default job embedded in the binary.
+
+use std::path::PathBuf;
+
+/// The Click Event Count job, embedded so that `weir` runs the playground with nothing else.
+pub const CLICK_EVENT_COUNT: &[u8] = include_bytes!(concat!(env!("WEIR_GUEST_DIR"), "/click_event_count.wasm"));
+
+/// The name by which commands accept the embedded job instead of a file.
+pub const CLICK_EVENT_COUNT_NAME: &str = "click-event-count";
+
+/// Where the build put the guest component `name` (for example `test_job`).
+pub fn guest_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("WEIR_GUEST_DIR")).join(format!("{name}.wasm"))
+}
+
+/// The bytes of a job given on the command line: the embedded job by name, or a file.
+pub fn read_job(spec: &str) -> std::io::Result<Vec<u8>> {
+    if spec == CLICK_EVENT_COUNT_NAME {
+        return Ok(CLICK_EVENT_COUNT.to_vec());
+    }
+    std::fs::read(spec).map_err(|e| std::io::Error::new(e.kind(), format!("cannot read job component '{spec}': {e}")))
+}

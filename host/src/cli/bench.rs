@@ -1,0 +1,146 @@
+//! `weir bench`: the Click Event Count job's throughput, on the datagen source (no broker) and,
+//! given a broker, on a backlog read from Kafka. Prints events per second and per CPU second.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::builtin;
+use crate::component::Limits;
+use crate::component::cache::ComponentCache;
+use crate::generator::GeneratorOptions;
+use crate::minicluster::{JobStatus, MiniCluster};
+use crate::task::CancelToken;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Events per run.
+    #[arg(long, default_value_t = 20_000_000)]
+    events: u64,
+    /// Parallelisms to measure, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    parallelism: Vec<u32>,
+    /// Also measure reading a backlog of `--events` from this Kafka broker.
+    #[arg(long = "bootstrap.servers")]
+    bootstrap_servers: Option<String>,
+    /// The job to measure: a component file, or `click-event-count`.
+    #[arg(long, default_value = builtin::CLICK_EVENT_COUNT_NAME)]
+    job: String,
+}
+
+/// CPU time (user + system) this process has used.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// The windows the job must emit for `events` events of the generator's sequence.
+fn expected_windows(events: u64) -> u64 {
+    let pages = click_event::PAGES.len() as u64;
+    (0..pages)
+        .map(|p| {
+            let per_page = events / pages + u64::from(p < events % pages);
+            if per_page == 0 {
+                0
+            } else {
+                ((per_page - 1) as i64 * click_event::TIMESTAMP_STEP_MS / click_event::WINDOW_SIZE_MS) as u64 + 1
+            }
+        })
+        .sum()
+}
+
+struct Measurement {
+    seconds: f64,
+    cpu_seconds: f64,
+    windows: u64,
+}
+
+fn measure(cluster: &MiniCluster, bytes: &[u8], args: &[String], parallelism: u32) -> anyhow::Result<Measurement> {
+    let component = cluster.load(bytes)?;
+    let graph = cluster.plan(&component, args, parallelism)?;
+    let cpu = cpu_time();
+    let started = Instant::now();
+    let job = cluster.submit(component, graph)?;
+    let metrics = job.metrics().clone();
+    let status = job.wait();
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = (cpu_time() - cpu).as_secs_f64();
+    if let JobStatus::Failed(cause) = status {
+        anyhow::bail!("the benchmark job failed: {cause}");
+    }
+    let windows = metrics.sum("ClickEventStatistics Sink: Writer", "numRecordsIn") as u64;
+    Ok(Measurement { seconds, cpu_seconds, windows })
+}
+
+fn report(label: &str, events: u64, parallelism: u32, m: &Measurement, expected: u64) {
+    let rate = events as f64 / m.seconds;
+    let per_core = events as f64 / m.cpu_seconds;
+    let check = if m.windows == expected { "ok".to_string() } else { format!("WRONG: expected {expected}") };
+    println!(
+        "{label:<8} {parallelism:>3}  {:>8.2} s  {:>12.0} events/s  {:>8.2} CPU s  {:>12.0} events/s per core  {} windows ({check})",
+        m.seconds, rate, m.cpu_seconds, per_core, m.windows
+    );
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let bytes = builtin::read_job(&args.job)?;
+    let cluster = MiniCluster::new(Limits::default(), ComponentCache::default_location())?;
+    let events = args.events;
+    let expected = expected_windows(events);
+    println!(
+        "Click Event Count, event time, {events} events, {} CPU cores available",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    for &p in &args.parallelism {
+        let job_args: Vec<String> =
+            ["--source", "datagen", "--datagen.count", &events.to_string(), "--event-time", "--sink", "discard"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let m = measure(&cluster, &bytes, &job_args, p)?;
+        report("datagen", events, p, &m, expected);
+    }
+    if let Some(servers) = &args.bootstrap_servers {
+        let topic = format!("bench-input-{}", &crate::jobgraph::new_job_id()[..8]);
+        let fill = Instant::now();
+        let options = GeneratorOptions {
+            bootstrap_servers: servers.clone(),
+            topic: topic.clone(),
+            rate: None,
+            count: Some(events),
+        };
+        crate::generator::run(&options, &CancelToken::new(), |_| {})?;
+        println!("(filled topic {topic} with {events} events in {:.1} s)", fill.elapsed().as_secs_f64());
+        for &p in &args.parallelism {
+            let job_args: Vec<String> = [
+                "--bootstrap.servers",
+                servers,
+                "--input-topic",
+                &topic,
+                "--bounded",
+                "--event-time",
+                "--sink",
+                "discard",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let m = measure(&cluster, &bytes, &job_args, p)?;
+            report("kafka", events, p, &m, expected);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn expected_windows_follow_the_sequence() {
+        assert_eq!(super::expected_windows(6), 6);
+        assert_eq!(super::expected_windows(6000), 6);
+        assert_eq!(super::expected_windows(6006), 12);
+        assert_eq!(super::expected_windows(7), 6);
+    }
+}

@@ -1,0 +1,80 @@
+//! The `weir` command line.
+//!
+//! Each subcommand is a module; they parse with clap and call into the library. Errors reach
+//! the user as one clear message and a non-zero exit code.
+
+mod bench;
+mod consume;
+mod generator;
+mod run_local;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::task::CancelToken;
+
+/// Weir: a stream-processing cluster whose job logic is WebAssembly components.
+#[derive(Parser)]
+#[command(name = "weir", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job in this process, with N parallel subtasks per operator (like Flink's MiniCluster).
+    RunLocal(run_local::Args),
+    /// Write the playground's click events to a Kafka topic.
+    Generator(generator::Args),
+    /// Print the records of a Kafka topic.
+    Consume(consume::Args),
+    /// Measure the Click Event Count job's throughput.
+    Bench(bench::Args),
+}
+
+/// Sets up logging: `RUST_LOG` if set, else `info` (guest logs included).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+fn cancel_on_signal(token: CancelToken) {
+    let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        });
+        tracing::info!("stopping (signal received)");
+        token.cancel();
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot watch for Ctrl-C");
+    }
+}
+
+/// Runs the command line.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::RunLocal(args) => run_local::run(args),
+        Command::Generator(args) => generator::run(args),
+        Command::Consume(args) => consume::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Connectors: where sources read and sinks write. Guests name them in the plan; the host
+//! implements them.
+//!
+//! - [`kafka`]: the Kafka source and sink (rdkafka), and topic creation.
+//! - [`datagen`]: the click-event generator as a source, with no broker.
+//! - [`StdoutSink`] and [`DiscardSink`]: for trying and measuring jobs.
+
+pub mod datagen;
+pub mod kafka;
+
+use std::io::Write;
+use std::time::Duration;
+
+/// Why a connector failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("Kafka: {0}")]
+    Kafka(String),
+    #[error("Kafka topic '{topic}' {problem}")]
+    Topic { topic: String, problem: String },
+    #[error("writing to standard output: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Frame(#[from] weir_frame::FrameError),
+}
+
+impl From<rdkafka::error::KafkaError> for ConnectorError {
+    fn from(e: rdkafka::error::KafkaError) -> Self {
+        ConnectorError::Kafka(e.to_string())
+    }
+}
+
+/// Records read from one split (a Kafka partition, a generator's share).
+pub struct SourceBatch {
+    pub split: u32,
+    /// The records, in the frame format.
+    pub records: Vec<u8>,
+}
+
+/// What a source read in one poll.
+#[derive(Default)]
+pub struct SourcePoll {
+    pub batches: Vec<SourceBatch>,
+    /// Splits that have reached their end (bounded sources).
+    pub ended_splits: Vec<u32>,
+    /// Every split has ended: the source is done.
+    pub finished: bool,
+}
+
+/// The reading side of a source subtask (Flink's `SourceReader`).
+pub trait SourceReader: Send {
+    /// The splits this subtask reads.
+    fn splits(&self) -> Vec<u32>;
+
+    /// Reads what is available, waiting up to `timeout` if nothing is.
+    fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError>;
+}
+
+/// The writing side of a sink subtask (Flink's `SinkWriter`).
+pub trait SinkWriter: Send {
+    /// Writes a batch of records (frame format).
+    fn write(&mut self, batch: &[u8]) -> Result<(), ConnectorError>;
+
+    /// Waits until everything written is durable (for Kafka: acknowledged by the broker).
+    fn flush(&mut self, timeout: Duration) -> Result<(), ConnectorError>;
+}
+
+/// Writes record values to standard output, one per line.
+pub struct StdoutSink;
+
+impl SinkWriter for StdoutSink {
+    fn write(&mut self, batch: &[u8]) -> Result<(), ConnectorError> {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for record in weir_frame::records(batch) {
+            out.write_all(record?.value)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, _timeout: Duration) -> Result<(), ConnectorError> {
+        std::io::stdout().flush()?;
+        Ok(())
+    }
+}
+
+/// Drops everything.
+pub struct DiscardSink;
+
+impl SinkWriter for DiscardSink {
+    fn write(&mut self, _batch: &[u8]) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    fn flush(&mut self, _timeout: Duration) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,32 @@
+//! Weir: a stream-processing cluster whose job logic is WebAssembly components.
+//!
+//! The modules follow Flink's vocabulary; `docs/ARCHITECTURE.md` maps them and follows a
+//! record, a watermark and a job through them.
+//!
+//! - [`component`]: the WebAssembly host: compiling, caching, sandboxing and calling job
+//!   components (the `weir:job` world in `wit/`).
+//! - [`jobgraph`]: the job graph a component's plan becomes.
+//! - [`minicluster`]: runs a job in one process.
+//! - [`task`]: one subtask on its thread: sources, guest operators, sinks.
+//! - [`network`]: channels, partitioners, record writers and input gates.
+//! - [`state`], [`timer`], [`metrics`]: host services guests import, each with its WIT side.
+//! - [`watermark`]: event time at sources and across channels.
+//! - [`keygroup`]: Flink's key groups.
+//! - [`connector`]: Kafka, the datagen source, stdout and discard sinks.
+//! - [`generator`]: the playground's click-event generator.
+//! - [`cli`]: the `weir` command.
+
+pub mod builtin;
+pub mod cli;
+pub mod component;
+pub mod connector;
+pub mod generator;
+pub mod jobgraph;
+pub mod keygroup;
+pub mod metrics;
+pub mod minicluster;
+pub mod network;
+pub mod state;
+pub mod task;
+pub mod timer;
+pub mod watermark;

@@ -1,0 +1,231 @@
+//! Runs a whole job in one process (Flink's `MiniCluster`): every subtask on its own thread,
+//! channels between them in memory. `weir run-local` and `weir bench` use it; TaskManagers run
+//! the same tasks, with some channels crossing machines.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::component::cache::ComponentCache;
+use crate::component::{JobComponent, Limits, LoadError, WasmRuntime};
+use crate::connector::ConnectorError;
+use crate::connector::kafka::{DEFAULT_PARTITIONS, ensure_topics};
+use crate::jobgraph::{self, JobGraph, PlanError, ShipStrategy};
+use crate::metrics::{JobMetrics, TaskMetrics, VertexMetrics};
+use crate::network::{self, EdgeWriter, InputChannel, InputGate, Partitioner};
+use crate::state::{SledBackend, StateBackend, StateError};
+use crate::task::{self, CancelToken, TaskContext, TaskError, TaskOutcome, TaskResources};
+
+/// Why a job could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("preparing Kafka topics: {0}")]
+    Topics(#[from] ConnectorError),
+    #[error("state backend: {0}")]
+    State(#[from] StateError),
+    #[error("could not start a task thread: {0}")]
+    Thread(#[from] std::io::Error),
+    #[error("WebAssembly runtime: {0}")]
+    Runtime(String),
+}
+
+/// A process-local cluster.
+pub struct MiniCluster {
+    runtime: WasmRuntime,
+    cache: ComponentCache,
+    state: Arc<dyn StateBackend>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStatus {
+    Finished,
+    Canceled,
+    /// Failed, with the root cause.
+    Failed(String),
+}
+
+impl MiniCluster {
+    /// A cluster with the given sandbox limits and compiled-component cache, keeping state in
+    /// a temporary sled database.
+    pub fn new(limits: Limits, cache: ComponentCache) -> Result<Self, SubmitError> {
+        let runtime = WasmRuntime::new(limits).map_err(|e| SubmitError::Runtime(format!("{e:#}")))?;
+        Ok(MiniCluster { runtime, cache, state: Arc::new(SledBackend::temporary()?) })
+    }
+
+    pub fn runtime(&self) -> &WasmRuntime {
+        &self.runtime
+    }
+
+    /// Checks and compiles a job component.
+    pub fn load(&self, bytes: &[u8]) -> Result<JobComponent, LoadError> {
+        JobComponent::load(&self.runtime, &self.cache, bytes)
+    }
+
+    /// Plans the job: the component's `plan` with `args`, at `parallelism`.
+    pub fn plan(&self, component: &JobComponent, args: &[String], parallelism: u32) -> Result<JobGraph, PlanError> {
+        jobgraph::compile(&self.runtime, component, args, parallelism, jobgraph::new_job_id())
+    }
+
+    /// Loads, plans and starts a job.
+    pub fn run(&self, bytes: &[u8], args: &[String], parallelism: u32) -> Result<JobHandle, SubmitError> {
+        let component = self.load(bytes)?;
+        let graph = self.plan(&component, args, parallelism)?;
+        self.submit(component, graph)
+    }
+
+    /// Starts every subtask of `graph`.
+    pub fn submit(&self, component: JobComponent, graph: JobGraph) -> Result<JobHandle, SubmitError> {
+        let mut by_servers: HashMap<&str, Vec<&str>> = HashMap::new();
+        for topic in graph.kafka_topics() {
+            by_servers.entry(&topic.bootstrap_servers).or_default().push(&topic.topic);
+        }
+        for (servers, topics) in by_servers {
+            ensure_topics(servers, &topics, DEFAULT_PARTITIONS)?;
+        }
+
+        let graph = Arc::new(graph);
+        let cancel = CancelToken::new();
+        let resources = TaskResources { runtime: self.runtime.clone(), component, state: self.state.clone() };
+        let (mut writers, mut gates) = wire(&graph);
+        let mut metrics = JobMetrics::default();
+        let mut tasks = Vec::new();
+        tracing::info!(job = graph.job_id, name = graph.name, tasks = graph.task_count(), "starting job");
+        for (v, vertex) in graph.vertices.iter().enumerate() {
+            let mut subtasks = Vec::new();
+            for s in 0..vertex.parallelism {
+                let task_metrics = Arc::new(TaskMetrics::default());
+                subtasks.push(task_metrics.clone());
+                let ctx = TaskContext {
+                    job: graph.clone(),
+                    vertex: v,
+                    subtask: s,
+                    cancel: cancel.clone(),
+                    metrics: task_metrics,
+                };
+                let gate = InputGate::new(std::mem::take(&mut gates[v][s as usize]));
+                let edges = std::mem::take(&mut writers[v][s as usize]);
+                let resources = resources.clone();
+                let name = ctx.name();
+                let handle = std::thread::Builder::new().name(name.clone()).spawn(move || {
+                    let result = task::run(&ctx, &resources, gate, edges);
+                    match &result {
+                        Ok(outcome) => tracing::debug!(task = ctx.name(), ?outcome, "task ended"),
+                        Err(error) => {
+                            if !error.is_consequence() {
+                                tracing::error!(task = ctx.name(), %error, "task failed");
+                            }
+                            // One failed task fails the job: stop the others.
+                            ctx.cancel.cancel();
+                        }
+                    }
+                    result
+                })?;
+                tasks.push((name, handle));
+            }
+            metrics.vertices.push(VertexMetrics { name: vertex.name.clone(), subtasks });
+        }
+        Ok(JobHandle { graph, cancel, metrics: Arc::new(metrics), tasks, state: self.state.clone() })
+    }
+}
+
+/// The channels of a job: for each vertex and subtask, its edge writers and input channels.
+#[allow(clippy::type_complexity)]
+fn wire(graph: &JobGraph) -> (Vec<Vec<Vec<EdgeWriter>>>, Vec<Vec<Vec<InputChannel>>>) {
+    let subtasks = |v: usize| graph.vertices[v].parallelism as usize;
+    let mut writers: Vec<Vec<Vec<EdgeWriter>>> =
+        (0..graph.vertices.len()).map(|v| (0..subtasks(v)).map(|_| Vec::new()).collect()).collect();
+    let mut gates: Vec<Vec<Vec<InputChannel>>> =
+        (0..graph.vertices.len()).map(|v| (0..subtasks(v)).map(|_| Vec::new()).collect()).collect();
+    for (w, vertex) in graph.vertices.iter().enumerate() {
+        for (input, edge) in vertex.inputs.iter().enumerate() {
+            let from = edge.source;
+            for (i, from_writers) in writers[from].iter_mut().enumerate() {
+                let targets: Vec<usize> = match edge.strategy {
+                    ShipStrategy::Forward => vec![i],
+                    _ => (0..subtasks(w)).collect(),
+                };
+                let mut senders = Vec::new();
+                for j in targets {
+                    let (tx, rx) = network::channel();
+                    senders.push(tx);
+                    gates[w][j].push(InputChannel::new(rx, input as u32));
+                }
+                let partitioner = match edge.strategy {
+                    ShipStrategy::Forward => Partitioner::Forward,
+                    ShipStrategy::Hash => Partitioner::Hash { max_parallelism: graph.max_parallelism },
+                    ShipStrategy::Rebalance => Partitioner::Rebalance { next: i % subtasks(w) },
+                };
+                from_writers.push(EdgeWriter::new(partitioner, senders));
+            }
+        }
+    }
+    (writers, gates)
+}
+
+/// A running job.
+pub struct JobHandle {
+    graph: Arc<JobGraph>,
+    cancel: CancelToken,
+    metrics: Arc<JobMetrics>,
+    tasks: Vec<(String, JoinHandle<Result<TaskOutcome, TaskError>>)>,
+    state: Arc<dyn StateBackend>,
+}
+
+impl JobHandle {
+    pub fn graph(&self) -> &JobGraph {
+        &self.graph
+    }
+
+    pub fn metrics(&self) -> &Arc<JobMetrics> {
+        &self.metrics
+    }
+
+    /// Asks every task to stop.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// A token that cancels the job.
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
+    /// True once every task has ended.
+    pub fn is_done(&self) -> bool {
+        self.tasks.iter().all(|(_, t)| t.is_finished())
+    }
+
+    /// Waits for every task and tells how the job ended.
+    pub fn wait(self) -> JobStatus {
+        let mut failures: Vec<TaskError> = Vec::new();
+        let mut cancelled = false;
+        for (name, handle) in self.tasks {
+            match handle.join() {
+                Ok(Ok(TaskOutcome::Finished)) => {}
+                Ok(Ok(TaskOutcome::Cancelled)) => cancelled = true,
+                Ok(Err(error)) => failures.push(error),
+                Err(_) => failures.push(TaskError::Panicked(name)),
+            }
+        }
+        if let Err(error) = self.state.drop_job(&self.graph.job_id) {
+            tracing::warn!(%error, "could not drop the job's state");
+        }
+        // A task whose channel partner went away failed only because another task stopped:
+        // after a cancellation that is part of cancelling, otherwise the first such failure is
+        // reported when no other cause is known.
+        let root = failures.iter().find(|f| !f.is_consequence());
+        match root {
+            Some(error) => JobStatus::Failed(error.to_string()),
+            None if cancelled || self.cancel.is_cancelled() => JobStatus::Canceled,
+            None => match failures.first() {
+                Some(error) => JobStatus::Failed(error.to_string()),
+                None => JobStatus::Finished,
+            },
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The input side of a task: its channels from upstream subtasks, read fairly.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Select, TryRecvError};
+
+use super::{NetworkError, StreamElement};
+
+/// A channel from one upstream subtask, and which of the task's inputs it belongs to.
+pub struct InputChannel {
+    pub receiver: Receiver<StreamElement>,
+    pub input: u32,
+    finished: bool,
+}
+
+impl InputChannel {
+    pub fn new(receiver: Receiver<StreamElement>, input: u32) -> Self {
+        InputChannel { receiver, input, finished: false }
+    }
+}
+
+/// All input channels of a task.
+pub struct InputGate {
+    channels: Vec<InputChannel>,
+    /// Where the next fair scan starts.
+    next: usize,
+    open: usize,
+}
+
+impl InputGate {
+    pub fn new(channels: Vec<InputChannel>) -> Self {
+        let open = channels.len();
+        InputGate { channels, next: 0, open }
+    }
+
+    /// The number of channels.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// The input (of the task's inputs) that channel `channel` belongs to.
+    pub fn input_of(&self, channel: usize) -> u32 {
+        self.channels[channel].input
+    }
+
+    /// True when every channel has delivered its end of input.
+    pub fn is_finished(&self) -> bool {
+        self.open == 0
+    }
+
+    fn received(&mut self, channel: usize, element: StreamElement) -> (usize, StreamElement) {
+        if element == StreamElement::EndOfInput {
+            self.channels[channel].finished = true;
+            self.open -= 1;
+        }
+        self.next = (channel + 1) % self.channels.len();
+        (channel, element)
+    }
+
+    /// The next element available now, scanning channels round-robin.
+    pub fn try_next(&mut self) -> Result<Option<(usize, StreamElement)>, NetworkError> {
+        let n = self.channels.len();
+        for i in 0..n {
+            let c = (self.next + i) % n;
+            if self.channels[c].finished {
+                continue;
+            }
+            match self.channels[c].receiver.try_recv() {
+                Ok(element) => return Ok(Some(self.received(c, element))),
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => return Err(NetworkError::SenderGone),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next element, waiting up to `timeout` for one.
+    pub fn next(&mut self, timeout: Duration) -> Result<Option<(usize, StreamElement)>, NetworkError> {
+        if let Some(found) = self.try_next()? {
+            return Ok(Some(found));
+        }
+        if self.open == 0 {
+            std::thread::sleep(timeout);
+            return Ok(None);
+        }
+        let deadline = Instant::now() + timeout;
+        let mut select = Select::new();
+        let mut indices = Vec::with_capacity(self.open);
+        for (c, channel) in self.channels.iter().enumerate() {
+            if !channel.finished {
+                select.recv(&channel.receiver);
+                indices.push(c);
+            }
+        }
+        let (c, received) = match select.select_deadline(deadline) {
+            Ok(op) => {
+                let c = indices[op.index()];
+                (c, op.recv(&self.channels[c].receiver))
+            }
+            Err(_) => return Ok(None),
+        };
+        drop(select);
+        match received {
+            Ok(element) => Ok(Some(self.received(c, element))),
+            Err(_) => Err(NetworkError::SenderGone),
+        }
+    }
+}

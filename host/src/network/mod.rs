@@ -1,0 +1,63 @@
+//! The data exchange between subtasks (Flink's network stack, in one process).
+//!
+//! Every (upstream subtask, downstream subtask) pair of an edge is a bounded channel of
+//! [`StreamElement`]s: record batches in the frame format, watermarks, watermark status and the
+//! end of input. A full channel blocks the sender, which is backpressure; the time blocked is
+//! counted. A [`RecordWriter`] routes an operator's output over its edges ([`Partitioner`]); an
+//! [`InputGate`] reads a task's input channels. Channels to subtasks on other machines are the
+//! same channels, fed and drained by a network thread, so tasks never see the difference.
+
+mod gate;
+mod partitioner;
+pub mod wit;
+mod writer;
+
+pub use gate::{InputChannel, InputGate};
+pub use partitioner::Partitioner;
+pub use writer::{EdgeWriter, RecordWriter};
+
+use crossbeam_channel::{Receiver, Sender};
+
+/// Bytes of records a channel buffer holds before it is sent (Flink's 32 KiB network buffers).
+pub const BUFFER_BYTES: usize = 32 * 1024;
+
+/// Buffers in flight per channel before the sender blocks.
+pub const CHANNEL_CAPACITY: usize = 4;
+
+/// Whether a stream currently carries watermarks (Flink's `WatermarkStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum WatermarkStatus {
+    Active,
+    Idle,
+}
+
+/// What travels through a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamElement {
+    /// Records in the frame format.
+    Records(Vec<u8>),
+    /// No later record on this channel has a smaller timestamp.
+    Watermark(i64),
+    /// The sender stopped or resumed producing watermarks.
+    Status(WatermarkStatus),
+    /// The sender has finished: nothing follows.
+    EndOfInput,
+}
+
+/// Why the exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("the task was cancelled")]
+    Cancelled,
+    #[error("a downstream task has gone away")]
+    ReceiverGone,
+    #[error("an upstream task has gone away without finishing")]
+    SenderGone,
+    #[error(transparent)]
+    Malformed(#[from] weir_frame::FrameError),
+}
+
+/// Creates a channel between two subtasks.
+pub fn channel() -> (Sender<StreamElement>, Receiver<StreamElement>) {
+    crossbeam_channel::bounded(CHANNEL_CAPACITY)
+}

@@ -1,0 +1,197 @@
+//! Keyed state, kept by the host in a [`backend::StateBackend`] (sled).
+//!
+//! State belongs to an operator (by `uid`), and within it to a state name, a key and a namespace
+//! (a window, say). Every entry is stored under its key group first, so the state of any range of
+//! key groups is one contiguous range of the operator's table: what checkpoints snapshot and what
+//! rescaling redistributes. A subtask's [`KeyedState`] refuses keys outside its key groups.
+//!
+//! - [`backend`]: the state-backend trait and its sled implementation.
+//! - [`wit`]: the `state` import the guests call.
+
+pub mod backend;
+pub mod wit;
+
+use std::sync::Arc;
+
+use crate::keygroup::{KeyGroupRange, key_group};
+pub use backend::{Entries, SledBackend, StateBackend, StateTable};
+
+/// Why a state operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "keyed state or timer for key {key:?} (key group {key_group}) used by subtask {subtask}, which owns key groups {range}: \
+         keys must arrive through a hash exchange"
+    )]
+    KeyGroupNotOwned { key: String, key_group: u16, subtask: u32, range: KeyGroupRange },
+    #[error("state name {0:?} is too long (at most 255 bytes)")]
+    NameTooLong(String),
+    #[error("state backend: {0}")]
+    Backend(String),
+}
+
+impl From<sled::Error> for StateError {
+    fn from(e: sled::Error) -> Self {
+        StateError::Backend(e.to_string())
+    }
+}
+
+/// The key groups a subtask owns: the check every keyed state access and timer goes through.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyGroupOwnership {
+    pub max_parallelism: u32,
+    pub range: KeyGroupRange,
+    pub subtask: u32,
+}
+
+impl KeyGroupOwnership {
+    /// Subtask `index` of `parallelism` with `max_parallelism` key groups.
+    pub fn for_subtask(max_parallelism: u32, parallelism: u32, index: u32) -> Self {
+        KeyGroupOwnership {
+            max_parallelism,
+            range: KeyGroupRange::for_subtask(max_parallelism, parallelism, index),
+            subtask: index,
+        }
+    }
+
+    /// The key group of `key`, checked to be this subtask's.
+    pub fn check(&self, key: &[u8]) -> Result<u16, StateError> {
+        let group = key_group(key, self.max_parallelism);
+        if !self.range.contains(group) {
+            return Err(StateError::KeyGroupNotOwned {
+                key: show_key(key),
+                key_group: group,
+                subtask: self.subtask,
+                range: self.range,
+            });
+        }
+        Ok(group)
+    }
+}
+
+/// The keyed state of one operator subtask.
+pub struct KeyedState {
+    table: Arc<dyn StateTable>,
+    ownership: KeyGroupOwnership,
+}
+
+/// Shows a key in errors: as text when it is, cut short.
+pub(crate) fn show_key(key: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&key[..key.len().min(64)]).into_owned();
+    if key.len() > 64 { format!("{text}…") } else { text }
+}
+
+impl KeyedState {
+    /// The state of the subtask with `ownership`, in the operator's `table`.
+    pub fn new(table: Arc<dyn StateTable>, ownership: KeyGroupOwnership) -> Self {
+        KeyedState { table, ownership }
+    }
+
+    /// The storage key of (name, key, namespace): key group, then length-prefixed parts, so
+    /// that one entry's key is never a prefix of another's.
+    fn entry_key(&self, name: &str, key: &[u8], namespace: &[u8], extra: usize) -> Result<Vec<u8>, StateError> {
+        let group = self.ownership.check(key)?;
+        let name_len = u8::try_from(name.len()).map_err(|_| StateError::NameTooLong(name.to_string()))?;
+        let mut out = Vec::with_capacity(2 + 1 + name.len() + 8 + key.len() + namespace.len() + extra);
+        out.extend_from_slice(&group.to_be_bytes());
+        out.push(name_len);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&(namespace.len() as u32).to_be_bytes());
+        out.extend_from_slice(namespace);
+        Ok(out)
+    }
+
+    pub fn value_get(&self, name: &str, key: &[u8], namespace: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.table.get(&self.entry_key(name, key, namespace, 0)?)
+    }
+
+    pub fn value_set(&self, name: &str, key: &[u8], namespace: &[u8], value: &[u8]) -> Result<(), StateError> {
+        self.table.put(&self.entry_key(name, key, namespace, 0)?, value)
+    }
+
+    pub fn value_clear(&self, name: &str, key: &[u8], namespace: &[u8]) -> Result<(), StateError> {
+        self.table.delete(&self.entry_key(name, key, namespace, 0)?)
+    }
+
+    fn map_key(&self, name: &str, key: &[u8], namespace: &[u8], map_key: &[u8]) -> Result<Vec<u8>, StateError> {
+        // A map's entries share the prefix of (name, key, namespace) plus a marker byte, so
+        // they never collide with a value state of the same name.
+        let mut k = self.entry_key(name, key, namespace, 1 + map_key.len())?;
+        k.push(b'm');
+        k.extend_from_slice(map_key);
+        Ok(k)
+    }
+
+    pub fn map_get(
+        &self,
+        name: &str,
+        key: &[u8],
+        namespace: &[u8],
+        map_key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StateError> {
+        self.table.get(&self.map_key(name, key, namespace, map_key)?)
+    }
+
+    pub fn map_put(
+        &self,
+        name: &str,
+        key: &[u8],
+        namespace: &[u8],
+        map_key: &[u8],
+        value: &[u8],
+    ) -> Result<(), StateError> {
+        self.table.put(&self.map_key(name, key, namespace, map_key)?, value)
+    }
+
+    pub fn map_remove(&self, name: &str, key: &[u8], namespace: &[u8], map_key: &[u8]) -> Result<(), StateError> {
+        self.table.delete(&self.map_key(name, key, namespace, map_key)?)
+    }
+
+    pub fn map_entries(&self, name: &str, key: &[u8], namespace: &[u8]) -> Result<Entries, StateError> {
+        let prefix = self.map_key(name, key, namespace, &[])?;
+        let entries = self.table.scan_prefix(&prefix)?;
+        Ok(entries.into_iter().map(|(k, v)| (k[prefix.len()..].to_vec(), v)).collect())
+    }
+
+    pub fn map_clear(&self, name: &str, key: &[u8], namespace: &[u8]) -> Result<(), StateError> {
+        self.table.delete_prefix(&self.map_key(name, key, namespace, &[])?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_scoped_and_confined_to_owned_key_groups() {
+        let backend = SledBackend::temporary().unwrap();
+        let table = backend.open_table("job", "op").unwrap();
+        // "/help" is key group 111: subtask 1 of 2 owns it, subtask 0 does not.
+        let owner = KeyedState::new(table.clone(), KeyGroupOwnership::for_subtask(128, 2, 1));
+        let other = KeyedState::new(table, KeyGroupOwnership::for_subtask(128, 2, 0));
+
+        owner.value_set("count", b"/help", b"w1", b"7").unwrap();
+        assert_eq!(owner.value_get("count", b"/help", b"w1").unwrap(), Some(b"7".to_vec()));
+        assert_eq!(owner.value_get("count", b"/help", b"w2").unwrap(), None);
+        assert_eq!(owner.value_get("other", b"/help", b"w1").unwrap(), None);
+        let err = other.value_get("count", b"/help", b"w1").unwrap_err();
+        assert!(err.to_string().contains("key group 111"), "{err}");
+
+        owner.map_put("m", b"/help", b"", b"b", b"2").unwrap();
+        owner.map_put("m", b"/help", b"", b"a", b"1").unwrap();
+        owner.map_put("m", b"/help", b"x", b"a", b"other namespace").unwrap();
+        assert_eq!(
+            owner.map_entries("m", b"/help", b"").unwrap(),
+            vec![(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())]
+        );
+        owner.map_remove("m", b"/help", b"", b"a").unwrap();
+        assert_eq!(owner.map_get("m", b"/help", b"", b"a").unwrap(), None);
+        owner.map_clear("m", b"/help", b"").unwrap();
+        assert!(owner.map_entries("m", b"/help", b"").unwrap().is_empty());
+        assert_eq!(owner.map_entries("m", b"/help", b"x").unwrap().len(), 1);
+        owner.value_clear("count", b"/help", b"w1").unwrap();
+        assert_eq!(owner.value_get("count", b"/help", b"w1").unwrap(), None);
+    }
+}

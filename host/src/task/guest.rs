@@ -1,0 +1,140 @@
+//! A guest function running one operator subtask: its instance, its host services, and calls
+//! sized so each takes a bounded time.
+//!
+//! Input batches are cut into calls of at most `max_records` records, a number that adapts:
+//! it halves when a call takes longer than [`SLOW_CALL`] and doubles while calls are quick. A
+//! guest that sleeps per record (the Backpressure operator) thus gets single records and stays
+//! responsive to watermarks and cancellation, while a fast guest gets thousands per call.
+
+use std::time::{Duration, Instant};
+
+use super::{TaskContext, TaskResources};
+use crate::component::bindings::OperatorContext;
+use crate::component::host::{HostState, Services};
+use crate::component::{GuestError, GuestInstance};
+use crate::network::RecordWriter;
+use crate::state::{KeyGroupOwnership, KeyedState, StateError};
+use crate::timer::{FiredTimer, TimerService};
+
+/// Calls slower than this shrink the next call.
+const SLOW_CALL: Duration = Duration::from_millis(50);
+/// Calls quicker than this may grow the next call.
+const QUICK_CALL: Duration = Duration::from_millis(10);
+const MAX_RECORDS_PER_CALL: usize = 1 << 16;
+const TIMERS_PER_CALL: usize = 1024;
+
+/// Why a guest operator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+pub struct GuestOperator {
+    instance: GuestInstance,
+    max_records: usize,
+    ctx: TaskContext,
+}
+
+impl GuestOperator {
+    /// Instantiates the component for this subtask and opens `function` with `output`.
+    pub fn open(
+        ctx: &TaskContext,
+        resources: &TaskResources,
+        function: &str,
+        output: RecordWriter,
+    ) -> Result<Self, OpenError> {
+        let vertex = ctx.vertex();
+        let job = &ctx.job;
+        let keyed = vertex.is_keyed();
+        let mut services = Services {
+            output: Some(output),
+            metrics: Some(ctx.metrics.operator.clone()),
+            watermark: i64::MIN,
+            ..Default::default()
+        };
+        if keyed {
+            let ownership = KeyGroupOwnership::for_subtask(job.max_parallelism, vertex.parallelism, ctx.subtask);
+            let table = resources.state.open_table(&job.job_id, &vertex.uid)?;
+            services.state = Some(KeyedState::new(table, ownership));
+            services.timers = Some(TimerService::new(ownership));
+        }
+        let host = HostState::new(ctx.name(), &resources.runtime.limits(), ctx.cancel.clone(), services);
+        let mut instance = GuestInstance::new(&resources.runtime, &resources.component, host)?;
+        instance.open(OperatorContext {
+            job_name: &job.name,
+            uid: &vertex.uid,
+            name: &vertex.name,
+            function,
+            config: &vertex.config,
+            subtask_index: ctx.subtask,
+            parallelism: vertex.parallelism,
+            max_parallelism: job.max_parallelism,
+            keyed,
+        })?;
+        Ok(GuestOperator { instance, max_records: 1, ctx: ctx.clone() })
+    }
+
+    pub fn host(&mut self) -> &mut HostState {
+        self.instance.host_mut()
+    }
+
+    /// The output of the operator.
+    pub fn writer(&mut self) -> &mut RecordWriter {
+        self.instance.host_mut().services.output.as_mut().expect("a guest operator always has an output")
+    }
+
+    /// The operator's timers, if it is keyed.
+    pub fn timers(&mut self) -> Option<&mut TimerService> {
+        self.instance.host_mut().services.timers.as_mut()
+    }
+
+    /// Sets the watermark the guest sees.
+    pub fn set_watermark(&mut self, watermark: i64) {
+        self.instance.host_mut().services.watermark = watermark;
+    }
+
+    /// Makes a call and accounts its time: busy, and running WebAssembly.
+    fn timed<R>(&mut self, f: impl FnOnce(&mut GuestInstance) -> R) -> (R, Duration) {
+        let started = Instant::now();
+        let result = f(&mut self.instance);
+        let elapsed = started.elapsed();
+        let clock = &self.instance.host().clock;
+        self.ctx.metrics.busy_time_ns.inc(clock.busy().as_nanos() as u64);
+        self.ctx.metrics.wasm_time_ns.inc(clock.computing().as_nanos() as u64);
+        (result, elapsed)
+    }
+
+    /// Hands a batch to the guest, in calls of adaptive size.
+    pub fn process(&mut self, input: u32, batch: &[u8]) -> Result<(), GuestError> {
+        let mut rest = batch;
+        while !rest.is_empty() {
+            // The host framed this batch itself (or checked it when a guest emitted it).
+            let (chunk, tail, n) = weir_frame::split(rest, self.max_records).unwrap_or((rest, &[], 0));
+            let (result, elapsed) = self.timed(|i| i.process(input, chunk));
+            result?;
+            if elapsed > SLOW_CALL {
+                self.max_records = (n / 2).max(1);
+            } else if elapsed < QUICK_CALL && n == self.max_records {
+                self.max_records = (self.max_records * 2).min(MAX_RECORDS_PER_CALL);
+            }
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// Hands fired timers to the guest.
+    pub fn fire(&mut self, timers: Vec<FiredTimer>) -> Result<(), GuestError> {
+        for chunk in timers.chunks(TIMERS_PER_CALL) {
+            let chunk: Vec<_> = chunk.iter().map(FiredTimer::as_wit).collect();
+            self.timed(|i| i.on_timers(&chunk)).0?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(&mut self) -> Result<(), GuestError> {
+        self.timed(|i| i.finish()).0
+    }
+}

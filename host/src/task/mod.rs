@@ -1,0 +1,152 @@
+//! Tasks: one subtask of one vertex, running on its own thread (Flink's `StreamTask`).
+//!
+//! A task reads its input gate, runs its operator (a guest function, a connector, or both) and
+//! writes through its record writer. Sources ([`source`]) read a connector and hand batches to
+//! their guest deserializer; operators ([`operator`]) run a guest function with keyed state and
+//! timers; sink writers and committers ([`sink`]) write to a connector. Watermarks flow through
+//! every task; a bounded input ends with the maximum watermark and the end of input, after which
+//! the task finishes.
+
+mod cancel;
+mod guest;
+pub mod operator;
+pub mod sink;
+pub mod source;
+
+use std::sync::Arc;
+
+pub use cancel::CancelToken;
+pub use guest::GuestOperator;
+
+use crate::component::{GuestError, JobComponent, WasmRuntime};
+use crate::connector::ConnectorError;
+use crate::jobgraph::{JobGraph, JobVertex};
+use crate::metrics::TaskMetrics;
+use crate::network::{self, NetworkError};
+use crate::state::{StateBackend, StateError};
+
+/// Which subtask a task runs, and what it shares with the job.
+#[derive(Clone)]
+pub struct TaskContext {
+    pub job: Arc<JobGraph>,
+    pub vertex: usize,
+    pub subtask: u32,
+    /// Cancels this task (and, in a local run, the whole job).
+    pub cancel: CancelToken,
+    pub metrics: Arc<TaskMetrics>,
+}
+
+impl TaskContext {
+    pub fn vertex(&self) -> &JobVertex {
+        &self.job.vertices[self.vertex]
+    }
+
+    /// The task's name as Flink prints it: `<vertex name> (<subtask + 1>/<parallelism>)`.
+    pub fn name(&self) -> String {
+        let v = self.vertex();
+        format!("{} ({}/{})", v.name, self.subtask + 1, v.parallelism)
+    }
+}
+
+/// What a task needs from the process it runs in.
+#[derive(Clone)]
+pub struct TaskResources {
+    pub runtime: WasmRuntime,
+    pub component: JobComponent,
+    pub state: Arc<dyn StateBackend>,
+}
+
+/// How a task ended without failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskOutcome {
+    Finished,
+    Cancelled,
+}
+
+/// Why a task failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    #[error("{0}: {1}")]
+    Network(String, NetworkError),
+    #[error("{0}: {1}")]
+    Connector(String, ConnectorError),
+    #[error("{0}: {1}")]
+    State(String, StateError),
+    #[error("{0}: the task panicked (a bug in Weir)")]
+    Panicked(String),
+}
+
+impl TaskError {
+    /// True if this failure only follows from another task's (a channel partner went away).
+    pub fn is_consequence(&self) -> bool {
+        match self {
+            TaskError::Network(_, NetworkError::ReceiverGone | NetworkError::SenderGone) => true,
+            TaskError::Guest(g) => g.is_consequence(),
+            _ => false,
+        }
+    }
+}
+
+/// Maps a failure to the task's outcome: cancellation is not a failure.
+pub(crate) fn outcome_of(error: TaskError) -> Result<TaskOutcome, TaskError> {
+    match &error {
+        TaskError::Guest(g) if g.is_cancelled() => Ok(TaskOutcome::Cancelled),
+        TaskError::Network(_, NetworkError::Cancelled) => Ok(TaskOutcome::Cancelled),
+        _ => Err(error),
+    }
+}
+
+/// Runs one task to its end, on the calling thread: builds its operator from the vertex
+/// (connectors, guest instance) and runs the matching loop.
+pub fn run(
+    ctx: &TaskContext,
+    resources: &TaskResources,
+    gate: network::InputGate,
+    edges: Vec<network::EdgeWriter>,
+) -> Result<TaskOutcome, TaskError> {
+    use crate::connector::{DiscardSink, SinkWriter, SourceReader, StdoutSink, datagen::DatagenReader, kafka};
+    use crate::jobgraph::{SinkConnector, SourceConnector, VertexKind};
+
+    let name = ctx.name();
+    let writer = network::RecordWriter::new(edges, ctx.metrics.clone(), ctx.cancel.clone());
+    let open = |function: &str, writer| {
+        GuestOperator::open(ctx, resources, function, writer).map_err(|e| match e {
+            guest::OpenError::Guest(g) => TaskError::Guest(g),
+            guest::OpenError::State(s) => TaskError::State(name.clone(), s),
+        })
+    };
+    let vertex = ctx.vertex();
+    let result = match &vertex.kind {
+        VertexKind::Source { connector, function } => {
+            let reader: Box<dyn SourceReader> = match connector {
+                SourceConnector::Kafka(spec) => Box::new(
+                    kafka::KafkaReader::new(spec, ctx.subtask, vertex.parallelism, &Default::default())
+                        .map_err(|e| TaskError::Connector(name.clone(), e))?,
+                ),
+                SourceConnector::Datagen { count, rate } => {
+                    Box::new(DatagenReader::new(ctx.subtask, vertex.parallelism, *count, *rate))
+                }
+            };
+            let output = match function {
+                Some(f) => source::SourceOutput::Guest(Box::new(open(f, writer)?)),
+                None => source::SourceOutput::Direct(writer),
+            };
+            source::run(ctx, reader, output)
+        }
+        VertexKind::Transform { function } => operator::run(ctx, gate, open(function, writer)?),
+        VertexKind::SinkWriter { connector } => {
+            let sink: Box<dyn SinkWriter> = match connector {
+                SinkConnector::Kafka(spec) => {
+                    Box::new(kafka::KafkaWriter::new(spec).map_err(|e| TaskError::Connector(name.clone(), e))?)
+                }
+                SinkConnector::Print => Box::new(StdoutSink),
+                SinkConnector::Discard => Box::new(DiscardSink),
+            };
+            sink::run_writer(ctx, gate, sink, writer)
+        }
+        VertexKind::SinkCommitter { .. } => sink::run_committer(ctx, gate),
+    };
+    result.or_else(outcome_of)
+}

@@ -1,0 +1,120 @@
+//! A task running a guest function over its input (Flink's `OneInputStreamTask` and window
+//! operator): records to `process`, watermarks to event-time timers, the wall clock to
+//! processing-time timers.
+
+use std::time::{Duration, Instant};
+
+use super::guest::GuestOperator;
+use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
+use crate::component::bindings::TimeDomain;
+use crate::network::{InputGate, NetworkError, StreamElement};
+use crate::timer::processing_time_now;
+use crate::watermark::{ValveOutput, WatermarkValve};
+
+/// The longest the task waits for input before looking at the clock again.
+const POLL: Duration = Duration::from_millis(100);
+
+struct OperatorTask<'a> {
+    ctx: &'a TaskContext,
+    op: GuestOperator,
+    valve: WatermarkValve,
+}
+
+impl OperatorTask<'_> {
+    fn net(&self, e: NetworkError) -> TaskError {
+        TaskError::Network(self.ctx.name(), e)
+    }
+
+    fn fire_processing_timers(&mut self, upto: i64) -> Result<(), TaskError> {
+        if let Some(timers) = self.op.timers() {
+            let due = timers.pop_due(TimeDomain::ProcessingTime, upto);
+            if !due.is_empty() {
+                self.op.fire(due)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How long until the next processing-time timer, at most [`POLL`].
+    fn wait(&mut self) -> Duration {
+        match self.op.timers().and_then(|t| t.next_processing_time()) {
+            Some(at) => Duration::from_millis((at - processing_time_now()).clamp(0, POLL.as_millis() as i64) as u64),
+            None => POLL,
+        }
+    }
+
+    fn advance(&mut self, out: ValveOutput) -> Result<(), TaskError> {
+        if let Some(watermark) = out.watermark {
+            self.ctx.metrics.current_input_watermark.set(watermark);
+            self.op.set_watermark(watermark);
+            if let Some(timers) = self.op.timers() {
+                let due = timers.pop_due(TimeDomain::EventTime, watermark);
+                if !due.is_empty() {
+                    self.op.fire(due)?;
+                }
+            }
+            self.op.writer().broadcast(StreamElement::Watermark(watermark)).map_err(|e| self.net(e))?;
+            self.ctx.metrics.current_output_watermark.set(watermark);
+        }
+        if let Some(status) = out.status {
+            self.op.writer().broadcast(StreamElement::Status(status)).map_err(|e| self.net(e))?;
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, mut gate: InputGate) -> Result<TaskOutcome, TaskError> {
+        loop {
+            if self.ctx.cancel.is_cancelled() {
+                return Ok(TaskOutcome::Cancelled);
+            }
+            self.fire_processing_timers(processing_time_now())?;
+            let element = match gate.try_next().map_err(|e| self.net(e))? {
+                Some(element) => Some(element),
+                None => {
+                    // Nothing queued: send what is buffered before waiting.
+                    self.op.writer().flush().map_err(|e| self.net(e))?;
+                    let wait = self.wait();
+                    let started = Instant::now();
+                    let element = gate.next(wait).map_err(|e| self.net(e))?;
+                    self.ctx.metrics.idle_time_ns.inc(started.elapsed().as_nanos() as u64);
+                    element
+                }
+            };
+            let Some((channel, element)) = element else { continue };
+            match element {
+                StreamElement::Records(batch) => {
+                    let records = weir_frame::count(&batch).unwrap_or(0);
+                    self.ctx.metrics.num_records_in.inc(records as u64);
+                    self.ctx.metrics.num_bytes_in.inc(batch.len() as u64);
+                    self.op.process(gate.input_of(channel), &batch)?;
+                }
+                StreamElement::Watermark(w) => {
+                    let out = self.valve.on_watermark(channel, w);
+                    self.advance(out)?;
+                }
+                StreamElement::Status(s) => {
+                    let out = self.valve.on_status(channel, s);
+                    self.advance(out)?;
+                }
+                StreamElement::EndOfInput => {
+                    let out = self.valve.on_end(channel);
+                    self.advance(out)?;
+                    if gate.is_finished() {
+                        // Bounded input: whatever waits on the wall clock fires now.
+                        self.fire_processing_timers(i64::MAX)?;
+                        self.op.finish()?;
+                        self.op.writer().broadcast(StreamElement::EndOfInput).map_err(|e| self.net(e))?;
+                        return Ok(TaskOutcome::Finished);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs a guest operator over `gate` until its input ends or it is cancelled.
+pub fn run(ctx: &TaskContext, gate: InputGate, op: GuestOperator) -> Result<TaskOutcome, TaskError> {
+    let valve = WatermarkValve::new(gate.len());
+    let mut task = OperatorTask { ctx, op, valve };
+    task.run(gate).or_else(outcome_of)
+}

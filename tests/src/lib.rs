@@ -1,0 +1,265 @@
+//! The test harness: a real Kafka-protocol broker per test, the `weir` binary as a process,
+//! and an independent Kafka client (kafka-python) as the witness of what a job wrote.
+//!
+//! Run everything through `tests/run`, which installs the broker (`tansu`) and the witness
+//! when they are missing.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A `tansu` broker on a free port, in memory, stopped on drop.
+pub struct Broker {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn tansu() -> PathBuf {
+    if let Ok(path) = std::env::var("WEIR_TEST_TANSU") {
+        return PathBuf::from(path);
+    }
+    let home_bin = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/tansu"));
+    match home_bin {
+        Some(p) if p.exists() => p,
+        _ => PathBuf::from("tansu"),
+    }
+}
+
+impl Broker {
+    /// Starts a broker and waits until it accepts connections.
+    pub fn start() -> Broker {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--storage-engine",
+                "memory://tansu/",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            // tansu reads a .env in its working directory; give it an empty one.
+            .current_dir(dir.path())
+            .env_remove("LISTENER_URL")
+            .env_remove("ADVERTISED_LISTENER_URL")
+            .env_remove("STORAGE_ENGINE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the tansu broker (run the tests with tests/run, which installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the broker did not start listening on port {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Broker { child, port, _dir: dir }
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `weir` binary built with these tests (`target/<profile>/weir`).
+pub fn weir_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable");
+    // target/<profile>/deps/<test> -> target/<profile>/weir
+    let bin = exe.parent().and_then(Path::parent).expect("target/<profile>").join("weir");
+    assert!(bin.exists(), "{} is missing: build it with `cargo build` (tests/run does)", bin.display());
+    bin
+}
+
+/// A `weir` command with a private component cache.
+pub fn weir(cache: &Path) -> Command {
+    let mut cmd = Command::new(weir_bin());
+    cmd.env("WEIR_CACHE_DIR", cache).env("RUST_LOG", "info");
+    cmd
+}
+
+/// A running `weir` process, killed on drop; its output goes to a log file.
+pub struct WeirProcess {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl WeirProcess {
+    /// Starts `weir <args>` with stdout and stderr in `log`.
+    pub fn spawn(cache: &Path, args: &[&str], log: PathBuf) -> WeirProcess {
+        let file = std::fs::File::create(&log).expect("a log file");
+        let child = weir(cache)
+            .args(args)
+            .stdout(file.try_clone().expect("log file handle"))
+            .stderr(file)
+            .spawn()
+            .expect("start weir");
+        WeirProcess { child: Some(child), log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// What the process has printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for WeirProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs `weir <args>` to completion.
+pub fn weir_output(cache: &Path, args: &[&str]) -> Output {
+    weir(cache).args(args).output().expect("run weir")
+}
+
+/// Writes `count` click events to `topic` with the real generator, as fast as it can.
+pub fn generate(cache: &Path, bootstrap: &str, topic: &str, count: u64) {
+    let out = weir_output(
+        cache,
+        &[
+            "generator",
+            "--bootstrap.servers",
+            bootstrap,
+            "--topic",
+            topic,
+            "--rate",
+            "0",
+            "--count",
+            &count.to_string(),
+        ],
+    );
+    assert!(out.status.success(), "the generator failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The witness: kafka-python, a client independent of Weir, reads `topic` from the beginning
+/// until it has `min_records` records or `timeout` passes, and returns their values.
+pub fn witness(bootstrap: &str, topic: &str, min_records: usize, timeout: Duration) -> anyhow::Result<Vec<String>> {
+    let python = std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("witness.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .args(["--bootstrap", bootstrap, "--topic", topic, "--min-records", &min_records.to_string()])
+        .args(["--timeout", &timeout.as_secs().to_string()])
+        .output()
+        .with_context(|| format!("run the witness with {python} (tests/run installs kafka-python)"))?;
+    if !out.status.success() {
+        bail!("the witness failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect())
+}
+
+/// One line of the `output` topic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WindowCount {
+    pub window_start: String,
+    pub window_end: String,
+    pub page: String,
+    pub count: i64,
+}
+
+/// Parses click statistics, checking the field order is the playground's.
+pub fn parse_statistics(line: &str) -> anyhow::Result<WindowCount> {
+    let value: serde_json::Value = serde_json::from_str(line).with_context(|| format!("not JSON: {line}"))?;
+    let keys: Vec<&String> = value.as_object().context("not an object")?.keys().collect();
+    if keys != ["windowStart", "windowEnd", "page", "count"] {
+        bail!("unexpected fields or order in {line}");
+    }
+    Ok(WindowCount {
+        window_start: value["windowStart"].as_str().context("windowStart")?.to_string(),
+        window_end: value["windowEnd"].as_str().context("windowEnd")?.to_string(),
+        page: value["page"].as_str().context("page")?.to_string(),
+        count: value["count"].as_i64().context("count")?,
+    })
+}
+
+/// The `(windowStart, page)` pairs the first `windows` windows must have, in the playground's
+/// date format.
+pub fn expected_windows(windows: i64) -> Vec<(String, String)> {
+    let mut expected = Vec::new();
+    for w in 0..windows {
+        let mut start = Vec::new();
+        click_event::timestamp::format(&mut start, w * 15_000);
+        for page in ["/help", "/index", "/shop", "/jobs", "/about", "/news"] {
+            expected.push((String::from_utf8(start.clone()).expect("ascii"), page.to_string()));
+        }
+    }
+    expected
+}
+
+/// A directory for a test's files.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -14,11 +14,15 @@
 //! - [`keygroup`]: Flink's key groups.
 //! - [`connector`]: Kafka, the datagen source, stdout and discard sinks.
 //! - [`generator`]: the playground's click-event generator.
+//! - [`config`]: Flink-style configuration files and overrides.
+//! - [`broker`]: an embedded Kafka-protocol broker for the playground.
 //! - [`cli`]: the `weir` command.
 
+pub mod broker;
 pub mod builtin;
 pub mod cli;
 pub mod component;
+pub mod config;
 pub mod connector;
 pub mod generator;
 pub mod jobgraph;

@@ -1,0 +1,1 @@
+//! An embedded Kafka-protocol broker (being written).

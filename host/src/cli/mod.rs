@@ -4,6 +4,7 @@
 //! the user as one clear message and a non-zero exit code.
 
 mod bench;
+mod cluster;
 mod consume;
 mod generator;
 mod run_local;
@@ -24,6 +25,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the JobManager: REST API (port 8081), dispatcher, scheduler.
+    Jobmanager(cluster::JobManagerArgs),
+    /// Run a TaskManager that registers its slots with the JobManager.
+    Taskmanager(cluster::TaskManagerArgs),
     /// Run a job in this process, with N parallel subtasks per operator (like Flink's MiniCluster).
     RunLocal(run_local::Args),
     /// Write the playground's click events to a Kafka topic.
@@ -65,6 +70,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::Jobmanager(args) => cluster::jobmanager(args),
+        Command::Taskmanager(args) => cluster::taskmanager(args),
         Command::RunLocal(args) => run_local::run(args),
         Command::Generator(args) => generator::run(args),
         Command::Consume(args) => consume::run(args),

@@ -10,9 +10,9 @@ use crate::component::cache::ComponentCache;
 use crate::component::{JobComponent, Limits, LoadError, WasmRuntime};
 use crate::connector::ConnectorError;
 use crate::connector::kafka::{DEFAULT_PARTITIONS, ensure_topics};
-use crate::jobgraph::{self, JobGraph, PlanError, ShipStrategy};
+use crate::jobgraph::{self, JobGraph, PlanError};
 use crate::metrics::{JobMetrics, TaskMetrics, VertexMetrics};
-use crate::network::{self, EdgeWriter, InputChannel, InputGate, Partitioner};
+use crate::network::{self, InputGate};
 use crate::state::{SledBackend, StateBackend, StateError};
 use crate::task::{self, CancelToken, TaskContext, TaskError, TaskOutcome, TaskResources};
 
@@ -91,7 +91,7 @@ impl MiniCluster {
         let graph = Arc::new(graph);
         let cancel = CancelToken::new();
         let resources = TaskResources { runtime: self.runtime.clone(), component, state: self.state.clone() };
-        let (mut writers, mut gates) = wire(&graph);
+        let mut wiring = network::wiring::wire(&graph, |_, _| 0, 0, &[]);
         let mut metrics = JobMetrics::default();
         let mut tasks = Vec::new();
         tracing::info!(job = graph.job_id, name = graph.name, tasks = graph.task_count(), "starting job");
@@ -106,9 +106,11 @@ impl MiniCluster {
                     subtask: s,
                     cancel: cancel.clone(),
                     metrics: task_metrics,
+                    listener: Arc::new(task::NoListener),
                 };
-                let gate = InputGate::new(std::mem::take(&mut gates[v][s as usize]));
-                let edges = std::mem::take(&mut writers[v][s as usize]);
+                let io = wiring.tasks.remove(&(v, s)).unwrap_or_default();
+                let gate = InputGate::new(io.inputs);
+                let edges = io.edges;
                 let resources = resources.clone();
                 let name = ctx.name();
                 let handle = std::thread::Builder::new().name(name.clone()).spawn(move || {
@@ -131,40 +133,6 @@ impl MiniCluster {
         }
         Ok(JobHandle { graph, cancel, metrics: Arc::new(metrics), tasks, state: self.state.clone() })
     }
-}
-
-/// The channels of a job: for each vertex and subtask, its edge writers and input channels.
-#[allow(clippy::type_complexity)]
-fn wire(graph: &JobGraph) -> (Vec<Vec<Vec<EdgeWriter>>>, Vec<Vec<Vec<InputChannel>>>) {
-    let subtasks = |v: usize| graph.vertices[v].parallelism as usize;
-    let mut writers: Vec<Vec<Vec<EdgeWriter>>> =
-        (0..graph.vertices.len()).map(|v| (0..subtasks(v)).map(|_| Vec::new()).collect()).collect();
-    let mut gates: Vec<Vec<Vec<InputChannel>>> =
-        (0..graph.vertices.len()).map(|v| (0..subtasks(v)).map(|_| Vec::new()).collect()).collect();
-    for (w, vertex) in graph.vertices.iter().enumerate() {
-        for (input, edge) in vertex.inputs.iter().enumerate() {
-            let from = edge.source;
-            for (i, from_writers) in writers[from].iter_mut().enumerate() {
-                let targets: Vec<usize> = match edge.strategy {
-                    ShipStrategy::Forward => vec![i],
-                    _ => (0..subtasks(w)).collect(),
-                };
-                let mut senders = Vec::new();
-                for j in targets {
-                    let (tx, rx) = network::channel();
-                    senders.push(tx);
-                    gates[w][j].push(InputChannel::new(rx, input as u32));
-                }
-                let partitioner = match edge.strategy {
-                    ShipStrategy::Forward => Partitioner::Forward,
-                    ShipStrategy::Hash => Partitioner::Hash { max_parallelism: graph.max_parallelism },
-                    ShipStrategy::Rebalance => Partitioner::Rebalance { next: i % subtasks(w) },
-                };
-                from_writers.push(EdgeWriter::new(partitioner, senders));
-            }
-        }
-    }
-    (writers, gates)
 }
 
 /// A running job.

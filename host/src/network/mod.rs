@@ -9,6 +9,8 @@
 
 mod gate;
 mod partitioner;
+pub mod remote;
+pub mod wiring;
 pub mod wit;
 mod writer;
 

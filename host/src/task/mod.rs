@@ -34,6 +34,21 @@ pub struct TaskContext {
     /// Cancels this task (and, in a local run, the whole job).
     pub cancel: CancelToken,
     pub metrics: Arc<TaskMetrics>,
+    /// Told when the task has started running (its operator is open).
+    pub listener: Arc<dyn TaskListener>,
+}
+
+/// Hears of a task's progress (a TaskManager reports it to the JobManager).
+pub trait TaskListener: Send + Sync {
+    /// The task is initialized and processing.
+    fn running(&self);
+}
+
+/// A listener that ignores everything (local runs).
+pub struct NoListener;
+
+impl TaskListener for NoListener {
+    fn running(&self) {}
 }
 
 impl TaskContext {
@@ -133,9 +148,14 @@ pub fn run(
                 Some(f) => source::SourceOutput::Guest(Box::new(open(f, writer)?)),
                 None => source::SourceOutput::Direct(writer),
             };
+            ctx.listener.running();
             source::run(ctx, reader, output)
         }
-        VertexKind::Transform { function } => operator::run(ctx, gate, open(function, writer)?),
+        VertexKind::Transform { function } => {
+            let op = open(function, writer)?;
+            ctx.listener.running();
+            operator::run(ctx, gate, op)
+        }
         VertexKind::SinkWriter { connector } => {
             let sink: Box<dyn SinkWriter> = match connector {
                 SinkConnector::Kafka(spec) => {
@@ -144,9 +164,13 @@ pub fn run(
                 SinkConnector::Print => Box::new(StdoutSink),
                 SinkConnector::Discard => Box::new(DiscardSink),
             };
+            ctx.listener.running();
             sink::run_writer(ctx, gate, sink, writer)
         }
-        VertexKind::SinkCommitter { .. } => sink::run_committer(ctx, gate),
+        VertexKind::SinkCommitter { .. } => {
+            ctx.listener.running();
+            sink::run_committer(ctx, gate)
+        }
     };
     result.or_else(outcome_of)
 }

@@ -1,0 +1,169 @@
+//! `weir jobmanager` and `weir taskmanager`: the session cluster's processes, configured like
+//! Flink's (a config file, `-D key=value` overrides, `FLINK_PROPERTIES`).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::component::Limits;
+use crate::config::{Configuration, keys};
+use crate::jobmanager::{JobManager, JobManagerOptions};
+use crate::task::CancelToken;
+use crate::taskmanager::TaskManagerOptions;
+
+/// Options every cluster process takes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ConfigArgs {
+    /// The directory with config.yaml or flink-conf.yaml (default: $WEIR_CONF_DIR,
+    /// $FLINK_CONF_DIR, ./conf).
+    #[arg(long)]
+    config_dir: Option<PathBuf>,
+    /// Overrides a configuration key, as Flink's -D.
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    dynamic: Vec<String>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self) -> anyhow::Result<Configuration> {
+        let mut config = Configuration::load(self.config_dir.as_deref())?;
+        config.apply_dynamic(&self.dynamic)?;
+        Ok(config)
+    }
+}
+
+#[derive(clap::Args)]
+pub struct JobManagerArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The REST port (rest.port, default 8081).
+    #[arg(long = "rest.port")]
+    rest_port: Option<u16>,
+    /// Where jars and the job history are kept (weir.jobmanager.data-dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct TaskManagerArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The JobManager's RPC address host:port (default jobmanager.rpc.address:jobmanager.rpc.port).
+    #[arg(long)]
+    jobmanager: Option<String>,
+    /// Task slots (taskmanager.numberOfTaskSlots, default 1).
+    #[arg(long)]
+    slots: Option<u32>,
+}
+
+fn bind(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    (host, port).to_socket_addrs()?.next().ok_or_else(|| anyhow::anyhow!("cannot resolve {host}"))
+}
+
+fn heartbeats(config: &Configuration) -> anyhow::Result<(Duration, Duration)> {
+    let interval = config.get_duration_ms(keys::HEARTBEAT_INTERVAL, Duration::from_secs(1))?;
+    let timeout = config.get_duration_ms(keys::HEARTBEAT_TIMEOUT, Duration::from_secs(5))?;
+    if timeout <= interval {
+        anyhow::bail!("heartbeat.timeout ({timeout:?}) must be longer than heartbeat.interval ({interval:?})");
+    }
+    Ok((interval, timeout))
+}
+
+/// The JobManager's options from its configuration.
+pub fn jobmanager_options(
+    config: Configuration,
+    rest_port: Option<u16>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<JobManagerOptions> {
+    let rest_port = match rest_port {
+        Some(p) => p,
+        None => u16::try_from(config.get_u64(keys::REST_PORT, 8081)?)?,
+    };
+    let rpc_port = u16::try_from(config.get_u64(keys::JOBMANAGER_PORT, 6123)?)?;
+    let bind_host = config.get_or(keys::REST_BIND_ADDRESS, "0.0.0.0");
+    let data_dir = data_dir
+        .or_else(|| config.get(keys::JOBMANAGER_DATA_DIR).map(PathBuf::from))
+        .unwrap_or_else(|| std::env::temp_dir().join("weir-jobmanager"));
+    let (_, heartbeat_timeout) = heartbeats(&config)?;
+    let default_parallelism = u32::try_from(config.get_u64(keys::DEFAULT_PARALLELISM, 1)?)?.max(1);
+    Ok(JobManagerOptions {
+        rest_bind: bind(&bind_host, rest_port)?,
+        rpc_bind: bind("0.0.0.0", rpc_port)?,
+        data_dir,
+        heartbeat_timeout,
+        default_parallelism,
+        limits: Limits::default(),
+        config,
+    })
+}
+
+/// A host name other machines can reach this one at: `taskmanager.host`, else this machine's
+/// name if it resolves, else the loopback address.
+fn advertised_host(config: &Configuration) -> String {
+    if let Some(host) = config.get(keys::TASKMANAGER_HOST) {
+        return host.to_string();
+    }
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let name = ok
+        .then(|| String::from_utf8_lossy(&buf[..buf.iter().position(|b| *b == 0).unwrap_or(buf.len())]).into_owned())
+        .filter(|n| !n.is_empty() && (n.as_str(), 0).to_socket_addrs().is_ok());
+    name.unwrap_or_else(|| "127.0.0.1".into())
+}
+
+/// The TaskManager's options from its configuration.
+pub fn taskmanager_options(
+    config: &Configuration,
+    jobmanager: Option<String>,
+    slots: Option<u32>,
+) -> anyhow::Result<TaskManagerOptions> {
+    let jobmanager = match jobmanager {
+        Some(jm) => jm,
+        None => format!(
+            "{}:{}",
+            config.get_or(keys::JOBMANAGER_ADDRESS, "localhost"),
+            config.get_u64(keys::JOBMANAGER_PORT, 6123)?
+        ),
+    };
+    let slots = match slots {
+        Some(s) => s,
+        None => u32::try_from(config.get_u64(keys::TASK_SLOTS, 1)?)?,
+    };
+    if slots == 0 {
+        anyhow::bail!("a TaskManager needs at least one slot");
+    }
+    let (heartbeat_interval, _) = heartbeats(config)?;
+    let data_port = config.get_u64(keys::TASKMANAGER_DATA_PORT, 0)?;
+    Ok(TaskManagerOptions {
+        jobmanager,
+        slots,
+        host: advertised_host(config),
+        data_bind: format!("0.0.0.0:{data_port}"),
+        heartbeat_interval,
+        limits: Limits::default(),
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+pub fn jobmanager(args: JobManagerArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config.load()?;
+    let options = jobmanager_options(config, args.rest_port, args.data_dir)?;
+    let shutdown = CancelToken::new();
+    super::cancel_on_signal(shutdown.clone());
+    let jm = JobManager::open(options)?;
+    runtime()?.block_on(crate::jobmanager::run(jm, shutdown))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config.load()?;
+    let options = taskmanager_options(&config, args.jobmanager, args.slots)?;
+    let shutdown = CancelToken::new();
+    super::cancel_on_signal(shutdown.clone());
+    runtime()?.block_on(crate::taskmanager::run(options, shutdown))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,268 @@
+//! The JobManager: the REST API, the dispatcher (jars and jobs), the scheduler and the
+//! resource manager that TaskManagers register with.
+//!
+//! - [`dispatcher`]: uploading, planning and running jars; cancelling; the job history.
+//! - [`resource_manager`]: registered TaskManagers, their heartbeats and slots.
+//! - [`scheduler`]: deploying jobs onto slots and following their subtasks' states.
+//! - [`store`]: jars, components and jobs on disk (sled), so a restarted JobManager lists them.
+//! - [`rpc_server`]: the control channel TaskManagers connect to.
+//!
+//! All cluster state sits behind one lock ([`ClusterState`]); every operation on it is short
+//! and never waits on I/O while holding it.
+
+pub mod dispatcher;
+pub mod resource_manager;
+mod rpc_server;
+pub mod scheduler;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::component::cache::ComponentCache;
+use crate::component::{Limits, WasmRuntime};
+use crate::config::Configuration;
+use crate::execution::{ExecutionState, JobStatus, now_ms};
+use crate::jobgraph::{Id, JobGraph};
+use crate::task::CancelToken;
+pub use resource_manager::TaskManagerEntry;
+
+/// How a JobManager is set up.
+#[derive(Clone, Debug)]
+pub struct JobManagerOptions {
+    pub rest_bind: SocketAddr,
+    pub rpc_bind: SocketAddr,
+    /// Where jars, components and the job history live.
+    pub data_dir: PathBuf,
+    pub heartbeat_timeout: Duration,
+    pub default_parallelism: u32,
+    pub limits: Limits,
+    /// The whole configuration, for `/jobmanager/config`.
+    pub config: Configuration,
+}
+
+/// An uploaded jar (a job component).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JarMeta {
+    /// `<uuid>_<file name>`.
+    pub id: String,
+    /// The file name as uploaded.
+    pub name: String,
+    /// Upload time, ms since the epoch.
+    pub uploaded: i64,
+    /// SHA-256 of the component.
+    pub hash: String,
+}
+
+/// One entry of a job's exception history.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobException {
+    pub timestamp: i64,
+    pub name: String,
+    pub message: String,
+    pub task: Option<String>,
+    pub location: Option<String>,
+    pub taskmanager: Option<String>,
+}
+
+/// What is kept of a job across JobManager restarts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub graph: JobGraph,
+    pub jar_id: Option<String>,
+    pub component_hash: String,
+    pub program_args: Vec<String>,
+    pub status: JobStatus,
+    /// When the job entered each status (ms since the epoch).
+    pub timestamps: BTreeMap<JobStatus, i64>,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub exceptions: Vec<JobException>,
+    /// The subtasks' final states and metrics, once the job has ended.
+    pub final_subtasks: Option<Vec<Vec<Subtask>>>,
+}
+
+impl JobRecord {
+    pub fn id(&self) -> &str {
+        &self.graph.job_id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.graph.name
+    }
+
+    /// Moves to `status`, noting when.
+    pub fn transition(&mut self, status: JobStatus) {
+        tracing::info!(
+            job = self.graph.job_id,
+            name = self.graph.name,
+            from = self.status.name(),
+            to = status.name(),
+            "job status"
+        );
+        self.status = status;
+        let now = now_ms();
+        self.timestamps.insert(status, now);
+        if status.is_globally_terminal() {
+            self.end_time = now;
+        }
+    }
+}
+
+/// A subtask as the JobManager follows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Subtask {
+    pub state: ExecutionState,
+    pub attempt: u32,
+    /// The TaskManager running it.
+    pub taskmanager: Option<String>,
+    /// When it entered each state (ms since the epoch), indexed like `ExecutionState::ALL`.
+    pub timestamps: [i64; 10],
+    /// The latest metrics its TaskManager reported.
+    pub metrics: Vec<(String, f64)>,
+}
+
+impl Subtask {
+    fn new() -> Self {
+        let mut s = Subtask {
+            state: ExecutionState::Created,
+            attempt: 0,
+            taskmanager: None,
+            timestamps: [0; 10],
+            metrics: Vec::new(),
+        };
+        s.timestamps[ExecutionState::Created as usize] = now_ms();
+        s
+    }
+
+    /// Moves to `state`, noting when.
+    pub fn transition(&mut self, state: ExecutionState) {
+        self.state = state;
+        self.timestamps[state as usize] = now_ms();
+    }
+
+    /// A metric's latest value.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+}
+
+/// A job the JobManager knows: its record and, while it runs, its subtasks.
+#[derive(Debug)]
+pub struct JobEntry {
+    pub record: JobRecord,
+    /// `subtasks[vertex][subtask]`.
+    pub subtasks: Vec<Vec<Subtask>>,
+    /// Slot `i` (holding subtask `i` of every vertex) is on this TaskManager.
+    pub slots: Vec<String>,
+    /// The job's component, while the job may still be deployed.
+    pub component: Option<Arc<Vec<u8>>>,
+}
+
+impl JobEntry {
+    /// All subtasks, flattened.
+    pub fn all_subtasks(&self) -> impl Iterator<Item = &Subtask> {
+        self.subtasks.iter().flatten()
+    }
+}
+
+/// Everything the JobManager knows, behind its one lock.
+#[derive(Debug, Default)]
+pub struct ClusterState {
+    pub taskmanagers: BTreeMap<String, TaskManagerEntry>,
+    pub jobs: BTreeMap<Id, JobEntry>,
+    pub jars: BTreeMap<String, JarMeta>,
+}
+
+/// The JobManager.
+pub struct JobManager {
+    state: Mutex<ClusterState>,
+    store: store::Store,
+    runtime: WasmRuntime,
+    cache: ComponentCache,
+    pub options: JobManagerOptions,
+    /// When this JobManager started (ms since the epoch).
+    pub started: i64,
+}
+
+impl JobManager {
+    /// Opens the JobManager's store and recovers what it held.
+    pub fn open(options: JobManagerOptions) -> anyhow::Result<Arc<JobManager>> {
+        let store = store::Store::open(&options.data_dir)?;
+        let runtime = WasmRuntime::new(options.limits).map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?;
+        let mut state = ClusterState::default();
+        for jar in store.jars()? {
+            state.jars.insert(jar.id.clone(), jar);
+        }
+        for mut record in store.jobs()? {
+            if !record.status.is_globally_terminal() {
+                // Jobs do not survive a JobManager restart yet: say so in their history.
+                record.exceptions.push(JobException {
+                    timestamp: now_ms(),
+                    name: "weir.JobManagerRestarted".into(),
+                    message: "The JobManager restarted while the job was running; the job was not recovered.".into(),
+                    task: None,
+                    location: None,
+                    taskmanager: None,
+                });
+                record.transition(JobStatus::Failed);
+                store.put_job(&record)?;
+            }
+            let subtasks = record.final_subtasks.clone().unwrap_or_default();
+            state
+                .jobs
+                .insert(record.id().to_string(), JobEntry { record, subtasks, slots: Vec::new(), component: None });
+        }
+        tracing::info!(jars = state.jars.len(), jobs = state.jobs.len(), dir = %options.data_dir.display(), "JobManager store opened");
+        Ok(Arc::new(JobManager {
+            state: Mutex::new(state),
+            store,
+            runtime,
+            cache: ComponentCache::default_location(),
+            options,
+            started: now_ms(),
+        }))
+    }
+
+    /// Locks the cluster state.
+    pub fn state(&self) -> MutexGuard<'_, ClusterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn runtime(&self) -> &WasmRuntime {
+        &self.runtime
+    }
+}
+
+/// Runs a JobManager until `shutdown`: the RPC server, the heartbeat monitor and the REST API.
+pub async fn run(jm: Arc<JobManager>, shutdown: CancelToken) -> anyhow::Result<()> {
+    let rpc = tokio::net::TcpListener::bind(jm.options.rpc_bind).await?;
+    let rest = tokio::net::TcpListener::bind(jm.options.rest_bind).await?;
+    tracing::info!(rest = %rest.local_addr()?, rpc = %rpc.local_addr()?, "JobManager listening");
+    serve(jm, rpc, rest, shutdown).await
+}
+
+/// Runs a JobManager on listeners already bound.
+pub async fn serve(
+    jm: Arc<JobManager>,
+    rpc: tokio::net::TcpListener,
+    rest: tokio::net::TcpListener,
+    shutdown: CancelToken,
+) -> anyhow::Result<()> {
+    tokio::spawn(rpc_server::accept(jm.clone(), rpc));
+    tokio::spawn(resource_manager::monitor_heartbeats(jm.clone()));
+    let app = crate::rest::router(jm.clone());
+    axum::serve(rest, app)
+        .with_graceful_shutdown(async move {
+            while !shutdown.is_cancelled() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await?;
+    Ok(())
+}

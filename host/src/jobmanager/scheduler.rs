@@ -1,0 +1,271 @@
+//! Deploying jobs and following them (Flink's scheduler and execution graph).
+//!
+//! Slot sharing as in Flink: slot `i` holds subtask `i` of every vertex, so a job at
+//! parallelism `p` needs `p` slots. A job is RUNNING as soon as it is scheduled; its subtasks
+//! stay SCHEDULED until enough slots are free, then all deploy together. A failed subtask
+//! fails the job (there are no restarts yet): the others are cancelled and the job ends FAILED.
+
+use std::collections::BTreeSet;
+
+use super::resource_manager::{data_addresses, free_slots, release_slots};
+use super::{ClusterState, JobEntry, JobException, JobManager};
+use crate::execution::{ExecutionState, JobStatus, now_ms};
+use crate::rpc::{Deployment, Placement, ToTaskManager};
+
+/// Why a job cannot be cancelled.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("Job {0} not found")]
+    NotFound(String),
+    #[error("Job cancellation failed because the job has already reached another terminal state ({0}).")]
+    Terminal(&'static str),
+}
+
+/// A subtask's name as Flink prints it: `<vertex> (<subtask + 1>/<parallelism>)`.
+pub fn task_name(job: &JobEntry, vertex: usize, subtask: usize) -> String {
+    let v = &job.record.graph.vertices[vertex];
+    format!("{} ({}/{})", v.name, subtask + 1, v.parallelism)
+}
+
+/// The TaskManagers holding a job's slots.
+fn job_taskmanagers(job: &JobEntry) -> BTreeSet<String> {
+    job.slots.iter().cloned().collect()
+}
+
+impl JobManager {
+    /// Deploys every RUNNING job that waits for slots, if there are enough free slots now.
+    pub fn schedule(&self) {
+        let mut state = self.state();
+        let mut waiting: Vec<(i64, String)> = state
+            .jobs
+            .values()
+            .filter(|j| {
+                j.record.status == JobStatus::Running
+                    && j.slots.is_empty()
+                    && j.all_subtasks().all(|s| s.state == ExecutionState::Scheduled)
+            })
+            .map(|j| (j.record.start_time, j.record.id().to_string()))
+            .collect();
+        waiting.sort();
+        for (_, id) in waiting {
+            deploy(&mut state, &id);
+        }
+    }
+
+    /// A TaskManager reports a subtask's new state.
+    pub fn task_state(
+        &self,
+        tm: &str,
+        job_id: &str,
+        vertex: usize,
+        subtask: u32,
+        new: ExecutionState,
+        failure: Option<String>,
+    ) {
+        let finished = {
+            let mut state = self.state();
+            let location = state.taskmanagers.get(tm).map(|t| t.data_address.clone());
+            let Some(job) = state.jobs.get_mut(job_id) else { return };
+            let Some(entry) = job.subtasks.get_mut(vertex).and_then(|v| v.get_mut(subtask as usize)) else { return };
+            // Reports from a TaskManager that no longer runs the subtask are stale.
+            if entry.taskmanager.as_deref() != Some(tm) || entry.state.is_terminal() {
+                return;
+            }
+            entry.transition(new);
+            if new == ExecutionState::Failed {
+                let name = task_name(job, vertex, subtask as usize);
+                let message = failure.unwrap_or_else(|| "the task failed".into());
+                tracing::warn!(job = job_id, task = name, message, "task failed");
+                if job.record.status == JobStatus::Running {
+                    job.record.exceptions.push(JobException {
+                        timestamp: now_ms(),
+                        name: "weir.TaskFailure".into(),
+                        message,
+                        task: Some(name),
+                        location,
+                        taskmanager: Some(tm.to_string()),
+                    });
+                    begin_failing(&mut state, job_id);
+                }
+            }
+            finish_if_done(&mut state, job_id)
+        };
+        if let Some(record) = finished {
+            self.persist(&record);
+            self.schedule();
+        }
+    }
+
+    /// The TaskManager `tm` is lost: the subtasks it ran fail, and with them the job.
+    pub(super) fn fail_job_tasks_on(&self, job_id: &str, tm: &str, address: &str, reason: &str) {
+        let finished = {
+            let mut state = self.state();
+            let Some(job) = state.jobs.get_mut(job_id) else { return };
+            let mut lost = None;
+            for (v, subtasks) in job.subtasks.iter_mut().enumerate() {
+                for (s, subtask) in subtasks.iter_mut().enumerate() {
+                    if subtask.taskmanager.as_deref() == Some(tm) && !subtask.state.is_terminal() {
+                        subtask.transition(ExecutionState::Failed);
+                        lost.get_or_insert((v, s));
+                    }
+                }
+            }
+            if let Some((v, s)) = lost
+                && job.record.status == JobStatus::Running
+            {
+                let task = task_name(job, v, s);
+                job.record.exceptions.push(JobException {
+                    timestamp: now_ms(),
+                    name: "java.util.concurrent.TimeoutException".into(),
+                    message: reason.to_string(),
+                    task: Some(task),
+                    location: Some(address.to_string()),
+                    taskmanager: Some(tm.to_string()),
+                });
+            }
+            // Slots on the lost TaskManager are gone with it; the job's others free at its end.
+            job.slots.retain(|t| t != tm);
+            if job.record.status == JobStatus::Running {
+                begin_failing(&mut state, job_id);
+            }
+            finish_if_done(&mut state, job_id)
+        };
+        if let Some(record) = finished {
+            self.persist(&record);
+            self.schedule();
+        }
+    }
+
+    /// Cancels a job (`PATCH /jobs/:id?mode=cancel`, `flink cancel`).
+    pub fn cancel_job(&self, job_id: &str) -> Result<(), CancelError> {
+        let finished = {
+            let mut state = self.state();
+            let job = state.jobs.get_mut(job_id).ok_or_else(|| CancelError::NotFound(job_id.to_string()))?;
+            match job.record.status {
+                s if s.is_globally_terminal() => return Err(CancelError::Terminal(s.name())),
+                JobStatus::Cancelling => return Ok(()),
+                _ => {}
+            }
+            job.record.transition(JobStatus::Cancelling);
+            for subtask in job.subtasks.iter_mut().flatten() {
+                match subtask.state {
+                    ExecutionState::Created | ExecutionState::Scheduled => subtask.transition(ExecutionState::Canceled),
+                    s if !s.is_terminal() => subtask.transition(ExecutionState::Canceling),
+                    _ => {}
+                }
+            }
+            for tm in job_taskmanagers(job) {
+                if let Some(entry) = state.taskmanagers.get(&tm) {
+                    entry.send(ToTaskManager::CancelJob { job: job_id.to_string() });
+                }
+            }
+            finish_if_done(&mut state, job_id)
+        };
+        if let Some(record) = finished {
+            self.persist(&record);
+            self.schedule();
+        }
+        Ok(())
+    }
+
+    pub(super) fn persist(&self, record: &super::JobRecord) {
+        if let Err(error) = self.store.put_job(record) {
+            tracing::error!(job = record.id(), %error, "could not save the job");
+        }
+    }
+}
+
+/// RUNNING → FAILING: the job's other subtasks are cancelled.
+fn begin_failing(state: &mut ClusterState, job_id: &str) {
+    let Some(job) = state.jobs.get_mut(job_id) else { return };
+    job.record.transition(JobStatus::Failing);
+    for subtask in job.subtasks.iter_mut().flatten() {
+        match subtask.state {
+            ExecutionState::Created | ExecutionState::Scheduled => subtask.transition(ExecutionState::Canceled),
+            s if !s.is_terminal() => subtask.transition(ExecutionState::Canceling),
+            _ => {}
+        }
+    }
+    for tm in job_taskmanagers(job) {
+        if let Some(entry) = state.taskmanagers.get(&tm) {
+            entry.send(ToTaskManager::CancelJob { job: job_id.to_string() });
+        }
+    }
+}
+
+/// Ends the job if every subtask has ended; returns its record to save.
+fn finish_if_done(state: &mut ClusterState, job_id: &str) -> Option<super::JobRecord> {
+    let job = state.jobs.get_mut(job_id)?;
+    if job.record.status.is_globally_terminal() || !job.all_subtasks().all(|s| s.state.is_terminal()) {
+        return None;
+    }
+    let end = match job.record.status {
+        JobStatus::Failing => JobStatus::Failed,
+        JobStatus::Cancelling => JobStatus::Canceled,
+        _ if job.all_subtasks().all(|s| s.state == ExecutionState::Finished) => JobStatus::Finished,
+        _ if job.all_subtasks().any(|s| s.state == ExecutionState::Failed) => JobStatus::Failed,
+        _ => JobStatus::Canceled,
+    };
+    job.record.transition(end);
+    job.record.final_subtasks = Some(job.subtasks.clone());
+    job.slots.clear();
+    job.component = None;
+    let record = job.record.clone();
+    release_slots(&mut state.taskmanagers, job_id);
+    Some(record)
+}
+
+/// Tries to deploy the waiting job `id` onto free slots.
+fn deploy(state: &mut ClusterState, id: &str) {
+    let free = free_slots(&state.taskmanagers);
+    let addresses = data_addresses(&state.taskmanagers);
+    let Some(job) = state.jobs.get_mut(id) else { return };
+    let needed = job.record.graph.slots_needed() as usize;
+    if free.len() < needed {
+        tracing::info!(job = id, "waiting for task slots: {} available, {needed} needed", free.len());
+        return;
+    }
+    let Some(component) = job.component.clone() else { return };
+    let chosen = &free[..needed];
+    // The TaskManagers involved, in slot order; `hosts` indexes into them.
+    let mut involved: Vec<String> = Vec::new();
+    for (tm, _) in chosen {
+        if !involved.contains(tm) {
+            involved.push(tm.clone());
+        }
+    }
+    let host_of_slot: Vec<usize> =
+        chosen.iter().map(|(tm, _)| involved.iter().position(|t| t == tm).unwrap_or_default()).collect();
+    let hosts: Vec<Vec<usize>> =
+        job.record.graph.vertices.iter().map(|v| host_of_slot[..v.parallelism as usize].to_vec()).collect();
+    job.slots = chosen.iter().map(|(tm, _)| tm.clone()).collect();
+    for (v, subtasks) in job.subtasks.iter_mut().enumerate() {
+        for (s, subtask) in subtasks.iter_mut().enumerate() {
+            subtask.taskmanager = Some(involved[hosts[v][s]].clone());
+            subtask.attempt = 0;
+            subtask.transition(ExecutionState::Deploying);
+        }
+    }
+    let placement = Placement {
+        addresses: involved.iter().map(|tm| addresses.get(tm).cloned().unwrap_or_default()).collect(),
+        hosts,
+    };
+    let component = hex::encode(component.as_slice());
+    let graph = job.record.graph.clone();
+    tracing::info!(job = id, slots = needed, taskmanagers = ?involved, "deploying the job");
+    for (tm, slot) in chosen {
+        if let Some(entry) = state.taskmanagers.get_mut(tm) {
+            entry.slots[*slot] = Some(id.to_string());
+        }
+    }
+    for (local, tm) in involved.iter().enumerate() {
+        if let Some(entry) = state.taskmanagers.get(tm) {
+            entry.send(ToTaskManager::Deploy(Box::new(Deployment {
+                graph: graph.clone(),
+                component: component.clone(),
+                placement: placement.clone(),
+                local,
+            })));
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The REST API, with Flink's routes and JSON shapes (`flink-rest-openapi.yml`), so that Flink's
+//! clients, scripts and habits work against Weir.
+//!
+//! Conventions as Flink's: every route also answers under `/v1`; request bodies are JSON
+//! whatever their Content-Type and an empty body is `{}`; errors are `{"errors":[…]}` with
+//! 400, 404 (also for unknown routes and methods), 409 or 500; CORS allows any origin.
+//!
+//! - [`cluster`]: `/config`, `/overview`, `/taskmanagers`, `/jobmanager/config`.
+//! - [`jobs`]: `/jobs…`: lists, details, vertices, exceptions, plan, cancel.
+//! - [`jars`]: `/jars…`: upload, list, plan, run, delete.
+
+mod body;
+mod cluster;
+mod error;
+mod jars;
+mod jobs;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
+
+pub use error::RestError;
+
+use crate::jobmanager::JobManager;
+
+/// Uploads up to this size are accepted (components are a few hundred KiB; jars of other
+/// systems can be large).
+const MAX_UPLOAD: usize = 512 << 20;
+
+/// A JSON answer as Flink sends it.
+pub(crate) fn json(status: StatusCode, value: serde_json::Value) -> Response {
+    let mut response = (status, value.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+    response
+}
+
+/// A 200 JSON answer.
+pub(crate) fn ok(value: serde_json::Value) -> Response {
+    json(StatusCode::OK, value)
+}
+
+fn routes() -> Router<Arc<JobManager>> {
+    Router::new()
+        .route("/config", get(cluster::config))
+        .route("/overview", get(cluster::overview))
+        .route("/jobmanager/config", get(cluster::jobmanager_config))
+        .route("/taskmanagers", get(cluster::taskmanagers))
+        .route("/taskmanagers/{tmid}", get(cluster::taskmanager))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/overview", get(jobs::overview))
+        .route("/jobs/{jobid}", get(jobs::details).patch(jobs::cancel))
+        .route("/jobs/{jobid}/plan", get(jobs::plan))
+        .route("/jobs/{jobid}/config", get(jobs::config))
+        .route("/jobs/{jobid}/exceptions", get(jobs::exceptions))
+        .route("/jobs/{jobid}/vertices/{vertexid}", get(jobs::vertex))
+        .route("/jars", get(jars::list))
+        .route("/jars/upload", post(jars::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)))
+        .route("/jars/{jarid}", axum::routing::delete(jars::delete))
+        .route("/jars/{jarid}/plan", get(jars::plan).post(jars::plan))
+        .route("/jars/{jarid}/run", post(jars::run))
+}
+
+/// The REST API of `jm`.
+pub fn router(jm: Arc<JobManager>) -> Router {
+    let api = routes();
+    Router::new()
+        .merge(api.clone())
+        .nest("/v1", api)
+        .route("/", get(index))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any))
+        .with_state(jm)
+}
+
+/// Flink answers unknown routes and methods with 404.
+async fn not_found(uri: Uri) -> Response {
+    RestError::new(StatusCode::NOT_FOUND, format!("Not found: {}", uri.path())).into_response()
+}
+
+/// A plain page until the web UI arrives: where to look.
+async fn index() -> Response {
+    let html = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Weir</title></head><body>\
+        <h1>Weir</h1><p>The JobManager's REST API is here, with Flink's routes: \
+        <a href=\"overview\">/overview</a>, <a href=\"jobs/overview\">/jobs/overview</a>, \
+        <a href=\"taskmanagers\">/taskmanagers</a>, <a href=\"jars\">/jars</a>, <a href=\"config\">/config</a>.</p>\
+        </body></html>";
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}

@@ -1,0 +1,160 @@
+//! Deploying a job's subtasks on this TaskManager: load the component, wire the channels
+//! (local ones in memory, remote ones through the data server), start a thread per subtask
+//! and report each one's state to the JobManager.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{RunningJob, RunningTask, Shared};
+use crate::component::JobComponent;
+use crate::execution::ExecutionState;
+use crate::jobgraph::Id;
+use crate::metrics::TaskMetrics;
+use crate::network::InputGate;
+use crate::network::remote::spawn_sender;
+use crate::network::wiring::wire;
+use crate::rpc::{Deployment, ToJobManager};
+use crate::task::{self, CancelToken, TaskContext, TaskListener, TaskOutcome, TaskResources};
+
+/// Tells the JobManager when a task starts running.
+struct Reporter {
+    outbox: UnboundedSender<ToJobManager>,
+    job: Id,
+    vertex: usize,
+    subtask: u32,
+}
+
+impl Reporter {
+    fn report(&self, state: ExecutionState, failure: Option<String>) {
+        let _ = self.outbox.send(ToJobManager::TaskState {
+            job: self.job.clone(),
+            vertex: self.vertex,
+            subtask: self.subtask,
+            state,
+            failure,
+        });
+    }
+}
+
+impl TaskListener for Reporter {
+    fn running(&self) {
+        self.report(ExecutionState::Running, None);
+    }
+}
+
+/// Starts this TaskManager's part of a job (blocking: loads the component).
+pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: UnboundedSender<ToJobManager>) {
+    let Deployment { graph, component, placement, local } = deployment;
+    let graph = Arc::new(graph);
+    let job_id = graph.job_id.clone();
+    let hosts = placement.hosts.clone();
+    let host_of = move |v: usize, s: u32| hosts.get(v).and_then(|h| h.get(s as usize)).copied().unwrap_or(usize::MAX);
+    let mut local_tasks: Vec<(usize, u32)> = Vec::new();
+    for (v, vertex) in graph.vertices.iter().enumerate() {
+        for s in 0..vertex.parallelism {
+            if host_of(v, s) == local {
+                local_tasks.push((v, s));
+            }
+        }
+    }
+    let fail_all = |message: String| {
+        for (v, s) in &local_tasks {
+            let reporter = Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: *v, subtask: *s };
+            reporter.report(ExecutionState::Failed, Some(message.clone()));
+        }
+    };
+    let component = match hex::decode(&component)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| JobComponent::load(&shared.runtime, &shared.cache, &bytes).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(message) => return fail_all(format!("could not load the job component: {message}")),
+    };
+
+    let cancel = CancelToken::new();
+    let mut wiring = wire(&graph, &host_of, local, &placement.addresses);
+    for input in wiring.remote_inputs.drain(..) {
+        shared.data.registry().register(input.channel, input.sender);
+    }
+    for output in wiring.remote_outputs.drain(..) {
+        if let Err(error) = spawn_sender(output.channel, output.address, output.receiver, cancel.clone()) {
+            return fail_all(format!("could not start a network thread: {error}"));
+        }
+    }
+
+    let resources = TaskResources { runtime: shared.runtime.clone(), component, state: shared.state.clone() };
+    let mut running = RunningJob { cancel: cancel.clone(), tasks: Vec::new() };
+    let live = Arc::new(AtomicUsize::new(local_tasks.len()));
+    let mut threads = Vec::new();
+    for (v, s) in local_tasks {
+        let metrics = Arc::new(TaskMetrics::default());
+        running.tasks.push(RunningTask { vertex: v, subtask: s, metrics: metrics.clone() });
+        let reporter = Arc::new(Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: v, subtask: s });
+        let ctx = TaskContext {
+            job: graph.clone(),
+            vertex: v,
+            subtask: s,
+            cancel: cancel.clone(),
+            metrics,
+            listener: reporter.clone(),
+        };
+        let io = wiring.tasks.remove(&(v, s)).unwrap_or_default();
+        threads.push((ctx, reporter, io));
+    }
+    shared.jobs.lock().unwrap_or_else(|e| e.into_inner()).insert(job_id.clone(), running);
+    tracing::info!(job = job_id, tasks = threads.len(), "deploying tasks");
+
+    for (ctx, reporter, io) in threads {
+        let resources = resources.clone();
+        let task_shared = shared.clone();
+        let task_live = live.clone();
+        let task_reporter = reporter.clone();
+        let name = ctx.name();
+        let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
+            let reporter = task_reporter;
+            reporter.report(ExecutionState::Initializing, None);
+            let result = task::run(&ctx, &resources, InputGate::new(io.inputs), io.edges);
+            match result {
+                Ok(TaskOutcome::Finished) => reporter.report(ExecutionState::Finished, None),
+                Ok(TaskOutcome::Cancelled) => reporter.report(ExecutionState::Canceled, None),
+                Err(error) => {
+                    if !error.is_consequence() {
+                        tracing::error!(task = name, %error, "task failed");
+                    }
+                    // A channel error after the job was cancelled is part of cancelling.
+                    let cancelled = ctx.cancel.is_cancelled();
+                    // The other tasks of the job here stop too; the JobManager stops the rest.
+                    ctx.cancel.cancel();
+                    let state = if error.is_consequence() && cancelled {
+                        ExecutionState::Canceled
+                    } else {
+                        ExecutionState::Failed
+                    };
+                    reporter.report(state, Some(error.to_string()));
+                }
+            }
+            if task_live.fetch_sub(1, Ordering::SeqCst) == 1 {
+                finished(&task_shared, &ctx.job.job_id);
+            }
+        });
+        if let Err(error) = spawned {
+            cancel.cancel();
+            reporter.report(ExecutionState::Failed, Some(format!("could not start the task thread: {error}")));
+            if live.fetch_sub(1, Ordering::SeqCst) == 1 {
+                finished(shared, &job_id);
+            }
+        }
+    }
+}
+
+/// The last task of a job here has ended: forget the job and its state.
+fn finished(shared: &Shared, job: &str) {
+    shared.jobs.lock().unwrap_or_else(|e| e.into_inner()).remove(job);
+    shared.data.registry().remove_job(job);
+    if let Err(error) = shared.state.drop_job(job) {
+        tracing::warn!(job, %error, "could not drop the job's state");
+    }
+    tracing::info!(job, "all tasks of the job here have ended");
+}

@@ -1,0 +1,209 @@
+//! The TaskManager: registers its slots with the JobManager, heartbeats with its tasks'
+//! metrics, and runs the subtasks it is given on the engine (`task`), exchanging records with
+//! other TaskManagers through its data server.
+//!
+//! It keeps going when the JobManager goes away: its tasks are cancelled (the JobManager no
+//! longer knows them) and it registers again once the JobManager is back.
+
+mod deploy;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::component::cache::ComponentCache;
+use crate::component::{Limits, WasmRuntime};
+use crate::jobgraph::Id;
+use crate::metrics::TaskMetrics;
+use crate::network::remote::DataServer;
+use crate::rpc::{self, TaskReport, ToJobManager, ToTaskManager};
+use crate::state::{SledBackend, StateBackend};
+use crate::task::CancelToken;
+
+/// How a TaskManager is set up.
+#[derive(Clone, Debug)]
+pub struct TaskManagerOptions {
+    /// The JobManager's RPC address, `host:port`.
+    pub jobmanager: String,
+    pub slots: u32,
+    /// The host name other TaskManagers reach this one at.
+    pub host: String,
+    /// Where the data server listens (`host:port`; port 0 picks one).
+    pub data_bind: String,
+    pub heartbeat_interval: Duration,
+    pub limits: Limits,
+}
+
+/// A task running here, for metrics.
+struct RunningTask {
+    vertex: usize,
+    subtask: u32,
+    metrics: Arc<TaskMetrics>,
+}
+
+/// A job with tasks here.
+struct RunningJob {
+    cancel: CancelToken,
+    tasks: Vec<RunningTask>,
+}
+
+/// What the TaskManager's threads share.
+pub(crate) struct Shared {
+    runtime: WasmRuntime,
+    cache: ComponentCache,
+    state: Arc<dyn StateBackend>,
+    data: DataServer,
+    jobs: Mutex<HashMap<Id, RunningJob>>,
+}
+
+impl Shared {
+    fn cancel_all(&self) {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        for job in jobs.values() {
+            job.cancel.cancel();
+        }
+    }
+
+    fn reports(&self) -> Vec<TaskReport> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.iter()
+            .flat_map(|(id, job)| {
+                job.tasks.iter().map(move |t| TaskReport {
+                    job: id.clone(),
+                    vertex: t.vertex,
+                    subtask: t.subtask,
+                    metrics: t.metrics.values(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A TaskManager's ID as Flink shows them: `<data address>-<6 hex>`.
+fn new_id(address: &str) -> String {
+    format!("{address}-{}", &hex::encode(rand::random::<[u8; 3]>()))
+}
+
+/// Runs a TaskManager until `shutdown` is set.
+pub async fn run(options: TaskManagerOptions, shutdown: CancelToken) -> anyhow::Result<()> {
+    let data = DataServer::start(&options.data_bind, &options.host)?;
+    let state_dir = tempfile::tempdir()?;
+    let shared = Arc::new(Shared {
+        runtime: WasmRuntime::new(options.limits).map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?,
+        cache: ComponentCache::default_location(),
+        state: Arc::new(SledBackend::open(state_dir.path())?),
+        data,
+        jobs: Mutex::new(HashMap::new()),
+    });
+    let id = new_id(shared.data.address());
+    tracing::info!(
+        id,
+        slots = options.slots,
+        data = shared.data.address(),
+        jobmanager = options.jobmanager,
+        "TaskManager starting"
+    );
+    let mut backoff = Duration::from_millis(200);
+    while !shutdown.is_cancelled() {
+        match session(&options, &id, &shared, &shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                shared.cancel_all();
+                tracing::warn!(jobmanager = options.jobmanager, %error, "lost the JobManager; registering again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    shared.cancel_all();
+    Ok(())
+}
+
+/// One connection to the JobManager: register, then serve it until it drops or shutdown.
+async fn session(
+    options: &TaskManagerOptions,
+    id: &str,
+    shared: &Arc<Shared>,
+    shutdown: &CancelToken,
+) -> anyhow::Result<()> {
+    let stream = TcpStream::connect(&options.jobmanager).await?;
+    stream.set_nodelay(true)?;
+    let (mut reader, mut writer) = stream.into_split();
+    rpc::write(
+        &mut writer,
+        &ToJobManager::Register {
+            id: id.to_string(),
+            data_address: shared.data.address().to_string(),
+            slots: options.slots,
+            hardware: rpc::hardware(),
+        },
+    )
+    .await?;
+    match rpc::read::<ToTaskManager>(&mut reader).await? {
+        Some(ToTaskManager::Registered) => tracing::info!(id, "registered with the JobManager"),
+        Some(ToTaskManager::Rejected { reason }) => anyhow::bail!("the JobManager refused registration: {reason}"),
+        other => anyhow::bail!("unexpected answer to registration: {other:?}"),
+    }
+
+    // Everything for the JobManager goes through one queue: task states from task threads,
+    // heartbeats from the timer below.
+    let (outbox, mut outgoing) = mpsc::unbounded_channel::<ToJobManager>();
+    let writer_task = tokio::spawn(async move {
+        while let Some(message) = outgoing.recv().await {
+            if rpc::write(&mut writer, &message).await.is_err() {
+                break;
+            }
+        }
+    });
+    let heartbeat_outbox = outbox.clone();
+    let heartbeat_shared = shared.clone();
+    let interval = options.heartbeat_interval;
+    let heartbeats = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            let message = ToJobManager::Heartbeat { tasks: heartbeat_shared.reports(), hardware: rpc::hardware() };
+            if heartbeat_outbox.send(message).is_err() {
+                break;
+            }
+        }
+    });
+
+    let result = loop {
+        let message = tokio::select! {
+            m = rpc::read::<ToTaskManager>(&mut reader) => m,
+            _ = wait_cancelled(shutdown.clone()) => break Ok(()),
+        };
+        match message {
+            Ok(Some(ToTaskManager::Deploy(deployment))) => {
+                let shared = shared.clone();
+                let outbox = outbox.clone();
+                tokio::task::spawn_blocking(move || deploy::deploy(&shared, *deployment, outbox));
+            }
+            Ok(Some(ToTaskManager::CancelJob { job })) => {
+                let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(running) = jobs.get(&job) {
+                    tracing::info!(job, "cancelling the job's tasks");
+                    running.cancel.cancel();
+                }
+            }
+            Ok(Some(other)) => tracing::warn!(?other, "unexpected message from the JobManager"),
+            Ok(None) => break Err(anyhow::anyhow!("the JobManager closed the connection")),
+            Err(e) => break Err(e.into()),
+        }
+    };
+    heartbeats.abort();
+    drop(outbox);
+    writer_task.abort();
+    result
+}
+
+/// Resolves when `token` is cancelled.
+async fn wait_cancelled(token: CancelToken) {
+    while !token.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

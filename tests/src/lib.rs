@@ -263,3 +263,152 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A session cluster of real processes: a JobManager and TaskManagers, on free ports.
+pub struct Cluster {
+    pub rest_port: u16,
+    pub rpc_port: u16,
+    pub dir: tempfile::TempDir,
+    jobmanager: Option<WeirProcess>,
+    taskmanagers: Vec<WeirProcess>,
+}
+
+/// An HTTP answer: status and body.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Runs `curl` (a real, independent HTTP client, as the playground guide uses) and returns
+/// the status and body.
+pub fn curl(args: &[&str]) -> HttpAnswer {
+    let out = Command::new("curl")
+        .args(["-s", "-S", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    HttpAnswer { status: status.trim().parse().unwrap_or(0), body: body.to_string() }
+}
+
+impl Cluster {
+    /// Starts a JobManager and `taskmanagers` TaskManagers with `slots` slots each, and waits
+    /// until they have registered.
+    pub fn start(taskmanagers: usize, slots: u32) -> Cluster {
+        let dir = temp_dir();
+        let mut cluster = Cluster { rest_port: free_port(), rpc_port: free_port(), dir, jobmanager: None, taskmanagers: Vec::new() };
+        cluster.start_jobmanager();
+        for _ in 0..taskmanagers {
+            cluster.add_taskmanager(slots);
+        }
+        cluster
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    /// Starts (or restarts) the JobManager and waits for its REST API.
+    pub fn start_jobmanager(&mut self) {
+        let rest = format!("-Drest.port={}", self.rest_port);
+        let rpc = format!("-Djobmanager.rpc.port={}", self.rpc_port);
+        let data = self.dir.path().join("jobmanager");
+        let n = std::fs::read_dir(self.dir.path()).map(|d| d.count()).unwrap_or(0);
+        let log = self.dir.path().join(format!("jobmanager-{n}.log"));
+        let data = data.to_str().expect("utf-8 path").to_string();
+        self.jobmanager = Some(WeirProcess::spawn(&self.cache(), &["jobmanager", &rest, &rpc, "--data-dir", &data], log));
+        let ready = eventually(Duration::from_secs(20), || (self.get("/overview").status == 200).then_some(()));
+        assert!(ready.is_some(), "the JobManager did not come up:\n{}", self.jobmanager_log());
+    }
+
+    /// Stops the JobManager (SIGTERM).
+    pub fn stop_jobmanager(&mut self) {
+        if let Some(mut jm) = self.jobmanager.take() {
+            jm.stop();
+        }
+    }
+
+    pub fn jobmanager_log(&self) -> String {
+        self.jobmanager.as_ref().map(WeirProcess::output).unwrap_or_default()
+    }
+
+    /// Starts a TaskManager and waits until the JobManager counts it.
+    pub fn add_taskmanager(&mut self, slots: u32) -> u32 {
+        let before = self.get("/overview").json()["taskmanagers"].as_u64().unwrap_or(0);
+        let jm = format!("127.0.0.1:{}", self.rpc_port);
+        let log = self.dir.path().join(format!("taskmanager-{}.log", self.taskmanagers.len()));
+        let slots_arg = slots.to_string();
+        let tm = WeirProcess::spawn(
+            &self.cache(),
+            &["taskmanager", "--jobmanager", &jm, "--slots", &slots_arg, "-Dtaskmanager.host=127.0.0.1"],
+            log,
+        );
+        let pid = tm.pid();
+        self.taskmanagers.push(tm);
+        let registered = eventually(Duration::from_secs(20), || {
+            (self.get("/overview").json()["taskmanagers"].as_u64().unwrap_or(0) > before).then_some(())
+        });
+        assert!(registered.is_some(), "the TaskManager did not register:\n{}", self.taskmanagers.last().map(WeirProcess::output).unwrap_or_default());
+        pid
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.rest_port)
+    }
+
+    pub fn get(&self, path: &str) -> HttpAnswer {
+        curl(&[&self.url(path)])
+    }
+
+    /// Uploads a component file as the guide uploads a jar; returns the jar id.
+    pub fn upload(&self, path: &Path) -> String {
+        let form = format!("jarfile=@{}", path.display());
+        let answer = curl(&["-X", "POST", "-H", "Expect:", "-F", &form, &self.url("/jars/upload")]);
+        assert_eq!(answer.status, 200, "upload failed: {}", answer.body);
+        let filename = answer.json()["filename"].as_str().expect("filename").to_string();
+        filename.rsplit('/').next().expect("jar id").to_string()
+    }
+
+    /// Runs an uploaded jar; returns the job id.
+    pub fn run(&self, jar: &str, body: serde_json::Value) -> String {
+        let answer = curl(&["-X", "POST", "-d", &body.to_string(), &self.url(&format!("/jars/{jar}/run"))]);
+        assert_eq!(answer.status, 200, "run failed: {}", answer.body);
+        answer.json()["jobid"].as_str().expect("jobid").to_string()
+    }
+
+    /// The job's entry in `/jobs/overview`.
+    pub fn job_overview(&self, job: &str) -> serde_json::Value {
+        let all = self.get("/jobs/overview").json();
+        all["jobs"].as_array().and_then(|jobs| jobs.iter().find(|j| j["jid"] == job).cloned()).unwrap_or_default()
+    }
+
+    /// Waits until the job's state is `state`.
+    pub fn wait_for_state(&self, job: &str, state: &str, timeout: Duration) -> serde_json::Value {
+        eventually(timeout, || {
+            let o = self.job_overview(job);
+            (o["state"] == state).then_some(o)
+        })
+        .unwrap_or_else(|| panic!("job {job} never reached {state}: {}\n{}", self.job_overview(job), self.jobmanager_log()))
+    }
+
+    /// Kills a TaskManager with SIGKILL.
+    pub fn kill_taskmanager(&mut self, index: usize) {
+        let tm = self.taskmanagers.remove(index);
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(tm.pid() as i32, libc::SIGKILL) };
+        drop(tm);
+    }
+
+    /// A `weir` command using this cluster's private component cache.
+    pub fn weir(&self) -> Command {
+        weir(&self.cache())
+    }
+}

@@ -5,6 +5,7 @@
 
 mod bench;
 mod consume;
+pub mod flink;
 mod generator;
 mod run_local;
 

@@ -6,6 +6,7 @@
 mod bench;
 mod cluster;
 mod consume;
+pub mod flink;
 mod generator;
 mod run_local;
 

@@ -289,11 +289,8 @@ impl HttpAnswer {
 /// Runs `curl` (a real, independent HTTP client, as the playground guide uses) and returns
 /// the status and body.
 pub fn curl(args: &[&str]) -> HttpAnswer {
-    let out = Command::new("curl")
-        .args(["-s", "-S", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl is installed");
+    let out =
+        Command::new("curl").args(["-s", "-S", "-w", "\n%{http_code}"]).args(args).output().expect("curl is installed");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
     HttpAnswer { status: status.trim().parse().unwrap_or(0), body: body.to_string() }
@@ -304,7 +301,8 @@ impl Cluster {
     /// until they have registered.
     pub fn start(taskmanagers: usize, slots: u32) -> Cluster {
         let dir = temp_dir();
-        let mut cluster = Cluster { rest_port: free_port(), rpc_port: free_port(), dir, jobmanager: None, taskmanagers: Vec::new() };
+        let mut cluster =
+            Cluster { rest_port: free_port(), rpc_port: free_port(), dir, jobmanager: None, taskmanagers: Vec::new() };
         cluster.start_jobmanager();
         for _ in 0..taskmanagers {
             cluster.add_taskmanager(slots);
@@ -324,7 +322,8 @@ impl Cluster {
         let n = std::fs::read_dir(self.dir.path()).map(|d| d.count()).unwrap_or(0);
         let log = self.dir.path().join(format!("jobmanager-{n}.log"));
         let data = data.to_str().expect("utf-8 path").to_string();
-        self.jobmanager = Some(WeirProcess::spawn(&self.cache(), &["jobmanager", &rest, &rpc, "--data-dir", &data], log));
+        self.jobmanager =
+            Some(WeirProcess::spawn(&self.cache(), &["jobmanager", &rest, &rpc, "--data-dir", &data], log));
         let ready = eventually(Duration::from_secs(20), || (self.get("/overview").status == 200).then_some(()));
         assert!(ready.is_some(), "the JobManager did not come up:\n{}", self.jobmanager_log());
     }
@@ -356,7 +355,11 @@ impl Cluster {
         let registered = eventually(Duration::from_secs(20), || {
             (self.get("/overview").json()["taskmanagers"].as_u64().unwrap_or(0) > before).then_some(())
         });
-        assert!(registered.is_some(), "the TaskManager did not register:\n{}", self.taskmanagers.last().map(WeirProcess::output).unwrap_or_default());
+        assert!(
+            registered.is_some(),
+            "the TaskManager did not register:\n{}",
+            self.taskmanagers.last().map(WeirProcess::output).unwrap_or_default()
+        );
         pid
     }
 
@@ -396,7 +399,9 @@ impl Cluster {
             let o = self.job_overview(job);
             (o["state"] == state).then_some(o)
         })
-        .unwrap_or_else(|| panic!("job {job} never reached {state}: {}\n{}", self.job_overview(job), self.jobmanager_log()))
+        .unwrap_or_else(|| {
+            panic!("job {job} never reached {state}: {}\n{}", self.job_overview(job), self.jobmanager_log())
+        })
     }
 
     /// Kills a TaskManager with SIGKILL.

@@ -40,12 +40,20 @@ fn upload_run_list_inspect_and_cancel() {
     assert!(jobs["jobs"].as_array().unwrap().iter().any(|j| j["id"] == job.as_str() && j["status"] == "RUNNING"));
 
     let details = cluster.get(&format!("/jobs/{job}")).json();
-    let names: Vec<&str> = details["vertices"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        details["vertices"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["Source: ClickEvent Source", "ClickEvent Counter", "ClickEventStatistics Sink: Writer", "ClickEventStatistics Sink: Committer"]
+        [
+            "Source: ClickEvent Source",
+            "ClickEvent Counter",
+            "ClickEventStatistics Sink: Writer",
+            "ClickEventStatistics Sink: Committer"
+        ]
     );
-    assert!(details["vertices"].as_array().unwrap().iter().all(|v| v["parallelism"] == 1 && v["maxParallelism"] == 128));
+    assert!(
+        details["vertices"].as_array().unwrap().iter().all(|v| v["parallelism"] == 1 && v["maxParallelism"] == 128)
+    );
     let nodes = details["plan"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 4);
     let counter = nodes.iter().find(|n| n["description"] == "ClickEvent Counter").unwrap();
@@ -119,7 +127,10 @@ fn a_job_waits_for_slots_then_runs_across_two_taskmanagers() {
     assert!(counts.len() >= 30, "{counts:#?}");
     assert!(counts.iter().all(|c| c.count == 1000), "{counts:#?}");
     let overview = cluster.get("/overview").json();
-    assert_eq!((overview["taskmanagers"].as_u64(), overview["slots-total"].as_u64(), overview["slots-available"].as_u64()), (Some(2), Some(4), Some(1)));
+    assert_eq!(
+        (overview["taskmanagers"].as_u64(), overview["slots-total"].as_u64(), overview["slots-available"].as_u64()),
+        (Some(2), Some(4), Some(1))
+    );
 }
 
 #[test]
@@ -155,7 +166,10 @@ fn bad_requests_get_flinks_status_codes_and_clear_messages() {
     let answer = curl(&["-X", "POST", "-H", "Expect:", "-F", &form, &cluster.url("/jars/upload")]);
     assert_eq!(answer.status, 200, "{}", answer.body);
     let stored = answer.json()["filename"].as_str().unwrap().to_string();
-    assert!(stored.starts_with(dir.join("jobmanager").join("jars").to_str().unwrap()) && !stored.contains(".."), "{stored}");
+    assert!(
+        stored.starts_with(dir.join("jobmanager").join("jars").to_str().unwrap()) && !stored.contains(".."),
+        "{stored}"
+    );
     let jar = stored.rsplit('/').next().unwrap().to_string();
 
     let run = |jar: &str, body: &str| curl(&["-X", "POST", "-d", body, &cluster.url(&format!("/jars/{jar}/run"))]);
@@ -189,7 +203,15 @@ fn bad_requests_get_flinks_status_codes_and_clear_messages() {
     assert_eq!(curl(&["-X", "DELETE", &cluster.url("/overview")]).status, 404);
 
     // An empty body is {}: the job runs with defaults (here a bounded datagen run).
-    let answer = curl(&["-X", "POST", "-H", "Content-Type: application/x-www-form-urlencoded", "-d", "", &cluster.url(&format!("/jars/{jar}/run?programArg=--source,datagen,--datagen.count,600,--sink,discard"))]);
+    let answer = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/x-www-form-urlencoded",
+        "-d",
+        "",
+        &cluster.url(&format!("/jars/{jar}/run?programArg=--source,datagen,--datagen.count,600,--sink,discard")),
+    ]);
     assert_eq!(answer.status, 200, "{}", answer.body);
     let job = answer.json()["jobid"].as_str().unwrap().to_string();
     cluster.wait_for_state(&job, "FINISHED", Duration::from_secs(30));
@@ -201,7 +223,10 @@ fn bad_requests_get_flinks_status_codes_and_clear_messages() {
 fn a_restarted_jobmanager_keeps_jars_and_history() {
     let mut cluster = Cluster::start(1, 2);
     let jar = cluster.upload(&click_count_component(cluster.dir.path()));
-    let job = cluster.run(&jar, serde_json::json!({ "programArgs": "--source datagen --datagen.count 6000 --sink discard --event-time" }));
+    let job = cluster.run(
+        &jar,
+        serde_json::json!({ "programArgs": "--source datagen --datagen.count 6000 --sink discard --event-time" }),
+    );
     cluster.wait_for_state(&job, "FINISHED", Duration::from_secs(30));
     cluster.stop_jobmanager();
     cluster.start_jobmanager();
@@ -211,8 +236,109 @@ fn a_restarted_jobmanager_keeps_jars_and_history() {
     assert_eq!(overview["state"], "FINISHED");
     assert_eq!(overview["tasks"]["finished"], 4);
     // The TaskManager registers again with the new JobManager and takes new work.
-    let registered = eventually(Duration::from_secs(20), || (cluster.get("/overview").json()["taskmanagers"] == 1).then_some(()));
+    let registered =
+        eventually(Duration::from_secs(20), || (cluster.get("/overview").json()["taskmanagers"] == 1).then_some(()));
     assert!(registered.is_some());
-    let again = cluster.run(&jar, serde_json::json!({ "programArgs": "--source datagen --datagen.count 6000 --sink discard" }));
+    let again =
+        cluster.run(&jar, serde_json::json!({ "programArgs": "--source datagen --datagen.count 6000 --sink discard" }));
     cluster.wait_for_state(&again, "FINISHED", Duration::from_secs(30));
+}
+
+#[test]
+fn the_flink_cli_prints_flinks_lines() {
+    let cluster = Cluster::start(1, 2);
+    let jm = format!("127.0.0.1:{}", cluster.rest_port);
+    let jar = click_count_component(cluster.dir.path());
+    let cli = |args: &[&str]| {
+        let out = cluster.weir().args(args).output().expect("run weir");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, out, err) = cli(&[
+        "run",
+        "-m",
+        &jm,
+        "-d",
+        jar.to_str().unwrap(),
+        "--source",
+        "datagen",
+        "--datagen.rate",
+        "100",
+        "--sink",
+        "discard",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let job = out.strip_prefix("Job has been submitted with JobID ").map(str::trim).expect(&out).to_string();
+    assert_eq!(job.len(), 32);
+    assert_eq!(out, format!("Job has been submitted with JobID {job}\n"));
+    cluster.wait_for_state(&job, "RUNNING", Duration::from_secs(10));
+
+    let (code, out, _) = cli(&["list", "-m", &jm]);
+    assert_eq!(code, Some(0));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Waiting for response...");
+    assert_eq!(lines[1], "------------------ Running/Restarting Jobs -------------------");
+    assert!(lines[2].ends_with(&format!(" : {job} : Click Event Count (RUNNING)")), "{out}");
+    // dd.MM.yyyy HH:mm:ss
+    let stamp = lines[2].split(" : ").next().unwrap();
+    assert_eq!((stamp.len(), &stamp[2..3], &stamp[5..6], &stamp[13..14]), (19, ".", ".", ":"), "{stamp}");
+    assert_eq!(lines[3], "-".repeat(62));
+    assert_eq!(lines[4], "No scheduled jobs.");
+
+    let (code, out, _) = cli(&["cancel", "-m", &jm, &job]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out, format!("Cancelling job {job}.\nCancelled job {job}.\n"));
+    cluster.wait_for_state(&job, "CANCELED", Duration::from_secs(20));
+    let (_, out, _) = cli(&["list", "-m", &jm]);
+    assert!(out.contains("No running jobs.") && out.contains("No scheduled jobs."), "{out}");
+    let (_, out, _) = cli(&["list", "-a", "-m", &jm]);
+    assert!(
+        out.contains("---------------------- Terminated Jobs -----------------------") && out.contains("(CANCELED)"),
+        "{out}"
+    );
+
+    // Stop needs savepoints, which come later: Flink's failure block with a clear cause.
+    let (code, _, err) = cli(&["stop", "-m", &jm, &job]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("The program finished with the following exception:")
+            && err.contains("Savepoints are not supported yet"),
+        "{err}"
+    );
+    let (code, out, _) = cli(&["cancel", "-m", &jm, "not-a-job"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("Cannot parse JobID from \"not-a-job\""), "{out}");
+
+    // Help and version, and the binary invoked as `flink`.
+    let (code, out, _) = cli(&["--help"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with("./weir <ACTION> [OPTIONS] [ARGUMENTS]\n\nThe following actions are available:\n"),
+        "{out}"
+    );
+    for header in [
+        "Action \"run\" compiles and runs a program.",
+        "Action \"list\" lists running and scheduled programs.",
+        "Action \"cancel\" cancels a running program.",
+        "Syntax: run [OPTIONS] <jar-file> <arguments>",
+    ] {
+        assert!(out.contains(header), "missing {header}");
+    }
+    assert!(out.contains("Weir's own actions") && out.contains("jobmanager"));
+    let link = cluster.dir.path().join("flink");
+    std::os::unix::fs::symlink(weir_bin(), &link).unwrap();
+    let out = std::process::Command::new(&link).args(["list", "-m", &jm]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Waiting for response...\n"));
+    let out = std::process::Command::new(&link).arg("-h").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("./flink <ACTION> [OPTIONS] [ARGUMENTS]"));
+    let out = std::process::Command::new(&link).arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"frobnicate\" is not a valid action.")
+            || String::from_utf8_lossy(&out.stderr).contains("\"frobnicate\" is not a valid action.")
+    );
 }

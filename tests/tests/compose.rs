@@ -26,7 +26,10 @@ fn the_compose_file_is_valid_and_runs_the_playground() {
     assert!(config.contains("image: apache/kafka"));
     assert!(config.contains("flink_data"));
     let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("the Dockerfile");
-    assert!(dockerfile.contains("/opt/ClickCountJob.jar") && dockerfile.contains("ln -s /usr/local/bin/weir /usr/local/bin/flink"));
+    assert!(
+        dockerfile.contains("/opt/ClickCountJob.jar")
+            && dockerfile.contains("ln -s /usr/local/bin/weir /usr/local/bin/flink")
+    );
     // The image builds with the README's command.
     let readme = std::fs::read_to_string(root().join("README.md")).expect("the README");
     assert!(dockerfile.contains("cargo build --release") && readme.contains("cargo build --release"));

@@ -18,7 +18,7 @@ use crate::task::CancelToken;
 
 /// Weir: a stream-processing cluster whose job logic is WebAssembly components.
 #[derive(Parser)]
-#[command(name = "weir", version, about, long_about = None)]
+#[command(name = "weir", version, about, long_about = None, disable_help_subcommand = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,8 +66,44 @@ fn cancel_on_signal(token: CancelToken) {
     }
 }
 
-/// Runs the command line.
+/// The actions the Flink-compatible frontend handles (and its help and version options).
+const FLINK_ACTIONS: [&str; 11] =
+    ["run", "run-application", "info", "list", "stop", "cancel", "savepoint", "-h", "--help", "-v", "--version"];
+
+/// Weir's own actions, listed after Flink's help.
+fn weir_actions_help() -> String {
+    use clap::CommandFactory;
+    let mut text = String::from("\nWeir's own actions (\"weir <action> --help\" shows their options):\n");
+    for sub in Cli::command().get_subcommands() {
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        text.push_str(&format!("     {:<14} {about}\n", sub.get_name()));
+    }
+    text
+}
+
+/// Runs the command line. Invoked as `flink`, or with one of Flink's actions, it is Flink's
+/// CLI; otherwise Weir's own commands.
 pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let program = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let rest: Vec<String> = args.iter().skip(1).cloned().collect();
+    if program == "flink" {
+        return flink::main("flink", rest);
+    }
+    let first = rest.first().map(String::as_str);
+    if first.is_none_or(|a| FLINK_ACTIONS.contains(&a)) {
+        let code = flink::main("weir", rest.clone());
+        if matches!(first, Some("-h" | "--help")) && rest.len() == 1 {
+            use std::io::Write;
+            // A closed pipe (`weir --help | head`) is not an error worth a panic.
+            let _ = std::io::stdout().write_all(weir_actions_help().as_bytes());
+        }
+        return code;
+    }
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {

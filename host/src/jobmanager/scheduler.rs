@@ -71,6 +71,10 @@ impl JobManager {
             if entry.taskmanager.as_deref() != Some(tm) || entry.state.is_terminal() {
                 return;
             }
+            // A subtask being cancelled stays so until it ends, whatever it was doing.
+            if entry.state == ExecutionState::Canceling && !new.is_terminal() {
+                return;
+            }
             entry.transition(new);
             if new == ExecutionState::Failed {
                 let name = task_name(job, vertex, subtask as usize);

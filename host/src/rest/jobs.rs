@@ -383,3 +383,17 @@ pub async fn cancel(
     jm.cancel_job(&id)?;
     Ok(json(StatusCode::ACCEPTED, json!({})))
 }
+
+/// `POST /jobs/:jobid/stop` and `/jobs/:jobid/savepoints` until savepoints exist.
+pub async fn savepoints_unsupported(
+    State(jm): State<Arc<JobManager>>,
+    Path(id): Path<String>,
+) -> Result<Response, RestError> {
+    let id = job_id(&id)?;
+    if !jm.state().jobs.contains_key(&id) {
+        return Err(not_found(&id));
+    }
+    Err(RestError::bad_request(
+        "Savepoints are not supported yet: stop-with-savepoint and savepoints arrive with Weir's fault tolerance. Use cancel to stop the job.",
+    ))
+}

@@ -58,6 +58,8 @@ fn routes() -> Router<Arc<JobManager>> {
         .route("/jobs/{jobid}/config", get(jobs::config))
         .route("/jobs/{jobid}/exceptions", get(jobs::exceptions))
         .route("/jobs/{jobid}/vertices/{vertexid}", get(jobs::vertex))
+        .route("/jobs/{jobid}/stop", post(jobs::savepoints_unsupported))
+        .route("/jobs/{jobid}/savepoints", post(jobs::savepoints_unsupported))
         .route("/jars", get(jars::list))
         .route("/jars/upload", post(jars::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)))
         .route("/jars/{jarid}", axum::routing::delete(jars::delete))

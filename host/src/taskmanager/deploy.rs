@@ -103,7 +103,21 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
         let io = wiring.tasks.remove(&(v, s)).unwrap_or_default();
         threads.push((ctx, reporter, io));
     }
-    shared.jobs.lock().unwrap_or_else(|e| e.into_inner()).insert(job_id.clone(), running);
+    {
+        // A cancel that arrived while the component loaded wins: nothing starts. The check and
+        // the insert happen under the jobs lock, which the cancel handler takes too.
+        let mut jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if shared.cancelled.lock().unwrap_or_else(|e| e.into_inner()).remove(&job_id) {
+            drop(jobs);
+            for (_, reporter, _) in &threads {
+                reporter.report(ExecutionState::Canceled, None);
+            }
+            shared.data.registry().remove_job(&job_id);
+            cancel.cancel();
+            return;
+        }
+        jobs.insert(job_id.clone(), running);
+    }
     tracing::info!(job = job_id, tasks = threads.len(), "deploying tasks");
 
     for (ctx, reporter, io) in threads {

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     state: Arc<dyn StateBackend>,
     data: DataServer,
     jobs: Mutex<HashMap<Id, RunningJob>>,
+    /// Jobs cancelled before their deployment got here: their tasks must not start.
+    cancelled: Mutex<std::collections::HashSet<Id>>,
 }
 
 impl Shared {
@@ -97,6 +99,7 @@ pub async fn run(options: TaskManagerOptions, shutdown: CancelToken) -> anyhow::
         state: Arc::new(SledBackend::open(state_dir.path())?),
         data,
         jobs: Mutex::new(HashMap::new()),
+        cancelled: Mutex::new(Default::default()),
     });
     let id = new_id(shared.data.address());
     tracing::info!(
@@ -185,9 +188,15 @@ async fn session(
             }
             Ok(Some(ToTaskManager::CancelJob { job })) => {
                 let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(running) = jobs.get(&job) {
-                    tracing::info!(job, "cancelling the job's tasks");
-                    running.cancel.cancel();
+                match jobs.get(&job) {
+                    Some(running) => {
+                        tracing::info!(job, "cancelling the job's tasks");
+                        running.cancel.cancel();
+                    }
+                    // Its deployment is still being prepared: it will not start.
+                    None => {
+                        shared.cancelled.lock().unwrap_or_else(|e| e.into_inner()).insert(job);
+                    }
                 }
             }
             Ok(Some(other)) => tracing::warn!(?other, "unexpected message from the JobManager"),

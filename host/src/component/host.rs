@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use wasmtime::StoreLimitsBuilder;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::footprint::TrackedLimits;
 use super::runtime::Limits;
 use super::stdio::{Diagnostics, GuestOutput};
 use crate::metrics::OperatorMetrics;
@@ -101,7 +102,7 @@ pub struct Services {
 pub struct HostState {
     wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: TrackedLimits,
     pub(crate) clock: CallClock,
     pub(crate) cancel: CancelToken,
     /// What the guest said last (error logs, stderr), for error reports.
@@ -122,7 +123,9 @@ impl HostState {
         HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build(),
+            limits: TrackedLimits::new(
+                StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build(),
+            ),
             clock: CallClock::new(),
             cancel,
             diagnostics,

@@ -7,11 +7,13 @@
 //! - [`instance`]: one running instance and the calls into it, with errors that name the
 //!   operator and the cause.
 //! - [`host`]: the store data each instance carries: WASI, limits and the host services.
+//! - [`footprint`]: how many instances the process holds and their linear memory.
 //! - [`bindings`]: the Rust side of `wit/`.
 //! - [`logging`] and [`stdio`]: the guest's log and its stdout/stderr, into the host's log.
 
 pub mod bindings;
 pub mod cache;
+pub mod footprint;
 pub mod host;
 pub mod instance;
 pub mod job;

@@ -24,6 +24,8 @@ pub struct TaskManagerEntry {
     last_heartbeat: Instant,
     /// What each slot holds: the job using it, if any.
     pub slots: Vec<Option<Id>>,
+    /// The TaskManager's own metrics (process, WASM instances), as of its last heartbeat.
+    pub metrics: Vec<(String, f64)>,
     outbox: UnboundedSender<ToTaskManager>,
 }
 
@@ -68,6 +70,7 @@ impl JobManager {
                     last_heartbeat_ms: now,
                     last_heartbeat: Instant::now(),
                     slots: vec![None; slots as usize],
+                    metrics: Vec::new(),
                     outbox,
                 },
             );
@@ -76,13 +79,16 @@ impl JobManager {
         Ok(())
     }
 
-    /// A heartbeat: the TaskManager lives, and here are its tasks' metrics.
-    pub fn heartbeat(&self, id: &str, tasks: Vec<TaskReport>, hardware: Hardware) {
+    /// A heartbeat: the TaskManager lives, and here are its tasks' metrics (and its own).
+    pub fn heartbeat(&self, id: &str, tasks: Vec<TaskReport>, hardware: Hardware, metrics: Option<Vec<(String, f64)>>) {
         let mut state = self.state();
         let Some(tm) = state.taskmanagers.get_mut(id) else { return };
         tm.last_heartbeat = Instant::now();
         tm.last_heartbeat_ms = now_ms();
         tm.hardware = hardware;
+        if let Some(metrics) = metrics {
+            tm.metrics = metrics;
+        }
         for report in tasks {
             if let Some(subtask) = state
                 .jobs

@@ -50,7 +50,9 @@ async fn connection(jm: Arc<JobManager>, stream: TcpStream) -> Result<(), rpc::R
     });
     let result = loop {
         match rpc::read::<ToJobManager>(&mut reader).await {
-            Ok(Some(ToJobManager::Heartbeat { tasks, hardware })) => jm.heartbeat(&id, tasks, hardware),
+            Ok(Some(ToJobManager::Heartbeat { tasks, hardware, metrics })) => {
+                jm.heartbeat(&id, tasks, hardware, metrics)
+            }
             Ok(Some(ToJobManager::TaskState { job, vertex, subtask, state, failure })) => {
                 jm.task_state(&id, &job, vertex, subtask, state, failure)
             }

@@ -2,14 +2,26 @@
 //! scripts carry over, and the `metrics` import through which guests add their own.
 //!
 //! Values are atomics written by the task threads and read by whoever reports them (the local
-//! runner's progress line, the REST API). [`JobMetrics`] is the whole job's view: per vertex,
-//! per subtask.
+//! runner's progress line, a TaskManager's heartbeat). [`JobMetrics`] is the whole job's view:
+//! per vertex, per subtask.
+//!
+//! - [`meter`]: per-second rates from counters, computed where the counters are (the
+//!   TaskManager) and shipped with them.
+//! - [`scope`]: Flink's task and operator scopes, metric ids and value formatting.
+//! - [`process`]: the process's CPU, memory and threads from `/proc/self`.
+//! - [`wit`]: the `metrics` import guests register their own counters and gauges through.
 
+pub mod meter;
+pub mod process;
+pub mod scope;
 pub mod wit;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use meter::{MeterView, RATE_WINDOW};
 
 /// A monotonically increasing count.
 #[derive(Debug, Default)]
@@ -37,6 +49,22 @@ impl Gauge {
 
     pub fn get(&self) -> f64 {
         f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// A yes/no gauge (Flink's `Gauge<Boolean>`).
+#[derive(Debug, Default)]
+pub struct Flag(AtomicBool);
+
+impl Flag {
+    /// Sets the flag.
+    pub fn set(&self, v: bool) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
+    /// The flag's value.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -93,8 +121,28 @@ impl OperatorMetrics {
     }
 }
 
-/// The built-in metrics of one task (a subtask of a vertex), as Flink's task metrics.
+/// How full a side of a task's network is: buffers queued in its channels, and that as a
+/// share of what the channels hold (Flink's `outputQueueLength`/`outPoolUsage` and their input
+/// counterparts). Written by the task thread whenever it sends, receives or waits.
 #[derive(Debug, Default)]
+pub struct BufferGauges {
+    pub queue_length: Gauge,
+    pub pool_usage: Gauge,
+}
+
+impl BufferGauges {
+    /// Records `queued` buffers in channels that hold `capacity` in all.
+    pub fn record(&self, queued: usize, capacity: usize) {
+        self.queue_length.set(queued as f64);
+        self.pool_usage.set(if capacity == 0 { 0.0 } else { queued as f64 / capacity as f64 });
+    }
+}
+
+/// The counters whose per-second rates are reported, in [`TaskMetrics::rates`] order.
+const RATED: usize = 8;
+
+/// The built-in metrics of one task (a subtask of a vertex), as Flink's task metrics.
+#[derive(Debug)]
 pub struct TaskMetrics {
     pub num_records_in: Counter,
     pub num_records_out: Counter,
@@ -109,26 +157,104 @@ pub struct TaskMetrics {
     /// Time spent running WebAssembly in the guest: its own compute, neither sleeping nor
     /// waiting on backpressure. Flink cannot tell this apart: which user function is slow.
     pub wasm_time_ns: Counter,
+    /// True while the task waits for room in an output channel (Flink's `isBackPressured`).
+    pub is_back_pressured: Flag,
+    pub output_buffers: BufferGauges,
+    pub input_buffers: BufferGauges,
     pub current_input_watermark: WatermarkGauge,
     pub current_output_watermark: WatermarkGauge,
     pub operator: Arc<OperatorMetrics>,
+    /// Rates of the counters, over a window ending at the latest read.
+    rates: Mutex<MeterView<RATED>>,
 }
 
+impl Default for TaskMetrics {
+    fn default() -> Self {
+        TaskMetrics {
+            num_records_in: Counter::default(),
+            num_records_out: Counter::default(),
+            num_bytes_in: Counter::default(),
+            num_bytes_out: Counter::default(),
+            back_pressured_time_ns: Counter::default(),
+            idle_time_ns: Counter::default(),
+            busy_time_ns: Counter::default(),
+            wasm_time_ns: Counter::default(),
+            is_back_pressured: Flag::default(),
+            output_buffers: BufferGauges::default(),
+            input_buffers: BufferGauges::default(),
+            current_input_watermark: WatermarkGauge::default(),
+            current_output_watermark: WatermarkGauge::default(),
+            operator: Arc::default(),
+            // The counters start at zero now: the first read already has a rate.
+            rates: Mutex::new(MeterView::new(Instant::now(), RATE_WINDOW)),
+        }
+    }
+}
+
+/// Output buffer metrics, with Flink's group names.
+pub const OUTPUT_QUEUE_LENGTH: &str = "Shuffle.Netty.Output.Buffers.outputQueueLength";
+/// See [`OUTPUT_QUEUE_LENGTH`].
+pub const OUT_POOL_USAGE: &str = "Shuffle.Netty.Output.Buffers.outPoolUsage";
+/// Input buffer metrics, with Flink's group names.
+pub const INPUT_QUEUE_LENGTH: &str = "Shuffle.Netty.Input.Buffers.inputQueueLength";
+/// See [`INPUT_QUEUE_LENGTH`].
+pub const IN_POOL_USAGE: &str = "Shuffle.Netty.Input.Buffers.inPoolUsage";
+
 impl TaskMetrics {
-    /// Every metric of the task, Flink's names first, then the operator's named ones.
+    /// The per-second rates of the counters now, over the last [`RATE_WINDOW`]: records and
+    /// bytes in and out, then milliseconds per second backpressured, idle, busy and in WASM.
+    ///
+    /// Busy time per second is Flink's `1000 - idle - backpressured`, so that work the host
+    /// does for the task (polling Kafka, writing a sink) counts as busy, as it does in Flink.
+    fn rates(&self) -> [f64; RATED] {
+        let counts = [
+            self.num_records_in.get(),
+            self.num_records_out.get(),
+            self.num_bytes_in.get(),
+            self.num_bytes_out.get(),
+            self.back_pressured_time_ns.get(),
+            self.idle_time_ns.get(),
+            self.busy_time_ns.get(),
+            self.wasm_time_ns.get(),
+        ];
+        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner()).rates(Instant::now(), counts);
+        // Nanoseconds per second to milliseconds per second, at most a whole second each.
+        for r in &mut rates[4..] {
+            *r = (*r / 1e6).min(1000.0);
+        }
+        rates[6] = (1000.0 - rates[4] - rates[5]).clamp(0.0, 1000.0);
+        rates
+    }
+
+    /// Every metric of the task, Flink's names first, then the operator's named ones. Reading
+    /// them samples the per-second rates.
     pub fn values(&self) -> Vec<(String, f64)> {
         let wm = |g: &WatermarkGauge| g.get() as f64;
+        let [rec_in, rec_out, bytes_in, bytes_out, back_pressured, idle, busy, wasm] = self.rates();
         let mut values = vec![
             ("numRecordsIn".to_string(), self.num_records_in.get() as f64),
             ("numRecordsOut".to_string(), self.num_records_out.get() as f64),
             ("numBytesIn".to_string(), self.num_bytes_in.get() as f64),
             ("numBytesOut".to_string(), self.num_bytes_out.get() as f64),
+            ("numRecordsInPerSecond".to_string(), rec_in),
+            ("numRecordsOutPerSecond".to_string(), rec_out),
+            ("numBytesInPerSecond".to_string(), bytes_in),
+            ("numBytesOutPerSecond".to_string(), bytes_out),
             ("accumulatedBackPressuredTimeMs".to_string(), (self.back_pressured_time_ns.get() / 1_000_000) as f64),
             ("accumulatedIdleTimeMs".to_string(), (self.idle_time_ns.get() / 1_000_000) as f64),
             ("accumulatedBusyTimeMs".to_string(), (self.busy_time_ns.get() / 1_000_000) as f64),
+            ("backPressuredTimeMsPerSecond".to_string(), back_pressured),
+            ("idleTimeMsPerSecond".to_string(), idle),
+            ("busyTimeMsPerSecond".to_string(), busy),
+            ("isBackPressured".to_string(), if self.is_back_pressured.get() { 1.0 } else { 0.0 }),
             ("wasmTimeMs".to_string(), (self.wasm_time_ns.get() / 1_000_000) as f64),
+            ("wasmTimeMsPerSecond".to_string(), wasm),
             ("currentInputWatermark".to_string(), wm(&self.current_input_watermark)),
             ("currentOutputWatermark".to_string(), wm(&self.current_output_watermark)),
+            (OUTPUT_QUEUE_LENGTH.to_string(), self.output_buffers.queue_length.get()),
+            (OUT_POOL_USAGE.to_string(), self.output_buffers.pool_usage.get()),
+            (INPUT_QUEUE_LENGTH.to_string(), self.input_buffers.queue_length.get()),
+            (IN_POOL_USAGE.to_string(), self.input_buffers.pool_usage.get()),
         ];
         values.extend(self.operator.values());
         values

@@ -1,10 +1,15 @@
 //! The input side of a task: its channels from upstream subtasks, read fairly.
+//!
+//! With the task's metrics attached ([`InputGate::with_metrics`]) the gate counts the time the
+//! task waits for input (idle time) and how full its input channels are.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 
 use super::{NetworkError, StreamElement};
+use crate::metrics::TaskMetrics;
 
 /// A channel from one upstream subtask, and which of the task's inputs it belongs to.
 pub struct InputChannel {
@@ -25,12 +30,30 @@ pub struct InputGate {
     /// Where the next fair scan starts.
     next: usize,
     open: usize,
+    metrics: Option<Arc<TaskMetrics>>,
 }
 
 impl InputGate {
     pub fn new(channels: Vec<InputChannel>) -> Self {
         let open = channels.len();
-        InputGate { channels, next: 0, open }
+        InputGate { channels, next: 0, open, metrics: None }
+    }
+
+    /// Counts the task's idle time and input buffer levels into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<TaskMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Records how full the input channels are (Flink's `inputQueueLength`/`inPoolUsage`).
+    fn sample_queues(&self) {
+        let Some(metrics) = &self.metrics else { return };
+        let (mut queued, mut capacity) = (0, 0);
+        for channel in &self.channels {
+            queued += channel.receiver.len();
+            capacity += channel.receiver.capacity().unwrap_or(super::CHANNEL_CAPACITY);
+        }
+        metrics.input_buffers.record(queued, capacity);
     }
 
     /// The number of channels.
@@ -70,7 +93,10 @@ impl InputGate {
                 continue;
             }
             match self.channels[c].receiver.try_recv() {
-                Ok(element) => return Ok(Some(self.received(c, element))),
+                Ok(element) => {
+                    self.sample_queues();
+                    return Ok(Some(self.received(c, element)));
+                }
                 Err(TryRecvError::Empty) => {}
                 Err(TryRecvError::Disconnected) => return Err(NetworkError::SenderGone),
             }
@@ -78,11 +104,21 @@ impl InputGate {
         Ok(None)
     }
 
-    /// The next element, waiting up to `timeout` for one.
+    /// The next element, waiting up to `timeout` for one; the wait counts as idle time.
     pub fn next(&mut self, timeout: Duration) -> Result<Option<(usize, StreamElement)>, NetworkError> {
         if let Some(found) = self.try_next()? {
             return Ok(Some(found));
         }
+        self.sample_queues();
+        let started = Instant::now();
+        let result = self.wait_next(timeout);
+        if let Some(metrics) = &self.metrics {
+            metrics.idle_time_ns.inc(started.elapsed().as_nanos() as u64);
+        }
+        result
+    }
+
+    fn wait_next(&mut self, timeout: Duration) -> Result<Option<(usize, StreamElement)>, NetworkError> {
         if self.open == 0 {
             std::thread::sleep(timeout);
             return Ok(None);

@@ -88,16 +88,26 @@ impl RecordWriter {
     fn send(&mut self, edge: usize, channel: usize, element: StreamElement) -> Result<(), NetworkError> {
         let sender = &self.edges[edge].channels[channel];
         let element = match sender.try_send(element) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                self.sample_queues();
+                return Ok(());
+            }
             Err(crossbeam_channel::TrySendError::Disconnected(_)) => return Err(NetworkError::ReceiverGone),
             Err(crossbeam_channel::TrySendError::Full(element)) => element,
         };
         // The receiver is behind: backpressure. The time is counted as it passes, so that the
         // metric moves during a long wait.
-        let mut element = element;
+        self.metrics.is_back_pressured.set(true);
+        let result = self.send_blocking(edge, channel, element);
+        self.metrics.is_back_pressured.set(false);
+        self.sample_queues();
+        result
+    }
+
+    fn send_blocking(&mut self, edge: usize, channel: usize, mut element: StreamElement) -> Result<(), NetworkError> {
         loop {
             let started = Instant::now();
-            let result = sender.send_timeout(element, CANCEL_CHECK);
+            let result = self.edges[edge].channels[channel].send_timeout(element, CANCEL_CHECK);
             let blocked = started.elapsed();
             self.blocked += blocked;
             self.metrics.back_pressured_time_ns.inc(blocked.as_nanos() as u64);
@@ -108,14 +118,31 @@ impl RecordWriter {
                     if self.cancel.is_cancelled() {
                         return Err(NetworkError::Cancelled);
                     }
+                    self.sample_queues();
                     element = back;
                 }
             }
         }
     }
 
+    /// Records how full the output channels are (Flink's `outputQueueLength` and
+    /// `outPoolUsage`): buffers queued over all channels, and that over what they can hold.
+    /// A handful of atomic reads, done on every send and whenever the task flushes or waits, so
+    /// the gauges follow the receivers draining too.
+    fn sample_queues(&self) {
+        let (mut queued, mut capacity) = (0, 0);
+        for sender in self.edges.iter().flat_map(|e| &e.channels) {
+            queued += sender.len();
+            capacity += sender.capacity().unwrap_or(super::CHANNEL_CAPACITY);
+        }
+        self.metrics.output_buffers.record(queued, capacity);
+    }
+
     /// Sends every partly filled buffer.
     pub fn flush(&mut self) -> Result<(), NetworkError> {
+        // Tasks flush whenever they run out of input or their buffer timeout passes: a
+        // regular moment to look at the output channels even when nothing is sent.
+        self.sample_queues();
         for e in 0..self.edges.len() {
             for c in 0..self.edges[e].channels.len() {
                 if !self.edges[e].buffers[c].is_empty() {

@@ -32,11 +32,12 @@ pub struct TaskReport {
     pub metrics: Vec<(String, f64)>,
 }
 
-/// What a TaskManager tells the JobManager.
+/// What a TaskManager tells the JobManager. A heartbeat carries the tasks' metrics and the
+/// TaskManager's own (`metrics`; `None` in the extra report a task sends as it ends).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ToJobManager {
     Register { id: String, data_address: String, slots: u32, hardware: Hardware },
-    Heartbeat { tasks: Vec<TaskReport>, hardware: Hardware },
+    Heartbeat { tasks: Vec<TaskReport>, hardware: Hardware, metrics: Option<Vec<(String, f64)>> },
     TaskState { job: Id, vertex: usize, subtask: u32, state: ExecutionState, failure: Option<String> },
 }
 

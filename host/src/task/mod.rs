@@ -126,6 +126,7 @@ pub fn run(
 
     let name = ctx.name();
     let writer = network::RecordWriter::new(edges, ctx.metrics.clone(), ctx.cancel.clone());
+    let gate = gate.with_metrics(ctx.metrics.clone());
     let open = |function: &str, writer| {
         GuestOperator::open(ctx, resources, function, writer).map_err(|e| match e {
             guest::OpenError::Guest(g) => TaskError::Guest(g),

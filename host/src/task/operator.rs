@@ -2,7 +2,7 @@
 //! operator): records to `process`, watermarks to event-time timers, the wall clock to
 //! processing-time timers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::guest::GuestOperator;
 use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
@@ -73,11 +73,9 @@ impl OperatorTask<'_> {
                 None => {
                     // Nothing queued: send what is buffered before waiting.
                     self.op.writer().flush().map_err(|e| self.net(e))?;
+                    // The gate counts the wait as idle time.
                     let wait = self.wait();
-                    let started = Instant::now();
-                    let element = gate.next(wait).map_err(|e| self.net(e))?;
-                    self.ctx.metrics.idle_time_ns.inc(started.elapsed().as_nanos() as u64);
-                    element
+                    gate.next(wait).map_err(|e| self.net(e))?
                 }
             };
             let Some((channel, element)) = element else { continue };

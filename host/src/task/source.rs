@@ -109,8 +109,13 @@ impl SourceTask<'_> {
             if self.ctx.cancel.is_cancelled() {
                 return Ok(TaskOutcome::Cancelled);
             }
+            let polled = Instant::now();
             let poll = reader.poll(POLL).map_err(|e| TaskError::Connector(name.clone(), e))?;
             let idle = poll.batches.is_empty();
+            if idle {
+                // Waiting for the connector to have records: the source's idle time.
+                self.ctx.metrics.idle_time_ns.inc(polled.elapsed().as_nanos() as u64);
+            }
             for batch in &poll.batches {
                 self.emit(batch.split, &batch.records)?;
             }

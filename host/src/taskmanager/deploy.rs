@@ -15,7 +15,7 @@ use crate::metrics::TaskMetrics;
 use crate::network::InputGate;
 use crate::network::remote::spawn_sender;
 use crate::network::wiring::wire;
-use crate::rpc::{Deployment, ToJobManager};
+use crate::rpc::{Deployment, TaskReport, ToJobManager};
 use crate::task::{self, CancelToken, TaskContext, TaskListener, TaskOutcome, TaskResources};
 
 /// Tells the JobManager when a task starts running.
@@ -34,6 +34,23 @@ impl Reporter {
             subtask: self.subtask,
             state,
             failure,
+        });
+    }
+}
+
+impl Reporter {
+    /// Sends the task's final metrics ahead of its final state: the JobManager keeps a
+    /// finished job's numbers as of its end, not as of the heartbeat before.
+    fn final_metrics(&self, metrics: &TaskMetrics) {
+        let _ = self.outbox.send(ToJobManager::Heartbeat {
+            tasks: vec![TaskReport {
+                job: self.job.clone(),
+                vertex: self.vertex,
+                subtask: self.subtask,
+                metrics: metrics.values(),
+            }],
+            hardware: crate::rpc::hardware(),
+            metrics: None,
         });
     }
 }
@@ -130,6 +147,7 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
             let reporter = task_reporter;
             reporter.report(ExecutionState::Initializing, None);
             let result = task::run(&ctx, &resources, InputGate::new(io.inputs), io.edges);
+            reporter.final_metrics(&ctx.metrics);
             match result {
                 Ok(TaskOutcome::Finished) => reporter.report(ExecutionState::Finished, None),
                 Ok(TaskOutcome::Cancelled) => reporter.report(ExecutionState::Canceled, None),

@@ -15,9 +15,10 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::component::cache::ComponentCache;
+use crate::component::footprint;
 use crate::component::{Limits, WasmRuntime};
 use crate::jobgraph::Id;
-use crate::metrics::TaskMetrics;
+use crate::metrics::{TaskMetrics, process};
 use crate::network::remote::DataServer;
 use crate::rpc::{self, TaskReport, ToJobManager, ToTaskManager};
 use crate::state::{SledBackend, StateBackend};
@@ -67,6 +68,23 @@ impl Shared {
         for job in jobs.values() {
             job.cancel.cancel();
         }
+    }
+
+    /// The TaskManager's own metrics: its process (CPU, memory, threads), its running tasks,
+    /// and its WASM instances with their linear memory.
+    fn status_metrics(&self) -> Vec<(String, f64)> {
+        static CPU_LOAD: process::CpuLoad = process::CpuLoad::new();
+        let running: usize = {
+            let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            jobs.values().map(|j| j.tasks.len()).sum()
+        };
+        let mut metrics = process::metrics(&CPU_LOAD);
+        metrics.extend([
+            ("Status.Tasks.Running".to_string(), running as f64),
+            ("Status.Wasm.Instances".to_string(), footprint::instances() as f64),
+            ("Status.Wasm.Memory.Used".to_string(), footprint::memory_bytes() as f64),
+        ]);
+        metrics
     }
 
     fn reports(&self) -> Vec<TaskReport> {
@@ -168,7 +186,11 @@ async fn session(
         let mut ticker = tokio::time::interval(interval);
         loop {
             ticker.tick().await;
-            let message = ToJobManager::Heartbeat { tasks: heartbeat_shared.reports(), hardware: rpc::hardware() };
+            let message = ToJobManager::Heartbeat {
+                tasks: heartbeat_shared.reports(),
+                hardware: rpc::hardware(),
+                metrics: Some(heartbeat_shared.status_metrics()),
+            };
             if heartbeat_outbox.send(message).is_err() {
                 break;
             }

@@ -6,11 +6,13 @@
 //! - [`scheduler`]: deploying jobs onto slots and following their subtasks' states.
 //! - [`store`]: jars, components and jobs on disk (sled), so a restarted JobManager lists them.
 //! - [`rpc_server`]: the control channel TaskManagers connect to.
+//! - [`metrics`]: the cluster's metrics by Flink's scopes, from heartbeats and this state.
 //!
 //! All cluster state sits behind one lock ([`ClusterState`]); every operation on it is short
 //! and never waits on I/O while holding it.
 
 pub mod dispatcher;
+pub mod metrics;
 pub mod resource_manager;
 mod rpc_server;
 pub mod scheduler;

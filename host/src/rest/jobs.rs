@@ -17,7 +17,7 @@ use crate::jobmanager::scheduler::task_name;
 use crate::jobmanager::{JobEntry, JobManager, Subtask};
 
 /// Checks a job ID from a path.
-fn job_id(id: &str) -> Result<String, RestError> {
+pub(super) fn job_id(id: &str) -> Result<String, RestError> {
     if is_id(id) {
         Ok(id.to_ascii_lowercase())
     } else {
@@ -27,7 +27,8 @@ fn job_id(id: &str) -> Result<String, RestError> {
     }
 }
 
-fn not_found(id: &str) -> RestError {
+/// Flink's answer for an unknown job.
+pub(super) fn not_found(id: &str) -> RestError {
     RestError::not_found(format!("Job {id} not found"))
 }
 

@@ -8,12 +8,16 @@
 //! - [`cluster`]: `/config`, `/overview`, `/taskmanagers`, `/jobmanager/config`.
 //! - [`jobs`]: `/jobs…`: lists, details, vertices, exceptions, plan, cancel.
 //! - [`jars`]: `/jars…`: upload, list, plan, run, delete.
+//! - [`metrics`]: the metric endpoints, vertex backpressure and watermarks.
+//! - [`prometheus`]: `/metrics`, the cluster's metrics for a Prometheus scrape.
 
 mod body;
 mod cluster;
 mod error;
 mod jars;
 mod jobs;
+mod metrics;
+mod prometheus;
 
 use std::sync::Arc;
 
@@ -65,6 +69,7 @@ fn routes() -> Router<Arc<JobManager>> {
         .route("/jars/{jarid}", axum::routing::delete(jars::delete))
         .route("/jars/{jarid}/plan", get(jars::plan).post(jars::plan))
         .route("/jars/{jarid}/run", post(jars::run))
+        .merge(metrics::routes())
 }
 
 /// The REST API of `jm`.
@@ -73,6 +78,7 @@ pub fn router(jm: Arc<JobManager>) -> Router {
     Router::new()
         .merge(api.clone())
         .nest("/v1", api)
+        .route("/metrics", get(prometheus::metrics))
         .route("/", get(index))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)

@@ -10,6 +10,7 @@
 //! - [`jars`]: `/jars…`: upload, list, plan, run, delete.
 //! - [`metrics`]: the metric endpoints, vertex backpressure and watermarks.
 //! - [`prometheus`]: `/metrics`, the cluster's metrics for a Prometheus scrape.
+//! - [`web`]: the web UI at `/`.
 
 mod body;
 mod cluster;
@@ -18,6 +19,7 @@ mod jars;
 mod jobs;
 mod metrics;
 mod prometheus;
+mod web;
 
 use std::sync::Arc;
 
@@ -79,7 +81,7 @@ pub fn router(jm: Arc<JobManager>) -> Router {
         .merge(api.clone())
         .nest("/v1", api)
         .route("/metrics", get(prometheus::metrics))
-        .route("/", get(index))
+        .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any))
@@ -89,14 +91,4 @@ pub fn router(jm: Arc<JobManager>) -> Router {
 /// Flink answers unknown routes and methods with 404.
 async fn not_found(uri: Uri) -> Response {
     RestError::new(StatusCode::NOT_FOUND, format!("Not found: {}", uri.path())).into_response()
-}
-
-/// A plain page until the web UI arrives: where to look.
-async fn index() -> Response {
-    let html = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Weir</title></head><body>\
-        <h1>Weir</h1><p>The JobManager's REST API is here, with Flink's routes: \
-        <a href=\"overview\">/overview</a>, <a href=\"jobs/overview\">/jobs/overview</a>, \
-        <a href=\"taskmanagers\">/taskmanagers</a>, <a href=\"jars\">/jars</a>, <a href=\"config\">/config</a>.</p>\
-        </body></html>";
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }

@@ -417,3 +417,67 @@ impl Cluster {
         weir(&self.cache())
     }
 }
+
+/// Writes the Click Event Count component under the playground's jar name (Weir takes `.jar`
+/// and `.wasm` names alike) and returns its path.
+pub fn click_count_jar(dir: &Path) -> PathBuf {
+    let path = dir.join("ClickCountJob.jar");
+    std::fs::write(&path, weir::builtin::CLICK_EVENT_COUNT).expect("write the component");
+    path
+}
+
+/// The Python of the test virtualenv (`tests/run` installs kafka-python, selenium and
+/// prometheus-client into it).
+pub fn python() -> String {
+    std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// The cargo target directory the tests run from, for test artifacts.
+pub fn target_dir() -> PathBuf {
+    let bin = weir_bin();
+    bin.parent().and_then(Path::parent).map(Path::to_path_buf).expect("target/<profile>/weir")
+}
+
+/// Parses a metric value as the REST API writes it (a string), if it is there.
+pub fn metric_value(answer: &serde_json::Value, id: &str) -> Option<f64> {
+    answer.as_array()?.iter().find(|m| m["id"] == id)?["value"].as_str()?.parse().ok()
+}
+
+impl Cluster {
+    /// `?get=` values of a metric endpoint, by id.
+    pub fn metrics(&self, path: &str, ids: &[&str]) -> serde_json::Value {
+        let answer = self.get(&format!("{path}?get={}", ids.join(",")));
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        answer.json()
+    }
+
+    /// The vertex ids of a job, in the job's order (sources first).
+    pub fn vertices(&self, job: &str) -> Vec<(String, String)> {
+        let details = self.get(&format!("/jobs/{job}")).json();
+        details["vertices"]
+            .as_array()
+            .map(|vs| {
+                vs.iter()
+                    .map(|v| (v["id"].as_str().unwrap_or("").to_string(), v["name"].as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until every task of the job runs.
+    pub fn wait_for_all_tasks_running(&self, job: &str, timeout: Duration) {
+        let running = eventually(timeout, || {
+            let o = self.job_overview(job);
+            (o["state"] == "RUNNING"
+                && o["tasks"]["total"].as_u64().is_some_and(|t| t > 0)
+                && o["tasks"]["running"] == o["tasks"]["total"])
+                .then_some(())
+        });
+        assert!(
+            running.is_some(),
+            "the tasks of {job} never all ran: {}\n{}",
+            self.job_overview(job),
+            self.jobmanager_log()
+        );
+    }
+}

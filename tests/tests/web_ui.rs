@@ -1,0 +1,98 @@
+//! The web UI in a real browser: headless Chromium (Debian's `chromium` and `chromium-driver`,
+//! installed by `tests/run`) driven over WebDriver by `tests/web_ui.py` (selenium, installed
+//! into the test virtualenv by `tests/run`) against a running cluster of JobManager and
+//! TaskManager processes. A screenshot of the job page is kept under
+//! `target/web-ui/job-page.png`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use weir_tests::*;
+
+/// A light job: the built-in click generator at 200 events per second, event time (so there
+/// are watermarks to show), discarding its results.
+const PROGRAM_ARGS: &str = "--source datagen --datagen.rate 200 --event-time --sink discard";
+
+fn installed(path: &str) -> String {
+    assert!(Path::new(path).exists(), "{path} is missing: tests/run installs Debian's chromium and chromium-driver");
+    path.to_string()
+}
+
+#[test]
+fn the_web_ui_shows_the_cluster_and_submits_and_cancels_jobs_in_chromium() {
+    let chromium = installed("/usr/bin/chromium");
+    let chromedriver = installed("/usr/bin/chromedriver");
+    let cluster = Cluster::start(1, 2);
+    let component = click_count_jar(cluster.dir.path());
+    // A job started over REST, which the UI must show running.
+    let jar = cluster.upload(&component);
+    let job = cluster.run(&jar, serde_json::json!({ "programArgs": PROGRAM_ARGS }));
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+
+    let artifacts = target_dir().join("web-ui");
+    std::fs::create_dir_all(&artifacts).expect("the artifact directory");
+    let screenshot: PathBuf = artifacts.join("job-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let browser_dir = cluster.dir.path().join("chromium");
+    std::fs::create_dir_all(&browser_dir).expect("a fresh Chromium profile directory");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("web_ui.py");
+    let mut child = Command::new(python())
+        .arg(&script)
+        .args(["--url", &cluster.url("/"), "--job", &job])
+        .args(["--component", component.to_str().expect("utf-8 path"), "--program-args", PROGRAM_ARGS])
+        .args(["--screenshot", screenshot.to_str().expect("utf-8 path")])
+        .args(["--user-data-dir", browser_dir.to_str().expect("utf-8 path")])
+        .args(["--chromium", &chromium, "--chromedriver", &chromedriver])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tests/web_ui.py (tests/run installs selenium into the test virtualenv)");
+    // Every step waits at most 45 s; the whole run is bounded too.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().expect("the browser test's output");
+    let said = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{said}");
+    assert!(
+        out.status.success(),
+        "the browser test failed ({}):\n{said}\nJobManager log:\n{}",
+        out.status,
+        cluster.jobmanager_log()
+    );
+    let result: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("the browser test's result line");
+    println!("screenshot of the job page: {}", screenshot.display());
+    eprintln!("screenshot of the job page: {}", screenshot.display());
+    assert!(std::fs::metadata(&screenshot).map(|m| m.len() > 10_000).unwrap_or(false), "no screenshot");
+
+    // What the UI did, as the REST API sees it.
+    let ui_job = result["uiJob"].as_str().expect("the job submitted through the UI").to_string();
+    let submitted = cluster.job_overview(&ui_job);
+    assert_eq!(submitted["state"], "CANCELED", "{submitted}");
+    let config = cluster.get(&format!("/jobs/{ui_job}/config")).json();
+    assert_eq!(config["execution-config"]["user-config"]["program-args"], PROGRAM_ARGS);
+    let jars = cluster.get("/jars").json();
+    assert_eq!(jars["files"].as_array().map(Vec::len), Some(2), "the UI uploaded the component: {jars}");
+    // Stop-with-savepoint: the UI showed the cluster's answer. Until savepoints exist that is
+    // the REST API's 400, verbatim; once they do, the job finishes.
+    let message = result["stopMessage"].as_str().unwrap_or_default();
+    if result["stopKind"] == "error" {
+        let direct = curl(&["-X", "POST", "-d", "{}", &cluster.url(&format!("/jobs/{job}/stop"))]);
+        let error = direct.json()["errors"][0].as_str().unwrap_or_default().to_string();
+        assert!(direct.status == 400 && message.contains(&error), "UI said {message:?}, REST says {error:?}");
+        assert_eq!(cluster.job_overview(&job)["state"], "RUNNING");
+    } else {
+        cluster.wait_for_state(&job, "FINISHED", Duration::from_secs(60));
+    }
+    assert_eq!(result["checkpoints"].as_str().map(|c| c == "none" || c == "statistics"), Some(true), "{result}");
+}

@@ -1,0 +1,233 @@
+"""Drives Weir's web UI in headless Chromium (Debian's chromium and chromium-driver, through
+WebDriver with selenium) against a running cluster, as a person would use it:
+
+1. the overview shows the TaskManager and its slots, and the job started over REST as RUNNING;
+2. the TaskManagers page lists the TaskManager with its slots;
+3. the job page draws the job graph with its operators and live records, and a click on an
+   operator shows its subtasks; a screenshot of the page is saved;
+4. the checkpoints tab answers (statistics, or "no checkpoints");
+5. stop-with-savepoint shows the cluster's answer (an error until savepoints exist);
+6. a component uploaded and run through the submit page starts a job;
+7. cancelling that job through its page cancels it.
+
+Prints one JSON line with what happened, for the Rust test (tests/tests/web_ui.rs) to check
+against the REST API. Exits non-zero, with the page's text and a screenshot, when a step fails.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+SOURCE = "Source: ClickEvent Source"
+OPERATORS = {SOURCE, "ClickEvent Counter", "ClickEventStatistics Sink: Writer", "ClickEventStatistics Sink: Committer"}
+
+
+def log(message):
+    print(f"[web_ui] {message}", file=sys.stderr, flush=True)
+
+
+def make_driver(args):
+    options = webdriver.ChromeOptions()
+    options.binary_location = args.chromium
+    for flag in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={args.user_data_dir}",
+        "--window-size=1400,1500",
+    ]:
+        options.add_argument(flag)
+    # An explicit driver path: selenium never looks for (or downloads) a driver itself.
+    service = Service(executable_path=args.chromedriver, log_output=os.path.join(args.user_data_dir, "chromedriver.log"))
+    return webdriver.Chrome(service=service, options=options)
+
+
+class Page:
+    """The browser, with waits that tolerate the UI re-rendering every few seconds."""
+
+    def __init__(self, driver, url, timeout):
+        self.driver = driver
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def open(self, path):
+        self.driver.get(f"{self.url}/#{path}")
+
+    def js(self, script, *args):
+        return self.driver.execute_script(script, *args)
+
+    def until(self, what, condition, timeout=None):
+        """Waits until `condition()` is truthy; returns its value."""
+        def attempt(_):
+            try:
+                return condition()
+            except (StaleElementReferenceException, WebDriverException):
+                return False
+
+        try:
+            return WebDriverWait(self.driver, timeout or self.timeout, poll_frequency=0.25).until(attempt)
+        except TimeoutException:
+            raise AssertionError(f"timed out waiting for {what}") from None
+
+    def text(self, css):
+        return self.js("const e = document.querySelector(arguments[0]); return e ? e.textContent.trim() : null;", css)
+
+    def attr(self, css, name):
+        return self.js("const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;", css, name)
+
+    def count(self, css):
+        return self.js("return document.querySelectorAll(arguments[0]).length;", css)
+
+    def click(self, css):
+        """Clicks the element, retrying while the page replaces it."""
+        def attempt():
+            element = self.driver.find_element(By.CSS_SELECTOR, css)
+            if not element.is_displayed():
+                return False
+            element.click()
+            return True
+
+        self.until(f"{css} to be clickable", attempt)
+
+    def visible(self, css):
+        return self.js(
+            "const e = document.querySelector(arguments[0]); return !!e && !e.hidden && e.offsetParent !== null;", css
+        )
+
+
+def run(args):
+    result = {}
+    driver = make_driver(args)
+    page = Page(driver, args.url, args.timeout)
+    try:
+        # 1. The overview: the cluster and the running job.
+        page.open("/overview")
+        page.until("the overview to count 1 TaskManager", lambda: page.text("#ov-taskmanagers") == "1")
+        page.until("the overview to count 2 slots", lambda: page.text("#ov-slots-total") == "2")
+        job_row = f'tr.job-row[data-jid="{args.job}"]'
+        page.until("the REST job to be listed RUNNING", lambda: page.attr(job_row, "data-state") == "RUNNING")
+        log("overview: 1 TaskManager, 2 slots, the job RUNNING")
+
+        # 2. The TaskManagers page.
+        page.click('#sidebar a[data-nav="taskmanagers"]')
+        page.until("one TaskManager row", lambda: page.count("tr.tm-row") == 1)
+        assert page.attr("tr.tm-row", "data-slots") == "2", page.attr("tr.tm-row", "data-slots")
+        log("task managers: one, with 2 slots")
+
+        # 3. The job page, reached by clicking the job in the running jobs list.
+        page.click('#sidebar a[data-nav="jobs-running"]')
+        page.click(job_row)
+        page.until("the job page", lambda: page.attr("#job-state", "data-state") == "RUNNING")
+        page.until("the job graph", lambda: page.count("svg#job-graph g.node") == len(OPERATORS))
+        names = set(page.js("return [...document.querySelectorAll('svg#job-graph g.node')].map(n => n.dataset.name);"))
+        assert names == OPERATORS, names
+        source_row = 'tr.vertex-row:first-child'
+        page.until(
+            "records flowing out of the source",
+            lambda: int(page.attr(source_row, "data-write-records") or 0) > 0,
+        )
+        page.until("a throughput plot", lambda: page.count("#throughput-chart path.series") >= 1)
+        source_node = page.js(
+            "return [...document.querySelectorAll('svg#job-graph g.node')].find(n => n.dataset.name === arguments[0]).dataset.vertex;",
+            SOURCE,
+        )
+        node_css = f'svg#job-graph g.node[data-vertex="{source_node}"]'
+        page.until(
+            "the source node to show records out",
+            lambda: re.search(r"Out: [1-9]", page.js("return document.querySelector(arguments[0]).textContent;", node_css)),
+        )
+        page.click(node_css)
+        page.until("the source's subtasks", lambda: page.count("#subtasks-panel tr.subtask-row") == 1)
+        page.until("the subtask's backpressure level", lambda: page.count("#subtasks-panel .badge.level-ok, #subtasks-panel .badge.level-low, #subtasks-panel .badge.level-high") == 1)
+        time.sleep(1)
+        driver.save_screenshot(args.screenshot)
+        result["screenshot"] = args.screenshot
+        log(f"job page: graph with {sorted(names)}, subtasks shown; screenshot {args.screenshot}")
+
+        # 4. Checkpoints: statistics, or a clear "no checkpoints".
+        page.click("#tab-checkpoints")
+        page.until(
+            "the checkpoints tab",
+            lambda: page.count("#no-checkpoints") == 1 or page.count("#checkpoint-chart") == 1,
+        )
+        result["checkpoints"] = "none" if page.count("#no-checkpoints") else "statistics"
+        page.click("#tab-overview")
+        page.until("the overview tab", lambda: page.count("svg#job-graph g.node") == len(OPERATORS))
+
+        # 5. Stop with savepoint: the UI shows what the cluster answers.
+        page.click("#stop-job")
+        page.click("#stop-job-confirm")
+        page.until("an answer to stop-with-savepoint", lambda: page.visible("#notice"))
+        result["stopKind"] = page.attr("#notice", "data-kind")
+        result["stopMessage"] = page.text("#notice-text")
+        log(f"stop with savepoint: {result['stopKind']}: {result['stopMessage']}")
+
+        # 6. Upload the component and run it through the submit page.
+        page.click('#sidebar a[data-nav="submit"]')
+        upload = driver.find_element(By.CSS_SELECTOR, "#jar-file")
+        upload.send_keys(os.path.abspath(args.component))
+        page.click("#upload-jar")
+        page.until("the uploaded jar to be selected", lambda: page.visible("#run-panel"))
+        assert page.text("#run-jar") == os.path.basename(args.component), page.text("#run-jar")
+        driver.find_element(By.CSS_SELECTOR, "#run-args").send_keys(args.program_args)
+        driver.find_element(By.CSS_SELECTOR, "#run-parallelism").send_keys("1")
+        page.click("#run-submit")
+        page.until("the new job's page", lambda: re.search(r"#/job/[0-9a-f]{32}$", driver.current_url))
+        ui_job = re.search(r"#/job/([0-9a-f]{32})$", driver.current_url).group(1)
+        assert ui_job != args.job
+        result["uiJob"] = ui_job
+        page.until("the submitted job to run", lambda: page.attr("#job-state", "data-state") == "RUNNING")
+        page.until("its graph", lambda: page.count("svg#job-graph g.node") == len(OPERATORS))
+        log(f"submitted through the UI: job {ui_job} RUNNING")
+
+        # 7. Cancel it through its page.
+        page.click("#cancel-job")
+        page.click("#cancel-job-confirm")
+        page.until("the job to be cancelled", lambda: page.attr("#job-state", "data-state") == "CANCELED")
+        page.until("the cancel buttons to go", lambda: not page.visible("#cancel-job"))
+        log("cancelled through the UI")
+        print(json.dumps(result), flush=True)
+    except Exception:
+        failure = args.screenshot.replace(".png", "-failure.png")
+        try:
+            driver.save_screenshot(failure)
+            log(f"failure screenshot: {failure}")
+            log("page text:\n" + page.js("return document.body.innerText;"))
+        except WebDriverException:
+            pass
+        raise
+    finally:
+        driver.quit()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--job", required=True, help="a job started over REST, expected RUNNING")
+    parser.add_argument("--component", required=True, help="the job component file to upload")
+    parser.add_argument("--program-args", required=True)
+    parser.add_argument("--screenshot", required=True)
+    parser.add_argument("--user-data-dir", required=True)
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    parser.add_argument("--timeout", type=float, default=45)
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()

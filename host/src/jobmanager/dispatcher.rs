@@ -202,6 +202,10 @@ impl JobManager {
             end_time: -1,
             exceptions: Vec::new(),
             final_subtasks: None,
+            num_restarts: 0,
+            attempt: 0,
+            restored_from: None,
+            latest_checkpoint: None,
         };
         record.transition(JobStatus::Created);
         let mut subtasks: Vec<Vec<Subtask>> =
@@ -213,9 +217,7 @@ impl JobManager {
         record.transition(JobStatus::Running);
         self.persist(&record);
         tracing::info!(job = id, name = record.graph.name, "job submitted");
-        self.state()
-            .jobs
-            .insert(id.clone(), JobEntry { record, subtasks, slots: Vec::new(), component: Some(component) });
+        self.state().jobs.insert(id.clone(), JobEntry::new(record, subtasks, Some(component)));
         self.schedule();
         Ok(id)
     }

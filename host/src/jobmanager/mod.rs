@@ -3,13 +3,15 @@
 //!
 //! - [`dispatcher`]: uploading, planning and running jars; cancelling; the job history.
 //! - [`resource_manager`]: registered TaskManagers, their heartbeats and slots.
-//! - [`scheduler`]: deploying jobs onto slots and following their subtasks' states.
+//! - [`scheduler`]: deploying jobs onto slots, following their subtasks' states, restarting.
+//! - [`checkpoint_coordinator`]: triggering checkpoints and savepoints, completing them.
 //! - [`store`]: jars, components and jobs on disk (sled), so a restarted JobManager lists them.
 //! - [`rpc_server`]: the control channel TaskManagers connect to.
 //!
 //! All cluster state sits behind one lock ([`ClusterState`]); every operation on it is short
 //! and never waits on I/O while holding it.
 
+pub mod checkpoint_coordinator;
 pub mod dispatcher;
 pub mod resource_manager;
 mod rpc_server;
@@ -85,6 +87,18 @@ pub struct JobRecord {
     pub exceptions: Vec<JobException>,
     /// The subtasks' final states and metrics, once the job has ended.
     pub final_subtasks: Option<Vec<Vec<Subtask>>>,
+    /// Restarts so far.
+    #[serde(default)]
+    pub num_restarts: u32,
+    /// The execution attempt deployed last.
+    #[serde(default)]
+    pub attempt: u32,
+    /// The savepoint the job was started from.
+    #[serde(default)]
+    pub restored_from: Option<String>,
+    /// The latest completed checkpoint's directory: where a restart resumes.
+    #[serde(default)]
+    pub latest_checkpoint: Option<String>,
 }
 
 impl JobRecord {
@@ -128,7 +142,7 @@ pub struct Subtask {
 }
 
 impl Subtask {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut s = Subtask {
             state: ExecutionState::Created,
             attempt: 0,
@@ -162,9 +176,28 @@ pub struct JobEntry {
     pub slots: Vec<String>,
     /// The job's component, while the job may still be deployed.
     pub component: Option<Arc<Vec<u8>>>,
+    /// What the next deployment restores from.
+    pub restore: Option<crate::checkpoint::RestorePoint>,
+    /// Checkpoints and savepoints of the job.
+    pub checkpoints: checkpoint_coordinator::Checkpoints,
+    /// When a restarting job deploys again.
+    pub restart_at: Option<std::time::Instant>,
 }
 
 impl JobEntry {
+    /// A job entry with no slots, restore point or checkpoints yet.
+    pub fn new(record: JobRecord, subtasks: Vec<Vec<Subtask>>, component: Option<Arc<Vec<u8>>>) -> Self {
+        JobEntry {
+            record,
+            subtasks,
+            slots: Vec::new(),
+            component,
+            restore: None,
+            checkpoints: Default::default(),
+            restart_at: None,
+        }
+    }
+
     /// All subtasks, flattened.
     pub fn all_subtasks(&self) -> impl Iterator<Item = &Subtask> {
         self.subtasks.iter().flatten()
@@ -214,9 +247,7 @@ impl JobManager {
                 store.put_job(&record)?;
             }
             let subtasks = record.final_subtasks.clone().unwrap_or_default();
-            state
-                .jobs
-                .insert(record.id().to_string(), JobEntry { record, subtasks, slots: Vec::new(), component: None });
+            state.jobs.insert(record.id().to_string(), JobEntry::new(record, subtasks, None));
         }
         tracing::info!(jars = state.jars.len(), jobs = state.jobs.len(), dir = %options.data_dir.display(), "JobManager store opened");
         Ok(Arc::new(JobManager {
@@ -256,6 +287,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     tokio::spawn(rpc_server::accept(jm.clone(), rpc));
     tokio::spawn(resource_manager::monitor_heartbeats(jm.clone()));
+    tokio::spawn(checkpoint_coordinator::timer(jm.clone()));
     let app = crate::rest::router(jm.clone());
     axum::serve(rest, app)
         .with_graceful_shutdown(async move {

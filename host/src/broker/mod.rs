@@ -7,19 +7,19 @@
 //! their base offset assigned, and fetched back as they are: the broker never looks inside a
 //! batch, so its cost is per batch, not per record.
 //!
-//! - [`batch`]: the record-batch header, the one part of the records the broker reads.
-//! - [`log`]: a partition's log: stored batches, offsets, idempotent producers, waiting fetchers.
-//! - [`topics`]: topics by name, created explicitly or on first use.
-//! - [`groups`]: consumer groups' committed offsets.
-//! - [`membership`]: consumer group membership (the classic rebalance protocol).
-//! - [`apis`]: the APIs and versions the broker speaks (what ApiVersions advertises).
-//! - [`connection`]: one client connection: framing, headers, dispatch, responses in order.
-//! - [`handlers`]: what each API does.
+//! - `batch`: the record-batch header, the one part of the records the broker reads.
+//! - `log`: a partition's log: stored batches, offsets, idempotent producers, waiting fetchers.
+//! - `topics`: topics by name, created explicitly or on first use.
+//! - `groups`: consumer groups' committed offsets.
+//! - `membership`: consumer group membership (the classic rebalance protocol).
+//! - `apis`: the APIs and versions the broker speaks (what ApiVersions advertises).
+//! - `connection`: one client connection: framing, headers, dispatch, responses in order.
+//! - `handlers`: what each API does.
 //!
 //! Not implemented: persistence (everything is lost when the broker stops), retention (the log
 //! grows until then), transactions, compaction, the KIP-848 group protocol, ACLs and SASL/TLS.
 //!
-//! ```no_run
+//! ```ignore
 //! # async fn example() -> Result<(), weir::broker::BrokerError> {
 //! use weir::broker::{BrokerConfig, EmbeddedBroker};
 //! let broker = EmbeddedBroker::start(BrokerConfig::default()).await?;

@@ -1,11 +1,11 @@
 //! What each API does: a function per request type, from the decoded request to the response
 //! to encode (the version is passed where fields depend on it).
 //!
-//! - [`metadata`]: Metadata (with topic auto-creation), CreateTopics, FindCoordinator.
-//! - [`produce`]: Produce, InitProducerId.
-//! - [`fetch`]: Fetch (with long polling), ListOffsets.
-//! - [`offsets`]: OffsetCommit, OffsetFetch.
-//! - [`membership`]: JoinGroup, SyncGroup, Heartbeat, LeaveGroup.
+//! - `metadata`: Metadata (with topic auto-creation), CreateTopics, FindCoordinator.
+//! - `produce`: Produce, InitProducerId.
+//! - `fetch`: Fetch (with long polling), ListOffsets.
+//! - `offsets`: OffsetCommit, OffsetFetch.
+//! - `membership`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup.
 
 pub(crate) mod fetch;
 pub(crate) mod membership;

@@ -146,6 +146,13 @@ impl Checkpoints {
         }
     }
 
+    /// Takes over checkpoint `id` in `dir` as the latest (a resumed job's), to be deleted when a
+    /// newer one completes.
+    pub fn adopt(&mut self, id: u64, dir: PathBuf) {
+        self.latest = Some((id, dir));
+        self.continue_after(id);
+    }
+
     /// Starts numbering after `id` (a restored checkpoint).
     pub fn continue_after(&mut self, id: u64) {
         self.next_id = self.next_id.max(id);
@@ -267,8 +274,11 @@ impl JobManager {
     }
 }
 
-/// The subtasks of a job, as (vertex, subtask) pairs, and those of its sources.
-fn tasks(state: &ClusterState, job_id: &str) -> (usize, Vec<(String, Vec<(usize, u32)>)>) {
+/// Subtasks by TaskManager: (TaskManager, [(vertex, subtask)]).
+type TasksByTaskManager = Vec<(String, Vec<(usize, u32)>)>;
+
+/// How many subtasks a job has, and its source subtasks by TaskManager.
+fn tasks(state: &ClusterState, job_id: &str) -> (usize, TasksByTaskManager) {
     let Some(job) = state.jobs.get(job_id) else { return (0, Vec::new()) };
     let total = job.all_subtasks().count();
     let mut by_tm: BTreeMap<String, Vec<(usize, u32)>> = BTreeMap::new();

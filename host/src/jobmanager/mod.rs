@@ -210,6 +210,8 @@ pub struct ClusterState {
     pub taskmanagers: BTreeMap<String, TaskManagerEntry>,
     pub jobs: BTreeMap<Id, JobEntry>,
     pub jars: BTreeMap<String, JarMeta>,
+    /// Savepoint disposals asked for over REST, by trigger id.
+    pub disposals: std::collections::HashMap<String, checkpoint_coordinator::Operation>,
 }
 
 /// The JobManager.
@@ -234,11 +236,15 @@ impl JobManager {
         }
         for mut record in store.jobs()? {
             if !record.status.is_globally_terminal() {
-                // Jobs do not survive a JobManager restart yet: say so in their history.
+                if let Some(entry) = resume(&store, &mut record) {
+                    state.jobs.insert(record.id().to_string(), entry);
+                    continue;
+                }
+                // Without a checkpoint to resume from, the job cannot survive the restart.
                 record.exceptions.push(JobException {
                     timestamp: now_ms(),
                     name: "weir.JobManagerRestarted".into(),
-                    message: "The JobManager restarted while the job was running; the job was not recovered.".into(),
+                    message: "The JobManager restarted while the job was running, and the job has no completed checkpoint to resume from.".into(),
                     task: None,
                     location: None,
                     taskmanager: None,
@@ -268,6 +274,49 @@ impl JobManager {
     pub fn runtime(&self) -> &WasmRuntime {
         &self.runtime
     }
+}
+
+/// A job that was running when the JobManager stopped, resumed from its latest completed
+/// checkpoint: RUNNING with its subtasks SCHEDULED until TaskManagers register.
+fn resume(store: &store::Store, record: &mut JobRecord) -> Option<JobEntry> {
+    record.graph.checkpoint_interval_ms?;
+    let dir = record.latest_checkpoint.clone()?;
+    let point = match crate::checkpoint::storage::load(&dir) {
+        Ok(p) => p,
+        Err(error) => {
+            tracing::error!(job = record.id(), %error, "cannot resume the job");
+            return None;
+        }
+    };
+    let component = store.component(&record.component_hash).ok()?;
+    record.attempt += 1;
+    record.transition(JobStatus::Running);
+    let subtasks: Vec<Vec<Subtask>> = record
+        .graph
+        .vertices
+        .iter()
+        .map(|v| {
+            (0..v.parallelism)
+                .map(|_| {
+                    let mut s = Subtask::new();
+                    s.attempt = record.attempt;
+                    s.transition(ExecutionState::Scheduled);
+                    s
+                })
+                .collect()
+        })
+        .collect();
+    tracing::info!(
+        job = record.id(),
+        checkpoint = point.metadata.checkpoint_id,
+        "resuming the job after a JobManager restart"
+    );
+    let mut entry = JobEntry::new(record.clone(), subtasks, Some(Arc::new(component)));
+    entry.checkpoints.adopt(point.metadata.checkpoint_id, point.directory.clone());
+    entry.checkpoints.restored =
+        Some((point.metadata.checkpoint_id, now_ms(), false, crate::checkpoint::storage::uri(&point.directory)));
+    entry.restore = Some(point);
+    Some(entry)
 }
 
 /// Runs a JobManager until `shutdown`: the RPC server, the heartbeat monitor and the REST API.

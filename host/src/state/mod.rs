@@ -69,6 +69,9 @@ impl KeyGroupOwnership {
     }
 }
 
+/// A state entry with its key group: (key group, storage key, value).
+pub type KeyGroupEntry = (u16, Vec<u8>, Vec<u8>);
+
 /// The keyed state of one operator subtask.
 pub struct KeyedState {
     table: Arc<dyn StateTable>,
@@ -101,7 +104,7 @@ impl KeyedState {
     }
 
     /// Every entry of the subtask's key groups, with its key group (for a checkpoint).
-    pub fn snapshot(&self) -> Result<Vec<(u16, Vec<u8>, Vec<u8>)>, StateError> {
+    pub fn snapshot(&self) -> Result<Vec<KeyGroupEntry>, StateError> {
         let (start, end) = self.owned_range();
         let entries = self.table.scan_range(&start, &end)?;
         Ok(entries.into_iter().map(|(k, v)| (u16::from_be_bytes([k[0], k[1]]), k, v)).collect())

@@ -31,7 +31,7 @@ fn client_config(topic: &KafkaTopic, defaults: &[(&str, &str)], producer: bool) 
         config.set(*k, *v);
     }
     for (k, v) in &topic.properties {
-        if !(producer && CONSUMER_ONLY.contains(&k.as_str())) && !k.starts_with("weir.") {
+        if !(k.starts_with("weir.") || producer && CONSUMER_ONLY.contains(&k.as_str())) {
             config.set(k, v);
         }
     }

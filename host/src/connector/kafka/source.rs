@@ -64,6 +64,9 @@ impl KafkaReader {
                 ("group.id", "weir"),
                 ("auto.offset.reset", reset),
                 ("fetch.wait.max.ms", "100"),
+                // librdkafka pauses fetching for this long whenever its queue is full; the default
+                // (1 s) idles a consumer that keeps up with a fast broker most of every second.
+                ("fetch.queue.backoff.ms", "10"),
                 ("enable.partition.eof", "false"),
             ],
             false,

@@ -38,14 +38,15 @@ pub fn run(
     mut progress: impl FnMut(u64),
 ) -> Result<u64, ConnectorError> {
     ensure_topics(&options.bootstrap_servers, &[&options.topic], DEFAULT_PARTITIONS)?;
-    let mut writer = KafkaWriter::new(&KafkaSink {
+    let spec = KafkaSink {
         topic: KafkaTopic {
             topic: options.topic.clone(),
             bootstrap_servers: options.bootstrap_servers.clone(),
             properties: vec![],
         },
         delivery_guarantee: DeliveryGuarantee::AtLeastOnce,
-    })?;
+    };
+    let mut writer = KafkaWriter::new(&spec, "weir-generator".into(), None)?;
     let started = Instant::now();
     let per_batch = batch_size(options.rate);
     let mut next = 0u64;

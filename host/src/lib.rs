@@ -14,6 +14,7 @@
 //! - [`network`]: channels, partitioners, record writers and input gates.
 //! - [`state`], [`timer`], [`metrics`]: host services guests import, each with its WIT side.
 //! - [`watermark`]: event time at sources and across channels.
+//! - [`checkpoint`]: barriers, snapshots on disk, savepoints and restore points.
 //! - [`keygroup`]: Flink's key groups.
 //! - [`execution`]: job and subtask states.
 //! - [`rpc`]: the JobManager–TaskManager control channel.
@@ -25,6 +26,7 @@
 
 pub mod broker;
 pub mod builtin;
+pub mod checkpoint;
 pub mod cli;
 pub mod component;
 pub mod config;

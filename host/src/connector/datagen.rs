@@ -26,10 +26,11 @@ pub struct DatagenReader {
 }
 
 impl DatagenReader {
-    pub fn new(subtask: u32, parallelism: u32, count: Option<u64>, rate: Option<u64>) -> Self {
+    /// Subtask `subtask` of `parallelism`, starting at its first event or, restored, at `next`.
+    pub fn new(subtask: u32, parallelism: u32, count: Option<u64>, rate: Option<u64>, next: Option<u64>) -> Self {
         DatagenReader {
             subtask,
-            next: subtask as u64,
+            next: next.unwrap_or(subtask as u64),
             step: parallelism as u64,
             count,
             rate: rate.map(|r| r as f64 / parallelism as f64),
@@ -47,6 +48,10 @@ impl DatagenReader {
 impl SourceReader for DatagenReader {
     fn splits(&self) -> Vec<u32> {
         vec![self.subtask]
+    }
+
+    fn positions(&self) -> Vec<(u32, i64)> {
+        vec![(self.subtask, self.next as i64)]
     }
 
     fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError> {
@@ -91,7 +96,7 @@ mod tests {
     fn subtasks_split_the_sequence() {
         let mut all = Vec::new();
         for subtask in 0..3 {
-            let mut r = DatagenReader::new(subtask, 3, Some(10), None);
+            let mut r = DatagenReader::new(subtask, 3, Some(10), None, None);
             loop {
                 let poll = r.poll(Duration::ZERO).unwrap();
                 for b in poll.batches {

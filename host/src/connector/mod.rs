@@ -22,6 +22,8 @@ pub enum ConnectorError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Frame(#[from] weir_frame::FrameError),
+    #[error("{0}")]
+    Restore(String),
 }
 
 impl From<rdkafka::error::KafkaError> for ConnectorError {
@@ -54,6 +56,14 @@ pub trait SourceReader: Send {
 
     /// Reads what is available, waiting up to `timeout` if nothing is.
     fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError>;
+
+    /// Each split's position after what has been read: what a checkpoint records.
+    fn positions(&self) -> Vec<(u32, i64)>;
+
+    /// A checkpoint with these positions is complete (Kafka commits them to the group).
+    fn commit(&mut self, positions: &[(u32, i64)]) {
+        let _ = positions;
+    }
 }
 
 /// The writing side of a sink subtask (Flink's `SinkWriter`).
@@ -63,6 +73,17 @@ pub trait SinkWriter: Send {
 
     /// Waits until everything written is durable (for Kafka: acknowledged by the broker).
     fn flush(&mut self, timeout: Duration) -> Result<(), ConnectorError>;
+
+    /// What the writer keeps in a checkpoint, after a flush.
+    fn snapshot(&mut self) -> Result<Option<crate::checkpoint::SinkState>, ConnectorError> {
+        Ok(None)
+    }
+
+    /// Checkpoint `checkpoint` is complete everywhere.
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
+        let _ = checkpoint;
+        Ok(())
+    }
 }
 
 /// Writes record values to standard output, one per line.

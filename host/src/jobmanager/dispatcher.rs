@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{JarMeta, JobEntry, JobManager, JobRecord, Subtask};
+use crate::checkpoint::RestorePoint;
+use crate::checkpoint::storage;
 use crate::component::JobComponent;
 use crate::component::cache::content_hash;
 use crate::connector::kafka::{DEFAULT_PARTITIONS, ensure_topics};
@@ -143,11 +145,6 @@ impl JobManager {
 
     /// Plans and submits a jar's job; returns its ID (`/jars/:id/run`, `flink run`).
     pub fn run_jar(&self, id: &str, options: RunOptions) -> Result<Id, DispatchError> {
-        if options.savepoint_path.is_some() {
-            return Err(DispatchError::BadRequest(
-                "Restoring from a savepoint is not supported yet: savepoints arrive with Weir's fault tolerance".into(),
-            ));
-        }
         if let Some(job_id) = &options.job_id {
             if !is_id(job_id) {
                 return Err(DispatchError::BadRequest(format!(
@@ -168,7 +165,17 @@ impl JobManager {
             job_id,
         )
         .map_err(|e| DispatchError::BadRequest(e.to_string()))?;
-        self.submit(graph, Some(meta.id), meta.hash, Arc::new(bytes), options.program_args)
+        let restore = match &options.savepoint_path {
+            None => None,
+            Some(path) => {
+                let point = storage::load(path)
+                    .map_err(|e| DispatchError::BadRequest(format!("Cannot restore the job from {path}: {e}")))?;
+                JobManager::check_restore(&graph, &point, path, options.allow_non_restored_state)
+                    .map_err(DispatchError::BadRequest)?;
+                Some((point, path.clone()))
+            }
+        };
+        self.submit(graph, Some(meta.id), meta.hash, Arc::new(bytes), options.program_args, restore)
     }
 
     /// Submits a planned job: creates its Kafka topics, records it and schedules it.
@@ -179,6 +186,7 @@ impl JobManager {
         component_hash: String,
         component: Arc<Vec<u8>>,
         program_args: Vec<String>,
+        restore: Option<(RestorePoint, String)>,
     ) -> Result<Id, DispatchError> {
         let mut by_servers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for topic in graph.kafka_topics() {
@@ -202,6 +210,10 @@ impl JobManager {
             end_time: -1,
             exceptions: Vec::new(),
             final_subtasks: None,
+            num_restarts: 0,
+            attempt: 0,
+            restored_from: None,
+            latest_checkpoint: None,
         };
         record.transition(JobStatus::Created);
         let mut subtasks: Vec<Vec<Subtask>> =
@@ -213,9 +225,17 @@ impl JobManager {
         record.transition(JobStatus::Running);
         self.persist(&record);
         tracing::info!(job = id, name = record.graph.name, "job submitted");
-        self.state()
-            .jobs
-            .insert(id.clone(), JobEntry { record, subtasks, slots: Vec::new(), component: Some(component) });
+        let mut entry = JobEntry::new(record, subtasks, Some(component));
+        if let Some((point, path)) = restore {
+            let checkpoint = point.metadata.checkpoint_id;
+            let is_savepoint = point.metadata.kind.is_savepoint();
+            entry.checkpoints.restored = Some((checkpoint, now_ms(), is_savepoint, storage::uri(&point.directory)));
+            entry.checkpoints.continue_after(checkpoint);
+            entry.record.restored_from = Some(path);
+            entry.restore = Some(point);
+            self.persist(&entry.record);
+        }
+        self.state().jobs.insert(id.clone(), entry);
         self.schedule();
         Ok(id)
     }

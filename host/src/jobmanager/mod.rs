@@ -3,7 +3,8 @@
 //!
 //! - [`dispatcher`]: uploading, planning and running jars; cancelling; the job history.
 //! - [`resource_manager`]: registered TaskManagers, their heartbeats and slots.
-//! - [`scheduler`]: deploying jobs onto slots and following their subtasks' states.
+//! - [`scheduler`]: deploying jobs onto slots, following their subtasks' states, restarting.
+//! - [`checkpoint_coordinator`]: triggering checkpoints and savepoints, completing them.
 //! - [`store`]: jars, components and jobs on disk (sled), so a restarted JobManager lists them.
 //! - [`rpc_server`]: the control channel TaskManagers connect to.
 //! - [`metrics`]: the cluster's metrics by Flink's scopes, from heartbeats and this state.
@@ -11,6 +12,7 @@
 //! All cluster state sits behind one lock ([`ClusterState`]); every operation on it is short
 //! and never waits on I/O while holding it.
 
+pub mod checkpoint_coordinator;
 pub mod dispatcher;
 pub mod metrics;
 pub mod resource_manager;
@@ -87,6 +89,18 @@ pub struct JobRecord {
     pub exceptions: Vec<JobException>,
     /// The subtasks' final states and metrics, once the job has ended.
     pub final_subtasks: Option<Vec<Vec<Subtask>>>,
+    /// Restarts so far.
+    #[serde(default)]
+    pub num_restarts: u32,
+    /// The execution attempt deployed last.
+    #[serde(default)]
+    pub attempt: u32,
+    /// The savepoint the job was started from.
+    #[serde(default)]
+    pub restored_from: Option<String>,
+    /// The latest completed checkpoint's directory: where a restart resumes.
+    #[serde(default)]
+    pub latest_checkpoint: Option<String>,
 }
 
 impl JobRecord {
@@ -130,7 +144,7 @@ pub struct Subtask {
 }
 
 impl Subtask {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut s = Subtask {
             state: ExecutionState::Created,
             attempt: 0,
@@ -164,9 +178,28 @@ pub struct JobEntry {
     pub slots: Vec<String>,
     /// The job's component, while the job may still be deployed.
     pub component: Option<Arc<Vec<u8>>>,
+    /// What the next deployment restores from.
+    pub restore: Option<crate::checkpoint::RestorePoint>,
+    /// Checkpoints and savepoints of the job.
+    pub checkpoints: checkpoint_coordinator::Checkpoints,
+    /// When a restarting job deploys again.
+    pub restart_at: Option<std::time::Instant>,
 }
 
 impl JobEntry {
+    /// A job entry with no slots, restore point or checkpoints yet.
+    pub fn new(record: JobRecord, subtasks: Vec<Vec<Subtask>>, component: Option<Arc<Vec<u8>>>) -> Self {
+        JobEntry {
+            record,
+            subtasks,
+            slots: Vec::new(),
+            component,
+            restore: None,
+            checkpoints: Default::default(),
+            restart_at: None,
+        }
+    }
+
     /// All subtasks, flattened.
     pub fn all_subtasks(&self) -> impl Iterator<Item = &Subtask> {
         self.subtasks.iter().flatten()
@@ -179,6 +212,8 @@ pub struct ClusterState {
     pub taskmanagers: BTreeMap<String, TaskManagerEntry>,
     pub jobs: BTreeMap<Id, JobEntry>,
     pub jars: BTreeMap<String, JarMeta>,
+    /// Savepoint disposals asked for over REST, by trigger id.
+    pub disposals: std::collections::HashMap<String, checkpoint_coordinator::Operation>,
 }
 
 /// The JobManager.
@@ -203,11 +238,15 @@ impl JobManager {
         }
         for mut record in store.jobs()? {
             if !record.status.is_globally_terminal() {
-                // Jobs do not survive a JobManager restart yet: say so in their history.
+                if let Some(entry) = resume(&store, &mut record) {
+                    state.jobs.insert(record.id().to_string(), entry);
+                    continue;
+                }
+                // Without a checkpoint to resume from, the job cannot survive the restart.
                 record.exceptions.push(JobException {
                     timestamp: now_ms(),
                     name: "weir.JobManagerRestarted".into(),
-                    message: "The JobManager restarted while the job was running; the job was not recovered.".into(),
+                    message: "The JobManager restarted while the job was running, and the job has no completed checkpoint to resume from.".into(),
                     task: None,
                     location: None,
                     taskmanager: None,
@@ -216,9 +255,7 @@ impl JobManager {
                 store.put_job(&record)?;
             }
             let subtasks = record.final_subtasks.clone().unwrap_or_default();
-            state
-                .jobs
-                .insert(record.id().to_string(), JobEntry { record, subtasks, slots: Vec::new(), component: None });
+            state.jobs.insert(record.id().to_string(), JobEntry::new(record, subtasks, None));
         }
         tracing::info!(jars = state.jars.len(), jobs = state.jobs.len(), dir = %options.data_dir.display(), "JobManager store opened");
         Ok(Arc::new(JobManager {
@@ -241,6 +278,49 @@ impl JobManager {
     }
 }
 
+/// A job that was running when the JobManager stopped, resumed from its latest completed
+/// checkpoint: RUNNING with its subtasks SCHEDULED until TaskManagers register.
+fn resume(store: &store::Store, record: &mut JobRecord) -> Option<JobEntry> {
+    record.graph.checkpoint_interval_ms?;
+    let dir = record.latest_checkpoint.clone()?;
+    let point = match crate::checkpoint::storage::load(&dir) {
+        Ok(p) => p,
+        Err(error) => {
+            tracing::error!(job = record.id(), %error, "cannot resume the job");
+            return None;
+        }
+    };
+    let component = store.component(&record.component_hash).ok()?;
+    record.attempt += 1;
+    record.transition(JobStatus::Running);
+    let subtasks: Vec<Vec<Subtask>> = record
+        .graph
+        .vertices
+        .iter()
+        .map(|v| {
+            (0..v.parallelism)
+                .map(|_| {
+                    let mut s = Subtask::new();
+                    s.attempt = record.attempt;
+                    s.transition(ExecutionState::Scheduled);
+                    s
+                })
+                .collect()
+        })
+        .collect();
+    tracing::info!(
+        job = record.id(),
+        checkpoint = point.metadata.checkpoint_id,
+        "resuming the job after a JobManager restart"
+    );
+    let mut entry = JobEntry::new(record.clone(), subtasks, Some(Arc::new(component)));
+    entry.checkpoints.adopt(point.metadata.checkpoint_id, point.directory.clone());
+    entry.checkpoints.restored =
+        Some((point.metadata.checkpoint_id, now_ms(), false, crate::checkpoint::storage::uri(&point.directory)));
+    entry.restore = Some(point);
+    Some(entry)
+}
+
 /// Runs a JobManager until `shutdown`: the RPC server, the heartbeat monitor and the REST API.
 pub async fn run(jm: Arc<JobManager>, shutdown: CancelToken) -> anyhow::Result<()> {
     let rpc = tokio::net::TcpListener::bind(jm.options.rpc_bind).await?;
@@ -258,6 +338,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     tokio::spawn(rpc_server::accept(jm.clone(), rpc));
     tokio::spawn(resource_manager::monitor_heartbeats(jm.clone()));
+    tokio::spawn(checkpoint_coordinator::timer(jm.clone()));
     let app = crate::rest::router(jm.clone());
     axum::serve(rest, app)
         .with_graceful_shutdown(async move {

@@ -56,6 +56,12 @@ async fn connection(jm: Arc<JobManager>, stream: TcpStream) -> Result<(), rpc::R
             Ok(Some(ToJobManager::TaskState { job, vertex, subtask, state, failure })) => {
                 jm.task_state(&id, &job, vertex, subtask, state, failure)
             }
+            Ok(Some(ToJobManager::AcknowledgeCheckpoint { job, vertex, subtask, checkpoint, snapshot })) => {
+                jm.acknowledge_checkpoint(&job, vertex, subtask, checkpoint, snapshot)
+            }
+            Ok(Some(ToJobManager::DeclineCheckpoint { job, checkpoint, reason })) => {
+                jm.decline_checkpoint(&job, checkpoint, &reason)
+            }
             Ok(Some(ToJobManager::Register { .. })) => {}
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),

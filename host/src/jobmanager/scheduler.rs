@@ -2,13 +2,20 @@
 //!
 //! Slot sharing as in Flink: slot `i` holds subtask `i` of every vertex, so a job at
 //! parallelism `p` needs `p` slots. A job is RUNNING as soon as it is scheduled; its subtasks
-//! stay SCHEDULED until enough slots are free, then all deploy together. A failed subtask
-//! fails the job (there are no restarts yet): the others are cancelled and the job ends FAILED.
+//! stay SCHEDULED until enough slots are free, then all deploy together.
+//!
+//! Restarts as Flink's defaults in the playground: with checkpointing, a failure (a task, a lost
+//! TaskManager) restarts the whole job — RESTARTING, every subtask cancelled, then after 1 s
+//! RUNNING again from the latest completed checkpoint, with as many attempts as it takes. Without
+//! checkpointing there is no restart: the job FAILS.
 
 use std::collections::BTreeSet;
 
 use super::resource_manager::{data_addresses, free_slots, release_slots};
-use super::{ClusterState, JobEntry, JobException, JobManager};
+use std::time::{Duration, Instant};
+
+use super::checkpoint_coordinator::{fail_pending, latest_restore_point};
+use super::{ClusterState, JobEntry, JobException, JobManager, Subtask};
 use crate::execution::{ExecutionState, JobStatus, now_ms};
 use crate::rpc::{Deployment, Placement, ToTaskManager};
 
@@ -179,10 +186,14 @@ impl JobManager {
     }
 }
 
-/// RUNNING → FAILING: the job's other subtasks are cancelled.
+/// A RUNNING job's subtask failed: RESTARTING with checkpointing, else FAILING; either way the
+/// other subtasks are cancelled and a checkpoint in flight is lost.
 fn begin_failing(state: &mut ClusterState, job_id: &str) {
+    fail_pending(state, job_id, "the job failed");
     let Some(job) = state.jobs.get_mut(job_id) else { return };
-    job.record.transition(JobStatus::Failing);
+    let next =
+        if job.record.graph.checkpoint_interval_ms.is_some() { JobStatus::Restarting } else { JobStatus::Failing };
+    job.record.transition(next);
     for subtask in job.subtasks.iter_mut().flatten() {
         match subtask.state {
             ExecutionState::Created | ExecutionState::Scheduled => subtask.transition(ExecutionState::Canceled),
@@ -197,12 +208,23 @@ fn begin_failing(state: &mut ClusterState, job_id: &str) {
     }
 }
 
-/// Ends the job if every subtask has ended; returns its record to save.
+/// Ends the job if every subtask has ended; returns its record to save. A restarting job
+/// instead frees its slots and waits out the restart delay.
 fn finish_if_done(state: &mut ClusterState, job_id: &str) -> Option<super::JobRecord> {
     let job = state.jobs.get_mut(job_id)?;
     if job.record.status.is_globally_terminal() || !job.all_subtasks().all(|s| s.state.is_terminal()) {
         return None;
     }
+    if job.record.status == JobStatus::Restarting {
+        if job.restart_at.is_none() {
+            job.restart_at = Some(Instant::now() + RESTART_DELAY);
+            job.slots.clear();
+            release_slots(&mut state.taskmanagers, job_id);
+        }
+        return None;
+    }
+    job.restart_at = None;
+    job.checkpoints.discard_all();
     let end = match job.record.status {
         JobStatus::Failing => JobStatus::Failed,
         JobStatus::Cancelling => JobStatus::Canceled,
@@ -217,6 +239,46 @@ fn finish_if_done(state: &mut ClusterState, job_id: &str) -> Option<super::JobRe
     let record = job.record.clone();
     release_slots(&mut state.taskmanagers, job_id);
     Some(record)
+}
+
+/// Flink's fixed-delay restart strategy delay in the playground.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+
+impl JobManager {
+    /// Redeploys a restarting job from its latest completed checkpoint (or the savepoint it was
+    /// started from), once its restart delay has passed.
+    pub fn restart(&self, job_id: &str) {
+        {
+            let mut state = self.state();
+            let Some(job) = state.jobs.get_mut(job_id) else { return };
+            if job.record.status != JobStatus::Restarting || job.restart_at.is_none_or(|at| Instant::now() < at) {
+                return;
+            }
+            job.restart_at = None;
+            if let Some(point) = latest_restore_point(job) {
+                job.checkpoints.continue_after(point.metadata.checkpoint_id);
+                job.restore = Some(point);
+            }
+            job.record.attempt += 1;
+            job.record.num_restarts += 1;
+            for subtasks in &mut job.subtasks {
+                for s in subtasks.iter_mut() {
+                    let mut fresh = Subtask::new();
+                    fresh.attempt = job.record.attempt;
+                    fresh.transition(ExecutionState::Scheduled);
+                    *s = fresh;
+                }
+            }
+            job.record.transition(JobStatus::Running);
+            tracing::info!(
+                job = job_id,
+                attempt = job.record.attempt,
+                from = ?job.restore.as_ref().map(|r| r.directory.display().to_string()),
+                "restarting the job"
+            );
+        }
+        self.schedule();
+    }
 }
 
 /// Tries to deploy the waiting job `id` onto free slots.
@@ -246,7 +308,6 @@ fn deploy(state: &mut ClusterState, id: &str) {
     for (v, subtasks) in job.subtasks.iter_mut().enumerate() {
         for (s, subtask) in subtasks.iter_mut().enumerate() {
             subtask.taskmanager = Some(involved[hosts[v][s]].clone());
-            subtask.attempt = 0;
             subtask.transition(ExecutionState::Deploying);
         }
     }
@@ -256,6 +317,8 @@ fn deploy(state: &mut ClusterState, id: &str) {
     };
     let component = hex::encode(component.as_slice());
     let graph = job.record.graph.clone();
+    let attempt = job.record.attempt;
+    let restore = job.restore.clone();
     tracing::info!(job = id, slots = needed, taskmanagers = ?involved, "deploying the job");
     for (tm, slot) in chosen {
         if let Some(entry) = state.taskmanagers.get_mut(tm) {
@@ -269,6 +332,8 @@ fn deploy(state: &mut ClusterState, id: &str) {
                 component: component.clone(),
                 placement: placement.clone(),
                 local,
+                attempt,
+                restore: restore.clone(),
             })));
         }
     }

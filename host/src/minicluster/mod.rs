@@ -91,7 +91,7 @@ impl MiniCluster {
         let graph = Arc::new(graph);
         let cancel = CancelToken::new();
         let resources = TaskResources { runtime: self.runtime.clone(), component, state: self.state.clone() };
-        let mut wiring = network::wiring::wire(&graph, |_, _| 0, 0, &[]);
+        let mut wiring = network::wiring::wire(&graph, &graph.job_id, |_, _| 0, 0, &[]);
         let mut metrics = JobMetrics::default();
         let mut tasks = Vec::new();
         tracing::info!(job = graph.job_id, name = graph.name, tasks = graph.task_count(), "starting job");
@@ -107,6 +107,10 @@ impl MiniCluster {
                     cancel: cancel.clone(),
                     metrics: task_metrics,
                     listener: Arc::new(task::NoListener),
+                    attempt: 0,
+                    // A local run takes no checkpoints: nothing ever arrives here.
+                    commands: crossbeam_channel::never(),
+                    restore: None,
                 };
                 let io = wiring.tasks.remove(&(v, s)).unwrap_or_default();
                 let gate = InputGate::new(io.inputs);
@@ -180,7 +184,7 @@ impl JobHandle {
                 Err(_) => failures.push(TaskError::Panicked(name)),
             }
         }
-        if let Err(error) = self.state.drop_job(&self.graph.job_id) {
+        if let Err(error) = self.state.drop_job(&format!("{}@0", self.graph.job_id)) {
             tracing::warn!(%error, "could not drop the job's state");
         }
         // A task whose channel partner went away failed only because another task stopped:

@@ -16,11 +16,17 @@ pub struct InputChannel {
     pub receiver: Receiver<StreamElement>,
     pub input: u32,
     finished: bool,
+    /// Not read while a checkpoint barrier waits for the other channels' barriers.
+    blocked: bool,
 }
 
 impl InputChannel {
     pub fn new(receiver: Receiver<StreamElement>, input: u32) -> Self {
-        InputChannel { receiver, input, finished: false }
+        InputChannel { receiver, input, finished: false, blocked: false }
+    }
+
+    fn readable(&self) -> bool {
+        !self.finished && !self.blocked
     }
 }
 
@@ -75,6 +81,23 @@ impl InputGate {
         self.open == 0
     }
 
+    /// The channels that have not ended.
+    pub fn open_channels(&self) -> Vec<usize> {
+        self.channels.iter().enumerate().filter(|(_, c)| !c.finished).map(|(i, _)| i).collect()
+    }
+
+    /// Stops reading `channel` until [`InputGate::unblock_all`] (barrier alignment).
+    pub fn block(&mut self, channel: usize) {
+        self.channels[channel].blocked = true;
+    }
+
+    /// Reads every channel again.
+    pub fn unblock_all(&mut self) {
+        for c in &mut self.channels {
+            c.blocked = false;
+        }
+    }
+
     fn received(&mut self, channel: usize, element: StreamElement) -> (usize, StreamElement) {
         if element == StreamElement::EndOfInput {
             self.channels[channel].finished = true;
@@ -89,7 +112,7 @@ impl InputGate {
         let n = self.channels.len();
         for i in 0..n {
             let c = (self.next + i) % n;
-            if self.channels[c].finished {
+            if !self.channels[c].readable() {
                 continue;
             }
             match self.channels[c].receiver.try_recv() {
@@ -119,7 +142,7 @@ impl InputGate {
     }
 
     fn wait_next(&mut self, timeout: Duration) -> Result<Option<(usize, StreamElement)>, NetworkError> {
-        if self.open == 0 {
+        if !self.channels.iter().any(InputChannel::readable) {
             std::thread::sleep(timeout);
             return Ok(None);
         }
@@ -127,7 +150,7 @@ impl InputGate {
         let mut select = Select::new();
         let mut indices = Vec::with_capacity(self.open);
         for (c, channel) in self.channels.iter().enumerate() {
-            if !channel.finished {
+            if channel.readable() {
                 select.recv(&channel.receiver);
                 indices.push(c);
             }

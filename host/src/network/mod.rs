@@ -42,6 +42,8 @@ pub enum StreamElement {
     Watermark(i64),
     /// The sender stopped or resumed producing watermarks.
     Status(WatermarkStatus),
+    /// A checkpoint barrier: what came before belongs to the checkpoint, what follows not.
+    Barrier(crate::checkpoint::Barrier),
     /// The sender has finished: nothing follows.
     EndOfInput,
 }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 use super::{StreamElement, WatermarkStatus};
+use crate::checkpoint::{Barrier, BarrierKind};
 use crate::task::CancelToken;
 
 /// How long a connection may wait for its channel's receiver to be deployed.
@@ -28,6 +29,7 @@ const RECORDS: u8 = 0;
 const WATERMARK: u8 = 1;
 const STATUS: u8 = 2;
 const END: u8 = 3;
+const BARRIER: u8 = 4;
 /// Records batches larger than this are refused (a corrupt or hostile peer).
 const MAX_FRAME: usize = 64 << 20;
 
@@ -44,6 +46,17 @@ fn write_element(out: &mut impl Write, element: &StreamElement) -> io::Result<()
         }
         StreamElement::Status(s) => out.write_all(&[STATUS, matches!(s, WatermarkStatus::Idle) as u8]),
         StreamElement::EndOfInput => out.write_all(&[END]),
+        StreamElement::Barrier(b) => {
+            out.write_all(&[BARRIER])?;
+            out.write_all(&b.id.to_le_bytes())?;
+            let (kind, drain) = match b.kind {
+                BarrierKind::Checkpoint => (0u8, 0u8),
+                BarrierKind::Savepoint => (1, 0),
+                BarrierKind::Stop { drain } => (2, drain as u8),
+            };
+            out.write_all(&[kind, drain])?;
+            write_name(out, &b.location)
+        }
     }
 }
 
@@ -82,6 +95,20 @@ fn read_element(input: &mut impl Read) -> io::Result<Option<StreamElement>> {
             StreamElement::Status(if s[0] == 1 { WatermarkStatus::Idle } else { WatermarkStatus::Active })
         }
         END => StreamElement::EndOfInput,
+        BARRIER => {
+            let mut id = [0u8; 8];
+            input.read_exact(&mut id)?;
+            let mut kind = [0u8; 2];
+            input.read_exact(&mut kind)?;
+            let kind = match kind {
+                [0, _] => BarrierKind::Checkpoint,
+                [1, _] => BarrierKind::Savepoint,
+                [2, drain] => BarrierKind::Stop { drain: drain == 1 },
+                _ => return Err(invalid("unknown barrier kind")),
+            };
+            let location = read_name(input)?;
+            StreamElement::Barrier(Barrier { id: u64::from_le_bytes(id), kind, location: location.into() })
+        }
         _ => return Err(invalid("unknown stream element")),
     }))
 }
@@ -282,12 +309,17 @@ mod tests {
             StreamElement::Records(batch),
             StreamElement::Watermark(42),
             StreamElement::Status(WatermarkStatus::Idle),
+            StreamElement::Barrier(Barrier {
+                id: 9,
+                kind: BarrierKind::Stop { drain: true },
+                location: "/tmp/chk-9".into(),
+            }),
             StreamElement::EndOfInput,
         ];
         for e in &sent {
             local_tx.send(e.clone()).unwrap();
         }
-        let received: Vec<_> = (0..4).map(|_| remote_rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+        let received: Vec<_> = (0..5).map(|_| remote_rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
         assert_eq!(received, sent);
     }
 }

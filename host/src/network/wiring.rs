@@ -44,13 +44,20 @@ pub struct Wiring {
 }
 
 /// The name both hosts give a channel.
-pub fn channel_id(job: &str, from: (usize, u32), to: (usize, u32), input: usize) -> String {
-    format!("{job}/{}.{}/{}.{}/{input}", from.0, from.1, to.0, to.1)
+pub fn channel_id(scope: &str, from: (usize, u32), to: (usize, u32), input: usize) -> String {
+    format!("{scope}/{}.{}/{}.{}/{input}", from.0, from.1, to.0, to.1)
 }
 
 /// Wires `graph` for host `local`, where `host_of(vertex, subtask)` says which host runs each
-/// subtask and `addresses[host]` is a host's data address.
-pub fn wire(graph: &JobGraph, host_of: impl Fn(usize, u32) -> usize, local: usize, addresses: &[String]) -> Wiring {
+/// subtask and `addresses[host]` is a host's data address. Channel names start with `scope`
+/// (the job and its attempt), so a restarted job's channels never meet the old ones.
+pub fn wire(
+    graph: &JobGraph,
+    scope: &str,
+    host_of: impl Fn(usize, u32) -> usize,
+    local: usize,
+    addresses: &[String],
+) -> Wiring {
     let mut wiring = Wiring::default();
     for (v, vertex) in graph.vertices.iter().enumerate() {
         for s in 0..vertex.parallelism {
@@ -76,7 +83,7 @@ pub fn wire(graph: &JobGraph, host_of: impl Fn(usize, u32) -> usize, local: usiz
                         continue;
                     }
                     let (tx, rx) = channel();
-                    let id = channel_id(&graph.job_id, (from, i), (w, j), input);
+                    let id = channel_id(scope, (from, i), (w, j), input);
                     if sender_here {
                         senders.push(tx);
                     } else {

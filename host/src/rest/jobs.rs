@@ -17,7 +17,7 @@ use crate::jobmanager::scheduler::task_name;
 use crate::jobmanager::{JobEntry, JobManager, Subtask};
 
 /// Checks a job ID from a path.
-pub(super) fn job_id(id: &str) -> Result<String, RestError> {
+pub(crate) fn job_id(id: &str) -> Result<String, RestError> {
     if is_id(id) {
         Ok(id.to_ascii_lowercase())
     } else {
@@ -28,7 +28,7 @@ pub(super) fn job_id(id: &str) -> Result<String, RestError> {
 }
 
 /// Flink's answer for an unknown job.
-pub(super) fn not_found(id: &str) -> RestError {
+pub(crate) fn not_found(id: &str) -> RestError {
     RestError::not_found(format!("Job {id} not found"))
 }
 
@@ -383,18 +383,4 @@ pub async fn cancel(
     }
     jm.cancel_job(&id)?;
     Ok(json(StatusCode::ACCEPTED, json!({})))
-}
-
-/// `POST /jobs/:jobid/stop` and `/jobs/:jobid/savepoints` until savepoints exist.
-pub async fn savepoints_unsupported(
-    State(jm): State<Arc<JobManager>>,
-    Path(id): Path<String>,
-) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
-    if !jm.state().jobs.contains_key(&id) {
-        return Err(not_found(&id));
-    }
-    Err(RestError::bad_request(
-        "Savepoints are not supported yet: stop-with-savepoint and savepoints arrive with Weir's fault tolerance. Use cancel to stop the job.",
-    ))
 }

@@ -8,11 +8,13 @@
 //! - [`cluster`]: `/config`, `/overview`, `/taskmanagers`, `/jobmanager/config`.
 //! - [`jobs`]: `/jobs…`: lists, details, vertices, exceptions, plan, cancel.
 //! - [`jars`]: `/jars…`: upload, list, plan, run, delete.
+//! - [`checkpoints`]: savepoints, stop-with-savepoint, disposal, checkpoint statistics.
 //! - [`metrics`]: the metric endpoints, vertex backpressure and watermarks.
 //! - [`prometheus`]: `/metrics`, the cluster's metrics for a Prometheus scrape.
 //! - [`web`]: the web UI at `/`.
 
 mod body;
+mod checkpoints;
 mod cluster;
 mod error;
 mod jars;
@@ -64,8 +66,14 @@ fn routes() -> Router<Arc<JobManager>> {
         .route("/jobs/{jobid}/config", get(jobs::config))
         .route("/jobs/{jobid}/exceptions", get(jobs::exceptions))
         .route("/jobs/{jobid}/vertices/{vertexid}", get(jobs::vertex))
-        .route("/jobs/{jobid}/stop", post(jobs::savepoints_unsupported))
-        .route("/jobs/{jobid}/savepoints", post(jobs::savepoints_unsupported))
+        .route("/jobs/{jobid}/stop", post(checkpoints::stop))
+        .route("/jobs/{jobid}/savepoints", post(checkpoints::savepoint))
+        .route("/jobs/{jobid}/savepoints/{triggerid}", get(checkpoints::savepoint_status))
+        .route("/jobs/{jobid}/checkpoints", get(checkpoints::statistics))
+        .route("/jobs/{jobid}/checkpoints/config", get(checkpoints::config))
+        .route("/jobs/{jobid}/checkpoints/details/{checkpointid}", get(checkpoints::details))
+        .route("/savepoint-disposal", post(checkpoints::dispose))
+        .route("/savepoint-disposal/{triggerid}", get(checkpoints::disposal_status))
         .route("/jars", get(jars::list))
         .route("/jars/upload", post(jars::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)))
         .route("/jars/{jarid}", axum::routing::delete(jars::delete))

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::checkpoint::{BarrierKind, RestorePoint, SubtaskSnapshot};
 use crate::execution::ExecutionState;
 use crate::jobgraph::{Id, JobGraph};
 
@@ -39,6 +40,8 @@ pub enum ToJobManager {
     Register { id: String, data_address: String, slots: u32, hardware: Hardware },
     Heartbeat { tasks: Vec<TaskReport>, hardware: Hardware, metrics: Option<Vec<(String, f64)>> },
     TaskState { job: Id, vertex: usize, subtask: u32, state: ExecutionState, failure: Option<String> },
+    AcknowledgeCheckpoint { job: Id, vertex: usize, subtask: u32, checkpoint: u64, snapshot: SubtaskSnapshot },
+    DeclineCheckpoint { job: Id, checkpoint: u64, reason: String },
 }
 
 /// Where the subtasks of a job run: the TaskManagers involved and, per vertex and subtask,
@@ -60,15 +63,35 @@ pub struct Deployment {
     pub placement: Placement,
     /// This TaskManager's index in `placement.addresses`.
     pub local: usize,
+    /// Which execution of the job this is (0, then one more per restart).
+    pub attempt: u32,
+    /// The checkpoint or savepoint to start from.
+    pub restore: Option<RestorePoint>,
 }
 
 /// What the JobManager tells a TaskManager.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ToTaskManager {
     Registered,
-    Rejected { reason: String },
+    Rejected {
+        reason: String,
+    },
     Deploy(Box<Deployment>),
-    CancelJob { job: Id },
+    CancelJob {
+        job: Id,
+    },
+    /// Sources `tasks` (vertex, subtask) of the job start checkpoint `checkpoint`.
+    TriggerCheckpoint {
+        job: Id,
+        checkpoint: u64,
+        kind: BarrierKind,
+        location: String,
+        tasks: Vec<(usize, u32)>,
+    },
+    CheckpointComplete {
+        job: Id,
+        checkpoint: u64,
+    },
 }
 
 /// Why a message could not be read or written.

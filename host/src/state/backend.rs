@@ -30,6 +30,10 @@ pub trait StateTable: Send + Sync {
     /// Entries whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StateError>;
     fn delete_prefix(&self, prefix: &[u8]) -> Result<(), StateError>;
+    /// Entries with `from <= key < to`, in key order.
+    fn scan_range(&self, from: &[u8], to: &[u8]) -> Result<Entries, StateError>;
+    /// Removes the entries with `from <= key < to`.
+    fn delete_range(&self, from: &[u8], to: &[u8]) -> Result<(), StateError>;
 }
 
 /// Keyed state in sled: one database per process, one tree per (job, operator).
@@ -106,6 +110,22 @@ impl StateTable for SledTable {
     fn delete_prefix(&self, prefix: &[u8]) -> Result<(), StateError> {
         let mut batch = sled::Batch::default();
         for entry in self.0.scan_prefix(prefix).keys() {
+            batch.remove(entry?);
+        }
+        self.0.apply_batch(batch)?;
+        Ok(())
+    }
+
+    fn scan_range(&self, from: &[u8], to: &[u8]) -> Result<Entries, StateError> {
+        self.0
+            .range(from..to)
+            .map(|entry| entry.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(StateError::from))
+            .collect()
+    }
+
+    fn delete_range(&self, from: &[u8], to: &[u8]) -> Result<(), StateError> {
+        let mut batch = sled::Batch::default();
+        for entry in self.0.range(from..to).keys() {
             batch.remove(entry?);
         }
         self.0.apply_batch(batch)?;

@@ -69,6 +69,9 @@ impl KeyGroupOwnership {
     }
 }
 
+/// A state entry with its key group: (key group, storage key, value).
+pub type KeyGroupEntry = (u16, Vec<u8>, Vec<u8>);
+
 /// The keyed state of one operator subtask.
 pub struct KeyedState {
     table: Arc<dyn StateTable>,
@@ -85,6 +88,41 @@ impl KeyedState {
     /// The state of the subtask with `ownership`, in the operator's `table`.
     pub fn new(table: Arc<dyn StateTable>, ownership: KeyGroupOwnership) -> Self {
         KeyedState { table, ownership }
+    }
+
+    pub fn ownership(&self) -> KeyGroupOwnership {
+        self.ownership
+    }
+
+    /// The storage keys of the subtask's key groups: `[start, end)`.
+    fn owned_range(&self) -> ([u8; 2], Vec<u8>) {
+        let start = self.ownership.range.start.to_be_bytes();
+        let end = (self.ownership.range.end as u32 + 1).to_be_bytes();
+        // Key groups are two bytes; the end bound is the next key group, or past all of them.
+        let end = if self.ownership.range.end == u16::MAX { vec![0xff, 0xff, 0xff] } else { end[2..].to_vec() };
+        (start, end)
+    }
+
+    /// Every entry of the subtask's key groups, with its key group (for a checkpoint).
+    pub fn snapshot(&self) -> Result<Vec<KeyGroupEntry>, StateError> {
+        let (start, end) = self.owned_range();
+        let entries = self.table.scan_range(&start, &end)?;
+        Ok(entries.into_iter().map(|(k, v)| (u16::from_be_bytes([k[0], k[1]]), k, v)).collect())
+    }
+
+    /// Replaces the subtask's state with restored entries (storage keys as snapshotted),
+    /// keeping only those of its own key groups.
+    pub fn restore(&self, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<usize, StateError> {
+        let (start, end) = self.owned_range();
+        self.table.delete_range(&start, &end)?;
+        let mut n = 0;
+        for (k, v) in entries {
+            if k.len() >= 2 && self.ownership.range.contains(u16::from_be_bytes([k[0], k[1]])) {
+                self.table.put(&k, &v)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// The storage key of (name, key, namespace): key group, then length-prefixed parts, so
@@ -193,5 +231,23 @@ mod tests {
         assert_eq!(owner.map_entries("m", b"/help", b"x").unwrap().len(), 1);
         owner.value_clear("count", b"/help", b"w1").unwrap();
         assert_eq!(owner.value_get("count", b"/help", b"w1").unwrap(), None);
+    }
+
+    #[test]
+    fn snapshots_restore_by_key_group() {
+        let backend = SledBackend::temporary().unwrap();
+        let old = KeyedState::new(backend.open_table("job", "op").unwrap(), KeyGroupOwnership::for_subtask(128, 1, 0));
+        for page in ["/help", "/index", "/shop"] {
+            old.value_set("count", page.as_bytes(), b"w", page.as_bytes()).unwrap();
+        }
+        let snapshot = old.snapshot().unwrap();
+        assert_eq!(snapshot.iter().map(|(kg, _, _)| *kg).collect::<Vec<_>>(), vec![16, 73, 111]);
+        // Rescaled to 2: subtask 1 owns 64..=127, so /shop (73) and /help (111).
+        let new = KeyedState::new(backend.open_table("job2", "op").unwrap(), KeyGroupOwnership::for_subtask(128, 2, 1));
+        new.value_set("stale", b"/help", b"", b"x").unwrap();
+        let restored = new.restore(snapshot.into_iter().map(|(_, k, v)| (k, v))).unwrap();
+        assert_eq!(restored, 2);
+        assert_eq!(new.value_get("count", b"/help", b"w").unwrap(), Some(b"/help".to_vec()));
+        assert_eq!(new.value_get("stale", b"/help", b"").unwrap(), None);
     }
 }

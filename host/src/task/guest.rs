@@ -9,12 +9,17 @@
 use std::time::{Duration, Instant};
 
 use super::{TaskContext, TaskResources};
+use crate::checkpoint::storage::{self, Section, StorageError};
+use crate::checkpoint::{RestorePoint, SubtaskSnapshot};
 use crate::component::bindings::OperatorContext;
 use crate::component::host::{HostState, Services};
 use crate::component::{GuestError, GuestInstance};
+use crate::keygroup::key_group;
 use crate::network::RecordWriter;
 use crate::state::{KeyGroupOwnership, KeyedState, StateError};
 use crate::timer::{FiredTimer, TimerService};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Calls slower than this shrink the next call.
 const SLOW_CALL: Duration = Duration::from_millis(50);
@@ -30,6 +35,8 @@ pub enum OpenError {
     Guest(#[from] GuestError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Restore(#[from] StorageError),
 }
 
 pub struct GuestOperator {
@@ -57,9 +64,14 @@ impl GuestOperator {
         };
         if keyed {
             let ownership = KeyGroupOwnership::for_subtask(job.max_parallelism, vertex.parallelism, ctx.subtask);
-            let table = resources.state.open_table(&job.job_id, &vertex.uid)?;
-            services.state = Some(KeyedState::new(table, ownership));
-            services.timers = Some(TimerService::new(ownership));
+            let table = resources.state.open_table(&ctx.state_scope(), &vertex.uid)?;
+            let state = KeyedState::new(table, ownership);
+            let mut timers = TimerService::new(ownership);
+            if let Some(point) = &ctx.restore {
+                restore_keyed(point, &vertex.uid, &state, &mut timers)?;
+            }
+            services.state = Some(state);
+            services.timers = Some(timers);
         }
         let host = HostState::new(ctx.name(), &resources.runtime.limits(), ctx.cancel.clone(), services);
         let mut instance = GuestInstance::new(&resources.runtime, &resources.component, host)?;
@@ -137,4 +149,52 @@ impl GuestOperator {
     pub fn finish(&mut self) -> Result<(), GuestError> {
         self.timed(|i| i.finish()).0
     }
+
+    /// Writes the subtask's keyed state and timers into the checkpoint at `location`.
+    pub fn snapshot(&mut self, location: &Path) -> Result<SubtaskSnapshot, OpenError> {
+        let mut snapshot = SubtaskSnapshot { subtask: self.ctx.subtask, ..Default::default() };
+        let services = &self.instance.host().services;
+        let (Some(state), Some(timers)) = (&services.state, &services.timers) else { return Ok(snapshot) };
+        let mut sections: BTreeMap<u16, Section> = BTreeMap::new();
+        for (kg, key, value) in state.snapshot()? {
+            sections.entry(kg).or_default().entries.push((key, value));
+        }
+        let max = self.ctx.job.max_parallelism;
+        for timer in timers.snapshot() {
+            sections.entry(key_group(&timer.key, max)).or_default().timers.push(timer);
+        }
+        let sections: Vec<(u16, Section)> = sections.into_iter().collect();
+        let ownership = state.ownership();
+        let (handle, size) =
+            storage::write_keyed_state(location, &self.ctx.vertex().uid, self.ctx.subtask, ownership.range, &sections)?;
+        snapshot.keyed = Some(handle);
+        snapshot.size = size;
+        Ok(snapshot)
+    }
+}
+
+/// Loads the subtask's key groups of operator `uid` from a checkpoint: from every old subtask
+/// whose key groups overlap this one's, which is how state is redistributed when rescaling.
+fn restore_keyed(
+    point: &RestorePoint,
+    uid: &str,
+    state: &KeyedState,
+    timers: &mut TimerService,
+) -> Result<(), OpenError> {
+    let Some(operator) = point.operator(uid) else { return Ok(()) };
+    let range = state.ownership().range;
+    let mut entries = Vec::new();
+    let mut restored_timers = Vec::new();
+    for old in &operator.subtasks {
+        let Some(handle) = &old.keyed else { continue };
+        for (_, section) in storage::read_keyed_state(&point.directory, handle, range)? {
+            entries.extend(section.entries);
+            restored_timers.extend(section.timers);
+        }
+    }
+    let n = state.restore(entries)?;
+    let t = restored_timers.len();
+    timers.restore(restored_timers);
+    tracing::info!(uid, %range, entries = n, timers = t, "keyed state restored");
+    Ok(())
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 pub use cancel::CancelToken;
 pub use guest::GuestOperator;
 
+use crate::checkpoint::{RestorePoint, SubtaskSnapshot, TaskCommand};
 use crate::component::{GuestError, JobComponent, WasmRuntime};
 use crate::connector::ConnectorError;
 use crate::jobgraph::{JobGraph, JobVertex};
@@ -34,26 +35,44 @@ pub struct TaskContext {
     /// Cancels this task (and, in a local run, the whole job).
     pub cancel: CancelToken,
     pub metrics: Arc<TaskMetrics>,
-    /// Told when the task has started running (its operator is open).
+    /// Told when the task runs and when it has taken a checkpoint.
     pub listener: Arc<dyn TaskListener>,
+    /// Which execution of the job this is (0, then one more per restart).
+    pub attempt: u32,
+    /// Commands from the TaskManager: checkpoint triggers (sources) and completions.
+    pub commands: crossbeam_channel::Receiver<TaskCommand>,
+    /// The checkpoint or savepoint to start from.
+    pub restore: Option<Arc<RestorePoint>>,
 }
 
 /// Hears of a task's progress (a TaskManager reports it to the JobManager).
 pub trait TaskListener: Send + Sync {
     /// The task is initialized and processing.
     fn running(&self);
+    /// The task has taken its part of checkpoint `checkpoint`.
+    fn acknowledge(&self, checkpoint: u64, snapshot: SubtaskSnapshot);
+    /// The task could not take its part of checkpoint `checkpoint`.
+    fn decline(&self, checkpoint: u64, reason: String);
 }
 
-/// A listener that ignores everything (local runs).
+/// A listener that ignores everything (local runs, which take no checkpoints).
 pub struct NoListener;
 
 impl TaskListener for NoListener {
     fn running(&self) {}
+    fn acknowledge(&self, _: u64, _: SubtaskSnapshot) {}
+    fn decline(&self, _: u64, _: String) {}
 }
 
 impl TaskContext {
     pub fn vertex(&self) -> &JobVertex {
         &self.job.vertices[self.vertex]
+    }
+
+    /// The name of the job's state tables for this attempt: a restarted job starts from its
+    /// checkpoint in fresh tables, never in what a failed attempt left behind.
+    pub fn state_scope(&self) -> String {
+        format!("{}@{}", self.job.job_id, self.attempt)
     }
 
     /// The task's name as Flink prints it: `<vertex name> (<subtask + 1>/<parallelism>)`.
@@ -91,6 +110,10 @@ pub enum TaskError {
     State(String, StateError),
     #[error("{0}: the task panicked (a bug in Weir)")]
     Panicked(String),
+    #[error("{0}: {1}")]
+    Checkpoint(String, crate::checkpoint::storage::StorageError),
+    #[error("{0}: cannot restore: {1}")]
+    Restore(String, String),
 }
 
 impl TaskError {
@@ -131,18 +154,32 @@ pub fn run(
         GuestOperator::open(ctx, resources, function, writer).map_err(|e| match e {
             guest::OpenError::Guest(g) => TaskError::Guest(g),
             guest::OpenError::State(s) => TaskError::State(name.clone(), s),
+            guest::OpenError::Restore(s) => TaskError::Checkpoint(name.clone(), s),
         })
     };
     let vertex = ctx.vertex();
     let result = match &vertex.kind {
         VertexKind::Source { connector, function } => {
+            let positions = ctx.restore.as_ref().map(|r| r.source_positions(&vertex.uid)).unwrap_or_default();
             let reader: Box<dyn SourceReader> = match connector {
-                SourceConnector::Kafka(spec) => Box::new(
-                    kafka::KafkaReader::new(spec, ctx.subtask, vertex.parallelism, &Default::default())
-                        .map_err(|e| TaskError::Connector(name.clone(), e))?,
-                ),
+                SourceConnector::Kafka(spec) => {
+                    let offsets = positions.iter().map(|(p, o)| (*p as i32, *o)).collect();
+                    Box::new(
+                        kafka::KafkaReader::new(spec, ctx.subtask, vertex.parallelism, &offsets)
+                            .map_err(|e| TaskError::Connector(name.clone(), e))?,
+                    )
+                }
                 SourceConnector::Datagen { count, rate } => {
-                    Box::new(DatagenReader::new(ctx.subtask, vertex.parallelism, *count, *rate))
+                    let restored_parallelism =
+                        ctx.restore.as_ref().and_then(|r| r.operator(&vertex.uid)).map(|o| o.parallelism);
+                    if restored_parallelism.is_some_and(|p| p != vertex.parallelism) {
+                        return Err(TaskError::Restore(
+                            name,
+                            "the datagen source cannot change its parallelism".into(),
+                        ));
+                    }
+                    let next = positions.get(&ctx.subtask).map(|n| *n as u64);
+                    Box::new(DatagenReader::new(ctx.subtask, vertex.parallelism, *count, *rate, next))
                 }
             };
             let output = match function {
@@ -160,7 +197,16 @@ pub fn run(
         VertexKind::SinkWriter { connector } => {
             let sink: Box<dyn SinkWriter> = match connector {
                 SinkConnector::Kafka(spec) => {
-                    Box::new(kafka::KafkaWriter::new(spec).map_err(|e| TaskError::Connector(name.clone(), e))?)
+                    let restored = ctx
+                        .restore
+                        .as_ref()
+                        .and_then(|r| r.operator(&vertex.uid))
+                        .and_then(|o| o.subtasks.iter().find(|s| s.subtask == ctx.subtask))
+                        .and_then(|s| s.sink.clone());
+                    let id = format!("{}/{}/{}", ctx.job.job_id, vertex.uid, ctx.subtask);
+                    let writer = kafka::KafkaWriter::new(spec, id, restored)
+                        .map_err(|e| TaskError::Connector(name.clone(), e))?;
+                    Box::new(writer)
                 }
                 SinkConnector::Print => Box::new(StdoutSink),
                 SinkConnector::Discard => Box::new(DiscardSink),

@@ -4,8 +4,12 @@
 
 use std::time::Duration;
 
+use std::path::Path;
+
 use super::guest::GuestOperator;
 use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
+use crate::checkpoint::align::{Aligner, Alignment};
+use crate::checkpoint::{Barrier, BarrierKind};
 use crate::component::bindings::TimeDomain;
 use crate::network::{InputGate, NetworkError, StreamElement};
 use crate::timer::processing_time_now;
@@ -18,6 +22,9 @@ struct OperatorTask<'a> {
     ctx: &'a TaskContext,
     op: GuestOperator,
     valve: WatermarkValve,
+    aligner: Aligner,
+    /// A stop-with-savepoint (without drain) passed: the input's end fires nothing.
+    stopping: bool,
 }
 
 impl OperatorTask<'_> {
@@ -62,11 +69,38 @@ impl OperatorTask<'_> {
         Ok(())
     }
 
+    /// The barrier is in on every channel: snapshot, acknowledge, pass it on, read on.
+    fn checkpoint(&mut self, gate: &mut InputGate, barrier: Barrier) -> Result<(), TaskError> {
+        match self.op.snapshot(Path::new(&*barrier.location)) {
+            Ok(snapshot) => self.ctx.listener.acknowledge(barrier.id, snapshot),
+            Err(error) => {
+                tracing::warn!(task = self.ctx.name(), checkpoint = barrier.id, %error, "snapshot failed");
+                self.ctx.listener.decline(barrier.id, error.to_string());
+            }
+        }
+        if let BarrierKind::Stop { drain: false } = barrier.kind {
+            self.stopping = true;
+        }
+        self.op.writer().broadcast(StreamElement::Barrier(barrier)).map_err(|e| self.net(e))?;
+        gate.unblock_all();
+        Ok(())
+    }
+
+    fn on_alignment(&mut self, gate: &mut InputGate, alignment: Alignment) -> Result<(), TaskError> {
+        match alignment {
+            Alignment::Block(channel) => gate.block(channel),
+            Alignment::Aligned(barrier) => self.checkpoint(gate, barrier)?,
+        }
+        Ok(())
+    }
+
     fn run(&mut self, mut gate: InputGate) -> Result<TaskOutcome, TaskError> {
         loop {
             if self.ctx.cancel.is_cancelled() {
                 return Ok(TaskOutcome::Cancelled);
             }
+            // Operators only hear of completed checkpoints, which they have nothing to commit for.
+            while self.ctx.commands.try_recv().is_ok() {}
             self.fire_processing_timers(processing_time_now())?;
             let element = match gate.try_next().map_err(|e| self.net(e))? {
                 Some(element) => Some(element),
@@ -94,7 +128,21 @@ impl OperatorTask<'_> {
                     let out = self.valve.on_status(channel, s);
                     self.advance(out)?;
                 }
+                StreamElement::Barrier(barrier) => {
+                    let alignment = self.aligner.on_barrier(channel, barrier, &gate.open_channels());
+                    self.on_alignment(&mut gate, alignment)?;
+                }
+                StreamElement::EndOfInput if self.stopping => {
+                    if gate.is_finished() {
+                        // Stopped with a savepoint: open windows stay in the savepoint.
+                        self.op.writer().broadcast(StreamElement::EndOfInput).map_err(|e| self.net(e))?;
+                        return Ok(TaskOutcome::Finished);
+                    }
+                }
                 StreamElement::EndOfInput => {
+                    if let Some(alignment) = self.aligner.on_end(&gate.open_channels()) {
+                        self.on_alignment(&mut gate, alignment)?;
+                    }
                     let out = self.valve.on_end(channel);
                     self.advance(out)?;
                     if gate.is_finished() {
@@ -113,6 +161,6 @@ impl OperatorTask<'_> {
 /// Runs a guest operator over `gate` until its input ends or it is cancelled.
 pub fn run(ctx: &TaskContext, gate: InputGate, op: GuestOperator) -> Result<TaskOutcome, TaskError> {
     let valve = WatermarkValve::new(gate.len());
-    let mut task = OperatorTask { ctx, op, valve };
+    let mut task = OperatorTask { ctx, op, valve, aligner: Aligner::default(), stopping: false };
     task.run(gate).or_else(outcome_of)
 }

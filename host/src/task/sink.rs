@@ -1,45 +1,90 @@
-//! Sink tasks: the writer (records to the connector, flushed at the end, and at checkpoints
-//! once there are checkpoints) and the committer (which commits what writers prepared; for an
-//! at-least-once sink there is nothing to commit, as in Flink's `KafkaSink`).
+//! Sink tasks: the writer (records to the connector; flushed at every checkpoint, so what a
+//! completed checkpoint covers is durable, and at the end) and the committer (which commits what
+//! writers prepared; for a sink without transactions there is nothing to commit, as in Flink's
+//! `KafkaSink` at least once).
 
 use std::time::Duration;
 
 use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
+use crate::checkpoint::align::{Aligner, Alignment};
+use crate::checkpoint::{Barrier, SubtaskSnapshot, TaskCommand};
 use crate::connector::SinkWriter;
 use crate::network::{InputGate, RecordWriter, StreamElement};
 
 const POLL: Duration = Duration::from_millis(100);
-/// How long the final flush may take.
+/// How long a flush may take, at a checkpoint or at the end.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn writer_loop(
-    ctx: &TaskContext,
-    mut gate: InputGate,
-    sink: &mut dyn SinkWriter,
-    downstream: &mut RecordWriter,
-) -> Result<TaskOutcome, TaskError> {
-    let name = ctx.name();
-    let connector = |e| TaskError::Connector(name.clone(), e);
-    let network = |e| TaskError::Network(name.clone(), e);
-    loop {
-        if ctx.cancel.is_cancelled() {
-            return Ok(TaskOutcome::Cancelled);
-        }
-        let Some((_, element)) = gate.next(POLL).map_err(network)? else { continue };
-        match element {
-            StreamElement::Records(batch) => {
-                let records = weir_frame::count(&batch).unwrap_or(0);
-                ctx.metrics.num_records_in.inc(records as u64);
-                ctx.metrics.num_bytes_in.inc(batch.len() as u64);
-                sink.write(&batch).map_err(connector)?;
+struct WriterTask<'a> {
+    ctx: &'a TaskContext,
+    sink: &'a mut dyn SinkWriter,
+    downstream: &'a mut RecordWriter,
+    aligner: Aligner,
+}
+
+impl WriterTask<'_> {
+    fn connector(&self, e: crate::connector::ConnectorError) -> TaskError {
+        TaskError::Connector(self.ctx.name(), e)
+    }
+
+    fn network(&self, e: crate::network::NetworkError) -> TaskError {
+        TaskError::Network(self.ctx.name(), e)
+    }
+
+    /// All records before the barrier are written: flush them, snapshot, pass the barrier on.
+    fn checkpoint(&mut self, gate: &mut InputGate, barrier: Barrier) -> Result<(), TaskError> {
+        let taken = self.sink.flush(FLUSH_TIMEOUT).and_then(|()| self.sink.snapshot());
+        match taken {
+            Ok(sink) => {
+                let snapshot = SubtaskSnapshot { subtask: self.ctx.subtask, sink, ..Default::default() };
+                self.ctx.listener.acknowledge(barrier.id, snapshot);
             }
-            StreamElement::Watermark(w) => ctx.metrics.current_input_watermark.set(w),
-            StreamElement::Status(_) => {}
-            StreamElement::EndOfInput => {
-                if gate.is_finished() {
-                    sink.flush(FLUSH_TIMEOUT).map_err(connector)?;
-                    downstream.broadcast(StreamElement::EndOfInput).map_err(network)?;
-                    return Ok(TaskOutcome::Finished);
+            Err(error) => {
+                // A sink that cannot flush cannot promise what it wrote: fail the task.
+                self.ctx.listener.decline(barrier.id, error.to_string());
+                return Err(self.connector(error));
+            }
+        }
+        self.downstream.broadcast(StreamElement::Barrier(barrier)).map_err(|e| self.network(e))?;
+        gate.unblock_all();
+        Ok(())
+    }
+
+    fn run(&mut self, mut gate: InputGate) -> Result<TaskOutcome, TaskError> {
+        loop {
+            if self.ctx.cancel.is_cancelled() {
+                return Ok(TaskOutcome::Cancelled);
+            }
+            while let Ok(command) = self.ctx.commands.try_recv() {
+                if let TaskCommand::CheckpointComplete(id) = command {
+                    self.sink.checkpoint_complete(id).map_err(|e| self.connector(e))?;
+                }
+            }
+            let Some((channel, element)) = gate.next(POLL).map_err(|e| self.network(e))? else { continue };
+            match element {
+                StreamElement::Records(batch) => {
+                    let records = weir_frame::count(&batch).unwrap_or(0);
+                    self.ctx.metrics.num_records_in.inc(records as u64);
+                    self.ctx.metrics.num_bytes_in.inc(batch.len() as u64);
+                    self.sink.write(&batch).map_err(|e| self.connector(e))?;
+                }
+                StreamElement::Watermark(w) => self.ctx.metrics.current_input_watermark.set(w),
+                StreamElement::Status(_) => {}
+                StreamElement::Barrier(barrier) => {
+                    match self.aligner.on_barrier(channel, barrier, &gate.open_channels()) {
+                        Alignment::Block(c) => gate.block(c),
+                        Alignment::Aligned(b) => self.checkpoint(&mut gate, b)?,
+                    }
+                }
+                StreamElement::EndOfInput => {
+                    if let Some(Alignment::Aligned(b)) = self.aligner.on_end(&gate.open_channels()) {
+                        self.checkpoint(&mut gate, b)?;
+                    }
+                    if gate.is_finished() {
+                        self.sink.flush(FLUSH_TIMEOUT).map_err(|e| self.connector(e))?;
+                        self.downstream.broadcast(StreamElement::EndOfInput).map_err(|e| self.network(e))?;
+                        return Ok(TaskOutcome::Finished);
+                    }
                 }
             }
         }
@@ -53,17 +98,40 @@ pub fn run_writer(
     mut sink: Box<dyn SinkWriter>,
     mut downstream: RecordWriter,
 ) -> Result<TaskOutcome, TaskError> {
-    writer_loop(ctx, gate, sink.as_mut(), &mut downstream).or_else(outcome_of)
+    let mut task = WriterTask { ctx, sink: sink.as_mut(), downstream: &mut downstream, aligner: Aligner::default() };
+    task.run(gate).or_else(outcome_of)
 }
 
-/// Runs a sink committer until its writer finishes or it is cancelled.
+/// Runs a sink committer until its writer finishes or it is cancelled. It takes part in
+/// checkpoints (acknowledging once its input's barriers are in) and has no state of its own.
 pub fn run_committer(ctx: &TaskContext, mut gate: InputGate) -> Result<TaskOutcome, TaskError> {
+    let mut aligner = Aligner::default();
+    let acknowledge = |barrier: Barrier| {
+        ctx.listener.acknowledge(barrier.id, SubtaskSnapshot { subtask: ctx.subtask, ..Default::default() });
+    };
     loop {
         if ctx.cancel.is_cancelled() {
             return Ok(TaskOutcome::Cancelled);
         }
+        while ctx.commands.try_recv().is_ok() {}
         match gate.next(POLL) {
-            Ok(Some((_, StreamElement::EndOfInput))) if gate.is_finished() => return Ok(TaskOutcome::Finished),
+            Ok(Some((channel, StreamElement::Barrier(barrier)))) => {
+                match aligner.on_barrier(channel, barrier, &gate.open_channels()) {
+                    Alignment::Block(c) => gate.block(c),
+                    Alignment::Aligned(b) => {
+                        acknowledge(b);
+                        gate.unblock_all();
+                    }
+                }
+            }
+            Ok(Some((_, StreamElement::EndOfInput))) => {
+                if let Some(Alignment::Aligned(b)) = aligner.on_end(&gate.open_channels()) {
+                    acknowledge(b);
+                }
+                if gate.is_finished() {
+                    return Ok(TaskOutcome::Finished);
+                }
+            }
             Ok(_) => {}
             Err(e) => return outcome_of(TaskError::Network(ctx.name(), e)),
         }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::guest::GuestOperator;
 use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
+use crate::checkpoint::{Barrier, BarrierKind, SubtaskSnapshot, TaskCommand};
 use crate::connector::SourceReader;
 use crate::jobgraph::TimeCharacteristic;
 use crate::network::{NetworkError, RecordWriter, StreamElement, WatermarkStatus};
@@ -37,6 +38,15 @@ struct SourceTask<'a> {
     watermarks: Option<SplitWatermarks>,
     watermark: i64,
     status: WatermarkStatus,
+    /// Positions of checkpoints taken and not yet complete, to commit once they are.
+    pending: Vec<(u64, Vec<(u32, i64)>)>,
+}
+
+/// What a checkpoint trigger means for the source's loop.
+enum AfterCheckpoint {
+    Continue,
+    /// Stop-with-savepoint: the source ends here.
+    Stop,
 }
 
 impl SourceTask<'_> {
@@ -95,6 +105,45 @@ impl SourceTask<'_> {
         Ok(())
     }
 
+    /// Takes the source's part of a checkpoint: its positions, then the barrier downstream.
+    fn checkpoint(&mut self, reader: &dyn SourceReader, barrier: Barrier) -> Result<AfterCheckpoint, TaskError> {
+        let positions = reader.positions();
+        if let BarrierKind::Stop { drain: true } = barrier.kind
+            && self.watermarks.is_some()
+        {
+            // Drain: every window fires before the savepoint.
+            self.set_watermark(MAX_WATERMARK)?;
+        }
+        let snapshot =
+            SubtaskSnapshot { subtask: self.ctx.subtask, source: Some(positions.clone()), ..Default::default() };
+        self.ctx.listener.acknowledge(barrier.id, snapshot);
+        self.pending.push((barrier.id, positions));
+        let stop = matches!(barrier.kind, BarrierKind::Stop { .. });
+        self.output.writer().broadcast(StreamElement::Barrier(barrier)).map_err(|e| self.net(e))?;
+        Ok(if stop { AfterCheckpoint::Stop } else { AfterCheckpoint::Continue })
+    }
+
+    /// Handles commands from the TaskManager; true if the source must stop.
+    fn commands(&mut self, reader: &mut dyn SourceReader) -> Result<bool, TaskError> {
+        while let Ok(command) = self.ctx.commands.try_recv() {
+            match command {
+                TaskCommand::TriggerCheckpoint(barrier) => {
+                    if let AfterCheckpoint::Stop = self.checkpoint(reader, barrier)? {
+                        return Ok(true);
+                    }
+                }
+                TaskCommand::CheckpointComplete(id) => {
+                    if let Some(i) = self.pending.iter().position(|(p, _)| *p == id) {
+                        let (_, positions) = self.pending.remove(i);
+                        self.pending.retain(|(p, _)| *p > id);
+                        reader.commit(&positions);
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
     fn run(&mut self, mut reader: Box<dyn SourceReader>) -> Result<TaskOutcome, TaskError> {
         let name = self.ctx.name();
         if let Some(w) = &mut self.watermarks {
@@ -108,6 +157,13 @@ impl SourceTask<'_> {
         loop {
             if self.ctx.cancel.is_cancelled() {
                 return Ok(TaskOutcome::Cancelled);
+            }
+            if self.commands(reader.as_mut())? {
+                // Stopped with a savepoint: the downstream tasks finish without firing what is
+                // pending; it is in the savepoint.
+                self.output.writer().broadcast(StreamElement::EndOfInput).map_err(|e| self.net(e))?;
+                tracing::info!(task = name, "source stopped with a savepoint");
+                return Ok(TaskOutcome::Finished);
             }
             let polled = Instant::now();
             let poll = reader.poll(POLL).map_err(|e| TaskError::Connector(name.clone(), e))?;
@@ -158,6 +214,13 @@ pub fn run(ctx: &TaskContext, reader: Box<dyn SourceReader>, output: SourceOutpu
         }
         TimeCharacteristic::ProcessingTime => None,
     };
-    let mut task = SourceTask { ctx, output, watermarks, watermark: MIN_WATERMARK, status: WatermarkStatus::Active };
+    let mut task = SourceTask {
+        ctx,
+        output,
+        watermarks,
+        watermark: MIN_WATERMARK,
+        status: WatermarkStatus::Active,
+        pending: Vec::new(),
+    };
     task.run(reader).or_else(outcome_of)
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{RunningJob, RunningTask, Shared};
+use crate::checkpoint::SubtaskSnapshot;
 use crate::component::JobComponent;
 use crate::execution::ExecutionState;
 use crate::jobgraph::Id;
@@ -59,13 +60,29 @@ impl TaskListener for Reporter {
     fn running(&self) {
         self.report(ExecutionState::Running, None);
     }
+
+    fn acknowledge(&self, checkpoint: u64, snapshot: SubtaskSnapshot) {
+        let _ = self.outbox.send(ToJobManager::AcknowledgeCheckpoint {
+            job: self.job.clone(),
+            vertex: self.vertex,
+            subtask: self.subtask,
+            checkpoint,
+            snapshot,
+        });
+    }
+
+    fn decline(&self, checkpoint: u64, reason: String) {
+        let _ = self.outbox.send(ToJobManager::DeclineCheckpoint { job: self.job.clone(), checkpoint, reason });
+    }
 }
 
 /// Starts this TaskManager's part of a job (blocking: loads the component).
 pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: UnboundedSender<ToJobManager>) {
-    let Deployment { graph, component, placement, local } = deployment;
+    let Deployment { graph, component, placement, local, attempt, restore } = deployment;
     let graph = Arc::new(graph);
     let job_id = graph.job_id.clone();
+    let scope = format!("{job_id}@{attempt}");
+    let restore = restore.map(Arc::new);
     let hosts = placement.hosts.clone();
     let host_of = move |v: usize, s: u32| hosts.get(v).and_then(|h| h.get(s as usize)).copied().unwrap_or(usize::MAX);
     let mut local_tasks: Vec<(usize, u32)> = Vec::new();
@@ -91,7 +108,7 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
     };
 
     let cancel = CancelToken::new();
-    let mut wiring = wire(&graph, &host_of, local, &placement.addresses);
+    let mut wiring = wire(&graph, &scope, &host_of, local, &placement.addresses);
     for input in wiring.remote_inputs.drain(..) {
         shared.data.registry().register(input.channel, input.sender);
     }
@@ -102,12 +119,13 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
     }
 
     let resources = TaskResources { runtime: shared.runtime.clone(), component, state: shared.state.clone() };
-    let mut running = RunningJob { cancel: cancel.clone(), tasks: Vec::new() };
+    let mut running = RunningJob { job: job_id.clone(), cancel: cancel.clone(), tasks: Vec::new() };
     let live = Arc::new(AtomicUsize::new(local_tasks.len()));
     let mut threads = Vec::new();
     for (v, s) in local_tasks {
         let metrics = Arc::new(TaskMetrics::default());
-        running.tasks.push(RunningTask { vertex: v, subtask: s, metrics: metrics.clone() });
+        let (commands, command_receiver) = crossbeam_channel::unbounded();
+        running.tasks.push(RunningTask { vertex: v, subtask: s, metrics: metrics.clone(), commands });
         let reporter = Arc::new(Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: v, subtask: s });
         let ctx = TaskContext {
             job: graph.clone(),
@@ -116,6 +134,9 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
             cancel: cancel.clone(),
             metrics,
             listener: reporter.clone(),
+            attempt,
+            commands: command_receiver,
+            restore: restore.clone(),
         };
         let io = wiring.tasks.remove(&(v, s)).unwrap_or_default();
         threads.push((ctx, reporter, io));
@@ -129,11 +150,11 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
             for (_, reporter, _) in &threads {
                 reporter.report(ExecutionState::Canceled, None);
             }
-            shared.data.registry().remove_job(&job_id);
+            shared.data.registry().remove_job(&scope);
             cancel.cancel();
             return;
         }
-        jobs.insert(job_id.clone(), running);
+        jobs.insert(scope.clone(), running);
     }
     tracing::info!(job = job_id, tasks = threads.len(), "deploying tasks");
 
@@ -168,25 +189,25 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
                 }
             }
             if task_live.fetch_sub(1, Ordering::SeqCst) == 1 {
-                finished(&task_shared, &ctx.job.job_id);
+                finished(&task_shared, &ctx.state_scope());
             }
         });
         if let Err(error) = spawned {
             cancel.cancel();
             reporter.report(ExecutionState::Failed, Some(format!("could not start the task thread: {error}")));
             if live.fetch_sub(1, Ordering::SeqCst) == 1 {
-                finished(shared, &job_id);
+                finished(shared, &scope);
             }
         }
     }
 }
 
-/// The last task of a job here has ended: forget the job and its state.
-fn finished(shared: &Shared, job: &str) {
-    shared.jobs.lock().unwrap_or_else(|e| e.into_inner()).remove(job);
-    shared.data.registry().remove_job(job);
-    if let Err(error) = shared.state.drop_job(job) {
-        tracing::warn!(job, %error, "could not drop the job's state");
+/// The last task of a job's attempt here has ended: forget it and its state.
+fn finished(shared: &Shared, scope: &str) {
+    shared.jobs.lock().unwrap_or_else(|e| e.into_inner()).remove(scope);
+    shared.data.registry().remove_job(scope);
+    if let Err(error) = shared.state.drop_job(scope) {
+        tracing::warn!(scope, %error, "could not drop the job's state");
     }
-    tracing::info!(job, "all tasks of the job here have ended");
+    tracing::info!(scope, "all tasks of the job here have ended");
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use crate::checkpoint::{Barrier, TaskCommand};
 use crate::component::cache::ComponentCache;
 use crate::component::footprint;
 use crate::component::{Limits, WasmRuntime};
@@ -38,15 +39,17 @@ pub struct TaskManagerOptions {
     pub limits: Limits,
 }
 
-/// A task running here, for metrics.
+/// A task running here: for metrics, and to hand it commands.
 struct RunningTask {
     vertex: usize,
     subtask: u32,
     metrics: Arc<TaskMetrics>,
+    commands: crossbeam_channel::Sender<TaskCommand>,
 }
 
-/// A job with tasks here.
+/// An attempt of a job with tasks here.
 struct RunningJob {
+    job: Id,
     cancel: CancelToken,
     tasks: Vec<RunningTask>,
 }
@@ -57,7 +60,8 @@ pub(crate) struct Shared {
     cache: ComponentCache,
     state: Arc<dyn StateBackend>,
     data: DataServer,
-    jobs: Mutex<HashMap<Id, RunningJob>>,
+    /// Running jobs by scope (`<job>@<attempt>`).
+    jobs: Mutex<HashMap<String, RunningJob>>,
     /// Jobs cancelled before their deployment got here: their tasks must not start.
     cancelled: Mutex<std::collections::HashSet<Id>>,
 }
@@ -89,10 +93,10 @@ impl Shared {
 
     fn reports(&self) -> Vec<TaskReport> {
         let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        jobs.iter()
-            .flat_map(|(id, job)| {
+        jobs.values()
+            .flat_map(|job| {
                 job.tasks.iter().map(move |t| TaskReport {
-                    job: id.clone(),
+                    job: job.job.clone(),
                     vertex: t.vertex,
                     subtask: t.subtask,
                     metrics: t.metrics.values(),
@@ -210,14 +214,31 @@ async fn session(
             }
             Ok(Some(ToTaskManager::CancelJob { job })) => {
                 let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
-                match jobs.get(&job) {
-                    Some(running) => {
-                        tracing::info!(job, "cancelling the job's tasks");
-                        running.cancel.cancel();
-                    }
+                let running: Vec<&RunningJob> = jobs.values().filter(|r| r.job == job).collect();
+                if running.is_empty() {
                     // Its deployment is still being prepared: it will not start.
-                    None => {
-                        shared.cancelled.lock().unwrap_or_else(|e| e.into_inner()).insert(job);
+                    shared.cancelled.lock().unwrap_or_else(|e| e.into_inner()).insert(job);
+                } else {
+                    tracing::info!(job, "cancelling the job's tasks");
+                    for r in running {
+                        r.cancel.cancel();
+                    }
+                }
+            }
+            Ok(Some(ToTaskManager::TriggerCheckpoint { job, checkpoint, kind, location, tasks })) => {
+                let barrier = Barrier { id: checkpoint, kind, location: location.into() };
+                let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                for running in jobs.values().filter(|r| r.job == job) {
+                    for t in running.tasks.iter().filter(|t| tasks.contains(&(t.vertex, t.subtask))) {
+                        let _ = t.commands.send(TaskCommand::TriggerCheckpoint(barrier.clone()));
+                    }
+                }
+            }
+            Ok(Some(ToTaskManager::CheckpointComplete { job, checkpoint })) => {
+                let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                for running in jobs.values().filter(|r| r.job == job) {
+                    for t in &running.tasks {
+                        let _ = t.commands.send(TaskCommand::CheckpointComplete(checkpoint));
                     }
                 }
             }

@@ -102,6 +102,31 @@ impl TimerService {
         self.processing_time.first().map(|e| e.time)
     }
 
+    /// Every registered timer (for a checkpoint).
+    pub fn snapshot(&self) -> Vec<FiredTimer> {
+        let mut timers = Vec::with_capacity(self.event_time.len() + self.processing_time.len());
+        for (set, domain) in
+            [(&self.event_time, TimeDomain::EventTime), (&self.processing_time, TimeDomain::ProcessingTime)]
+        {
+            timers.extend(set.iter().map(|e| FiredTimer {
+                key: e.key.clone(),
+                namespace: e.namespace.clone(),
+                time: e.time,
+                domain,
+            }));
+        }
+        timers
+    }
+
+    /// Registers restored timers, keeping only those of the subtask's key groups.
+    pub fn restore(&mut self, timers: impl IntoIterator<Item = FiredTimer>) {
+        for t in timers {
+            if self.ownership.check(&t.key).is_ok() {
+                self.set(t.domain).insert(Entry { time: t.time, key: t.key, namespace: t.namespace });
+            }
+        }
+    }
+
     /// The number of registered timers of `domain`.
     pub fn len(&self, domain: TimeDomain) -> usize {
         match domain {

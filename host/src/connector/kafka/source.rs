@@ -8,7 +8,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::client_config;
+use super::{client_config, fetched_high_watermark};
 use crate::connector::{ConnectorError, SourceBatch, SourcePoll, SourceReader};
 use crate::jobgraph::{KafkaSource, StartingOffsets};
 use crate::keygroup::java_hash;
@@ -33,28 +33,6 @@ struct Partition {
     /// The end has been checked against a fetch response (see [`KafkaReader::confirm_ends`]).
     end_confirmed: bool,
     ended: bool,
-}
-
-/// The high watermark of `partition` as the last fetch response reported it, if any.
-///
-/// Some Kafka-protocol brokers (tansu 0.6) answer ListOffsets for the latest offset with the
-/// first offset of the partition's last record batch, short of its real end; fetch responses
-/// carry the true high watermark, which librdkafka caches.
-fn fetched_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
-    let topic = std::ffi::CString::new(topic).ok()?;
-    let (mut low, mut high) = (-1i64, -1i64);
-    // SAFETY: the client pointer is valid while `consumer` lives; the call only reads
-    // librdkafka's cache and writes the two integers we pass.
-    let err = unsafe {
-        rdkafka::bindings::rd_kafka_get_watermark_offsets(
-            consumer.client().native_ptr(),
-            topic.as_ptr(),
-            partition,
-            &mut low,
-            &mut high,
-        )
-    };
-    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
 }
 
 pub struct KafkaReader {
@@ -86,6 +64,9 @@ impl KafkaReader {
                 ("group.id", "weir"),
                 ("auto.offset.reset", reset),
                 ("fetch.wait.max.ms", "100"),
+                // librdkafka pauses fetching for this long whenever its queue is full; the default
+                // (1 s) idles a consumer that keeps up with a fast broker most of every second.
+                ("fetch.queue.backoff.ms", "10"),
                 ("enable.partition.eof", "false"),
             ],
             false,
@@ -163,11 +144,6 @@ impl KafkaReader {
         }
     }
 
-    /// The next offset to read, per assigned partition (what a checkpoint records).
-    pub fn positions(&self) -> HashMap<i32, i64> {
-        self.partitions.iter().map(|(p, s)| (*p, s.position)).collect()
-    }
-
     fn all_ended(&self) -> bool {
         self.bounded && self.partitions.values().all(|p| p.ended)
     }
@@ -176,6 +152,26 @@ impl KafkaReader {
 impl SourceReader for KafkaReader {
     fn splits(&self) -> Vec<u32> {
         self.partitions.keys().map(|p| *p as u32).collect()
+    }
+
+    fn positions(&self) -> Vec<(u32, i64)> {
+        let mut positions: Vec<(u32, i64)> = self.partitions.iter().map(|(p, s)| (*p as u32, s.position)).collect();
+        positions.sort();
+        positions
+    }
+
+    fn commit(&mut self, positions: &[(u32, i64)]) {
+        // As Flink's KafkaSource, offsets of completed checkpoints go to the consumer group,
+        // for the group's observers; Weir restores from its checkpoints, not from these.
+        let mut tpl = TopicPartitionList::new();
+        for (p, offset) in positions {
+            if tpl.add_partition_offset(&self.topic, *p as i32, Offset::Offset(*offset)).is_err() {
+                return;
+            }
+        }
+        if let Err(error) = self.consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async) {
+            tracing::debug!(topic = self.topic, %error, "could not commit offsets to the consumer group");
+        }
     }
 
     fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError> {

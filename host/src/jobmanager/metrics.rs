@@ -20,7 +20,8 @@ pub type Metric = (String, f64);
 const NO_LONGER_RUNNING: f64 = -1.0;
 
 /// The job-scope metrics of `job` at `now` (ms since the epoch): Flink's availability metrics
-/// (`uptime`, `downtime`, `restartingTime`, `numRestarts`, `fullRestarts`).
+/// (`uptime`, `downtime`, `restartingTime`, `numRestarts` and its deprecated twin
+/// `fullRestarts`).
 ///
 /// This is the one place that builds job metrics: the checkpoint metrics
 /// (`lastCheckpointSize`, `numberOfCompletedCheckpoints`, …) belong here too once the job
@@ -50,8 +51,7 @@ pub fn job_metrics(job: &JobEntry, now: i64) -> Vec<Metric> {
         (_, Some(restarting), Some(running)) if running > restarting => (running - restarting) as f64,
         _ => 0.0,
     };
-    // There are no restarts yet: a failed subtask fails the job.
-    let restarts = 0.0;
+    let restarts = f64::from(job.record.num_restarts);
     vec![
         ("uptime".into(), uptime),
         ("downtime".into(), downtime),

@@ -5,8 +5,9 @@ WebDriver with selenium) against a running cluster, as a person would use it:
 2. the TaskManagers page lists the TaskManager with its slots;
 3. the job page draws the job graph with its operators and live records, and a click on an
    operator shows its subtasks; a screenshot of the page is saved;
-4. the checkpoints tab answers (statistics, or "no checkpoints");
-5. stop-with-savepoint shows the cluster's answer (an error until savepoints exist);
+4. the checkpoints tab shows the job's checkpoints (or says there are none);
+5. stop-with-savepoint into a directory typed in the page stops the job with a savepoint, and
+   the page says where it is (or shows the cluster's error);
 6. a component uploaded and run through the submit page starts a job;
 7. cancelling that job through its page cancels it.
 
@@ -159,23 +160,35 @@ def run(args):
         result["screenshot"] = args.screenshot
         log(f"job page: graph with {sorted(names)}, subtasks shown; screenshot {args.screenshot}")
 
-        # 4. Checkpoints: statistics, or a clear "no checkpoints".
+        # 4. Checkpoints: the statistics with a size plot once two have completed (the job
+        # checkpoints every second), or a clear "no checkpoints" where there are none.
         page.click("#tab-checkpoints")
         page.until(
             "the checkpoints tab",
-            lambda: page.count("#no-checkpoints") == 1 or page.count("#checkpoint-chart") == 1,
+            lambda: page.count("#no-checkpoints") == 1 or page.count("#checkpoint-chart path.series") >= 1,
         )
         result["checkpoints"] = "none" if page.count("#no-checkpoints") else "statistics"
+        if result["checkpoints"] == "statistics":
+            driver.save_screenshot(args.screenshot.replace(".png", "-checkpoints.png"))
+        log(f"checkpoints tab: {result['checkpoints']}")
         page.click("#tab-overview")
         page.until("the overview tab", lambda: page.count("svg#job-graph g.node") == len(OPERATORS))
 
-        # 5. Stop with savepoint: the UI shows what the cluster answers.
+        # 5. Stop with savepoint into a directory typed in the page; the UI follows the
+        # savepoint and says where it is, or shows the cluster's error.
         page.click("#stop-job")
+        driver.find_element(By.CSS_SELECTOR, "#stop-target").send_keys(args.savepoint_dir)
         page.click("#stop-job-confirm")
-        page.until("an answer to stop-with-savepoint", lambda: page.visible("#notice"))
+        page.until(
+            "the outcome of stop-with-savepoint",
+            lambda: page.attr("#notice", "data-kind") == "error" or "Savepoint completed" in (page.text("#notice-text") or ""),
+            timeout=90,
+        )
         result["stopKind"] = page.attr("#notice", "data-kind")
         result["stopMessage"] = page.text("#notice-text")
         log(f"stop with savepoint: {result['stopKind']}: {result['stopMessage']}")
+        if result["stopKind"] == "success":
+            page.until("the stopped job to finish", lambda: page.attr("#job-state", "data-state") == "FINISHED")
 
         # 6. Upload the component and run it through the submit page.
         page.click('#sidebar a[data-nav="submit"]')
@@ -222,6 +235,7 @@ def main():
     parser.add_argument("--component", required=True, help="the job component file to upload")
     parser.add_argument("--program-args", required=True)
     parser.add_argument("--screenshot", required=True)
+    parser.add_argument("--savepoint-dir", required=True, help="typed into the stop-with-savepoint box")
     parser.add_argument("--user-data-dir", required=True)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")

@@ -796,7 +796,7 @@ function jobPage(jid, tab) {
         { name: 'checkpointed size', points: points.map(([, c]) => [c.t, c.size]) },
         { name: 'full size', points: points.map(([, c]) => [c.t, c.full]) },
       ],
-      { id: 'checkpoint-chart', yFormat: fmtBytes, dots: true, empty: 'No completed checkpoints to plot yet.' },
+      { id: 'checkpoint-chart', yFormat: fmtBytes, dots: true, width: 480, empty: 'No completed checkpoints to plot yet.' },
     ));
     const durationPanel = panel('Checkpoint Durations');
     durationPanel.body.replaceChildren(lineChart([{ name: 'end to end', points: points.map(([, c]) => [c.t, c.duration]) }], { yFormat: fmtDuration, dots: true, empty: 'No completed checkpoints to plot yet.' }));

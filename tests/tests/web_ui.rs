@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use weir_tests::*;
 
 /// A light job: the built-in click generator at 200 events per second, event time (so there
-/// are watermarks to show), discarding its results.
-const PROGRAM_ARGS: &str = "--source datagen --datagen.rate 200 --event-time --sink discard";
+/// are watermarks to show), checkpoints every second (so there are checkpoints to plot),
+/// discarding its results.
+const PROGRAM_ARGS: &str = "--source datagen --datagen.rate 200 --event-time --checkpointing --sink discard";
 
 fn installed(path: &str) -> String {
     assert!(Path::new(path).exists(), "{path} is missing: tests/run installs Debian's chromium and chromium-driver");
@@ -34,6 +35,7 @@ fn the_web_ui_shows_the_cluster_and_submits_and_cancels_jobs_in_chromium() {
     std::fs::create_dir_all(&artifacts).expect("the artifact directory");
     let screenshot: PathBuf = artifacts.join("job-page.png");
     let _ = std::fs::remove_file(&screenshot);
+    let savepoints = cluster.dir.path().join("savepoints");
     let browser_dir = cluster.dir.path().join("chromium");
     std::fs::create_dir_all(&browser_dir).expect("a fresh Chromium profile directory");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("web_ui.py");
@@ -42,6 +44,7 @@ fn the_web_ui_shows_the_cluster_and_submits_and_cancels_jobs_in_chromium() {
         .args(["--url", &cluster.url("/"), "--job", &job])
         .args(["--component", component.to_str().expect("utf-8 path"), "--program-args", PROGRAM_ARGS])
         .args(["--screenshot", screenshot.to_str().expect("utf-8 path")])
+        .args(["--savepoint-dir", savepoints.to_str().expect("utf-8 path")])
         .args(["--user-data-dir", browser_dir.to_str().expect("utf-8 path")])
         .args(["--chromium", &chromium, "--chromedriver", &chromedriver])
         .stdout(Stdio::piped())
@@ -83,16 +86,14 @@ fn the_web_ui_shows_the_cluster_and_submits_and_cancels_jobs_in_chromium() {
     assert_eq!(config["execution-config"]["user-config"]["program-args"], PROGRAM_ARGS);
     let jars = cluster.get("/jars").json();
     assert_eq!(jars["files"].as_array().map(Vec::len), Some(2), "the UI uploaded the component: {jars}");
-    // Stop-with-savepoint: the UI showed the cluster's answer. Until savepoints exist that is
-    // the REST API's 400, verbatim; once they do, the job finishes.
+    // Stop-with-savepoint through the UI: the job finished with a savepoint where the page
+    // said, in the directory typed into it.
     let message = result["stopMessage"].as_str().unwrap_or_default();
-    if result["stopKind"] == "error" {
-        let direct = curl(&["-X", "POST", "-d", "{}", &cluster.url(&format!("/jobs/{job}/stop"))]);
-        let error = direct.json()["errors"][0].as_str().unwrap_or_default().to_string();
-        assert!(direct.status == 400 && message.contains(&error), "UI said {message:?}, REST says {error:?}");
-        assert_eq!(cluster.job_overview(&job)["state"], "RUNNING");
-    } else {
-        cluster.wait_for_state(&job, "FINISHED", Duration::from_secs(60));
-    }
-    assert_eq!(result["checkpoints"].as_str().map(|c| c == "none" || c == "statistics"), Some(true), "{result}");
+    assert_eq!(result["stopKind"], "success", "the UI showed: {message}");
+    cluster.wait_for_state(&job, "FINISHED", Duration::from_secs(60));
+    let location = message.rsplit(' ').next().unwrap_or_default().trim_start_matches("file:");
+    assert!(location.starts_with(savepoints.to_str().unwrap_or("?")), "{message}");
+    assert!(Path::new(location).join("_metadata").exists(), "no savepoint at {location}: {message}");
+    // The checkpoints tab plotted the job's checkpoints.
+    assert_eq!(result["checkpoints"], "statistics", "{result}");
 }

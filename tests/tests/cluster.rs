@@ -301,14 +301,10 @@ fn the_flink_cli_prints_flinks_lines() {
         "{out}"
     );
 
-    // Stop needs savepoints, which come later: Flink's failure block with a clear cause.
+    // A cancelled job cannot be stopped: Flink's failure block with a clear cause.
     let (code, _, err) = cli(&["stop", "-m", &jm, &job]);
     assert_eq!(code, Some(1));
-    assert!(
-        err.contains("The program finished with the following exception:")
-            && err.contains("Savepoints are not supported yet"),
-        "{err}"
-    );
+    assert!(err.contains("The program finished with the following exception:") && err.contains("is CANCELED"), "{err}");
     let (code, out, _) = cli(&["cancel", "-m", &jm, "not-a-job"]);
     assert_eq!(code, Some(1));
     assert!(out.contains("Cannot parse JobID from \"not-a-job\""), "{out}");

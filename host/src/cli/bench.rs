@@ -22,6 +22,9 @@ pub struct Args {
     /// Also measure reading a backlog of `--events` from this Kafka broker.
     #[arg(long = "bootstrap.servers")]
     bootstrap_servers: Option<String>,
+    /// Also measure reading a backlog from Weir's embedded broker.
+    #[arg(long, conflicts_with = "bootstrap_servers")]
+    embedded_broker: bool,
     /// The job to measure: a component file, or `click-event-count`.
     #[arg(long, default_value = builtin::CLICK_EVENT_COUNT_NAME)]
     job: String,
@@ -102,7 +105,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let m = measure(&cluster, &bytes, &job_args, p)?;
         report("datagen", events, p, &m, expected);
     }
-    if let Some(servers) = &args.bootstrap_servers {
+    let embedded = if args.embedded_broker {
+        let config = crate::broker::BrokerConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertised_host: "127.0.0.1".into(),
+            default_partitions: 2,
+        };
+        Some(
+            crate::broker::EmbeddedBroker::start_blocking(config)
+                .map_err(|e| anyhow::anyhow!("embedded broker: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let servers = args.bootstrap_servers.clone().or_else(|| embedded.as_ref().map(|b| b.bootstrap_servers()));
+    if let Some(servers) = &servers {
         let topic = format!("bench-input-{}", &crate::jobgraph::new_job_id()[..8]);
         let fill = Instant::now();
         let options = GeneratorOptions {

@@ -8,6 +8,7 @@ mod cluster;
 mod consume;
 pub mod flink;
 mod generator;
+mod playground;
 mod run_local;
 
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole Operations Playground here: broker, JobManager, TaskManager, generator, job.
+    Playground(playground::Args),
     /// Run the JobManager: REST API (port 8081), dispatcher, scheduler.
     Jobmanager(cluster::JobManagerArgs),
     /// Run a TaskManager that registers its slots with the JobManager.
@@ -107,6 +110,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::Playground(args) => playground::run(args),
         Command::Jobmanager(args) => cluster::jobmanager(args),
         Command::Taskmanager(args) => cluster::taskmanager(args),
         Command::RunLocal(args) => run_local::run(args),

@@ -1,0 +1,224 @@
+//! `weir playground`: Flink's Operations Playground on one machine with one command: a
+//! Kafka-protocol broker (embedded, unless `--bootstrap-servers` names one), a JobManager, a
+//! TaskManager with 2 slots as its own process (so it can be killed and replaced), the click
+//! generator, and the Click Event Count job submitted as the playground's client submits it.
+//! Ctrl-C stops everything.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::broker::{BrokerConfig, EmbeddedBroker};
+use crate::builtin;
+use crate::config::{Configuration, keys};
+use crate::generator::{DEFAULT_RATE, GeneratorOptions};
+use crate::jobmanager::JobManager;
+use crate::jobmanager::dispatcher::RunOptions;
+use crate::task::CancelToken;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Use this Kafka broker instead of starting the embedded one.
+    #[arg(long)]
+    bootstrap_servers: Option<String>,
+    /// The embedded broker's port.
+    #[arg(long, default_value_t = 9092)]
+    kafka_port: u16,
+    /// The REST API and web UI port.
+    #[arg(long, default_value_t = 8081)]
+    rest_port: u16,
+    /// The port TaskManagers register at.
+    #[arg(long, default_value_t = 6123)]
+    rpc_port: u16,
+    /// Slots of the TaskManager.
+    #[arg(long, default_value_t = 2)]
+    slots: u32,
+    /// Click events per second from the generator (the playground's pace is about 500).
+    #[arg(long, default_value_t = DEFAULT_RATE)]
+    rate: f64,
+    /// Where jars, job history, checkpoints, savepoints and logs go.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// Stops the TaskManager child when the playground ends, however it ends.
+struct ChildGuard(Option<Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let data = args.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("weir-playground"));
+    std::fs::create_dir_all(&data)?;
+    let shutdown = CancelToken::new();
+    super::cancel_on_signal(shutdown.clone());
+
+    // The broker.
+    let broker = match &args.bootstrap_servers {
+        Some(_) => None,
+        None => Some(
+            EmbeddedBroker::start_blocking(BrokerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], args.kafka_port)),
+                advertised_host: "127.0.0.1".into(),
+                default_partitions: 2,
+            })
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot start the embedded Kafka broker: {e} (is port {} taken? try --kafka-port)",
+                    args.kafka_port
+                )
+            })?,
+        ),
+    };
+    let bootstrap = match (&args.bootstrap_servers, &broker) {
+        (Some(servers), _) => servers.clone(),
+        (None, Some(b)) => b.bootstrap_servers(),
+        (None, None) => unreachable!("a broker was started when none was given"),
+    };
+
+    // The JobManager, in this process.
+    let mut config = Configuration::default();
+    config.set(keys::REST_PORT, args.rest_port.to_string());
+    config.set(keys::JOBMANAGER_PORT, args.rpc_port.to_string());
+    config.set(keys::CHECKPOINTS_DIR[0], data.join("checkpoints").display().to_string());
+    config.set(keys::SAVEPOINTS_DIR[0], data.join("savepoints").display().to_string());
+    config.set(keys::JOBMANAGER_DATA_DIR, data.join("jobmanager").display().to_string());
+    let options = super::cluster::jobmanager_options(config, None, None)?;
+    let jm = JobManager::open(options)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rpc = runtime.block_on(tokio::net::TcpListener::bind(("0.0.0.0", args.rpc_port)))?;
+    let rest = runtime.block_on(tokio::net::TcpListener::bind(("0.0.0.0", args.rest_port))).map_err(|e| {
+        anyhow::anyhow!("cannot listen on port {} for the REST API: {e} (try --rest-port)", args.rest_port)
+    })?;
+    let server = runtime.spawn(crate::jobmanager::serve(jm.clone(), rpc, rest, shutdown.clone()));
+
+    // The TaskManager, as a process of its own.
+    let log_path = data.join("taskmanager.log");
+    let log = std::fs::File::create(&log_path)?;
+    let taskmanager = Command::new(std::env::current_exe()?)
+        .args([
+            "taskmanager",
+            "--jobmanager",
+            &format!("127.0.0.1:{}", args.rpc_port),
+            "--slots",
+            &args.slots.to_string(),
+        ])
+        .arg("-Dtaskmanager.host=127.0.0.1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?;
+    let tm_pid = taskmanager.id();
+    let _taskmanager = ChildGuard(Some(taskmanager));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while jm.state().taskmanagers.is_empty() {
+        if Instant::now() > deadline || shutdown.is_cancelled() {
+            anyhow::bail!("the TaskManager did not register; see {}", log_path.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The generator.
+    let generator_stop = CancelToken::new();
+    let generator = {
+        let options = GeneratorOptions {
+            bootstrap_servers: bootstrap.clone(),
+            topic: "input".into(),
+            rate: (args.rate > 0.0).then_some(args.rate),
+            count: None,
+        };
+        let stop = generator_stop.clone();
+        std::thread::Builder::new().name("generator".into()).spawn(move || {
+            if let Err(error) = crate::generator::run(&options, &stop, |_| {}) {
+                tracing::error!(%error, "the generator stopped");
+            }
+        })?
+    };
+
+    // The job, as the playground's client submits it.
+    let jar = jm.upload_jar("ClickCountJob.jar", builtin::CLICK_EVENT_COUNT.to_vec())?;
+    let program_args: Vec<String> =
+        ["--bootstrap.servers", &bootstrap, "--checkpointing", "--event-time"].iter().map(|s| s.to_string()).collect();
+    let job = jm.run_jar(&jar.id, RunOptions { program_args, ..Default::default() })?;
+
+    let banner = banner(&args, &bootstrap, broker.is_some(), tm_pid, &log_path, &job);
+    let _ = std::io::stdout().write_all(banner.as_bytes());
+
+    while !shutdown.is_cancelled() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("Stopping the playground...");
+    // Jobs end cancelled: the embedded broker's topics go with it, so nothing could resume.
+    let running: Vec<String> = jm
+        .state()
+        .jobs
+        .values()
+        .filter(|j| !j.record.status.is_globally_terminal())
+        .map(|j| j.record.id().to_string())
+        .collect();
+    for id in &running {
+        let _ = jm.cancel_job(id);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline
+        && jm
+            .state()
+            .jobs
+            .values()
+            .any(|j| running.contains(&j.record.id().to_string()) && !j.record.status.is_globally_terminal())
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    generator_stop.cancel();
+    let _ = generator.join();
+    drop(_taskmanager);
+    let _ = runtime.block_on(server);
+    if let Some(broker) = broker {
+        broker.shutdown();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the playground prints once it is up: where everything is and what to try.
+fn banner(args: &Args, bootstrap: &str, embedded: bool, tm_pid: u32, tm_log: &std::path::Path, job: &str) -> String {
+    let broker = if embedded { "embedded broker" } else { "external broker" };
+    let rest = args.rest_port;
+    let rpc = args.rpc_port;
+    format!(
+        "
+Weir playground is running.
+
+  Web UI and REST API  http://localhost:{rest}   (curl localhost:{rest}/jobs/overview)
+  Kafka                {bootstrap} ({broker}), topics input and output
+  TaskManager          PID {tm_pid}, {slots} slots (log: {log})
+  Job                  Click Event Count, {job}
+
+Try:
+  weir list -m localhost:{rest}
+  weir consume --bootstrap.servers {bootstrap} --topic output
+  kill -9 {tm_pid}      # then: weir taskmanager --jobmanager localhost:{rpc} --slots 2 -Dtaskmanager.host=127.0.0.1
+  weir stop -m localhost:{rest} {job}
+
+Ctrl-C stops everything.
+",
+        slots = args.slots,
+        log = tm_log.display(),
+    )
+}

@@ -126,7 +126,9 @@ impl OperatorMetrics {
 /// counterparts). Written by the task thread whenever it sends, receives or waits.
 #[derive(Debug, Default)]
 pub struct BufferGauges {
+    /// Buffers queued in the channels.
     pub queue_length: Gauge,
+    /// Queued buffers over what the channels hold, 0 to 1.
     pub pool_usage: Gauge,
 }
 
@@ -159,7 +161,9 @@ pub struct TaskMetrics {
     pub wasm_time_ns: Counter,
     /// True while the task waits for room in an output channel (Flink's `isBackPressured`).
     pub is_back_pressured: Flag,
+    /// How full the output channels are.
     pub output_buffers: BufferGauges,
+    /// How full the input channels are.
     pub input_buffers: BufferGauges,
     pub current_input_watermark: WatermarkGauge,
     pub current_output_watermark: WatermarkGauge,

@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 pub struct ProcessStats {
     /// User plus system CPU time.
     pub cpu_time: Duration,
+    /// Threads of the process.
     pub threads: u64,
+    /// Resident set size.
     pub resident_bytes: u64,
+    /// Virtual memory size.
     pub virtual_bytes: u64,
 }
 

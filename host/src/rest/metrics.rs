@@ -86,9 +86,13 @@ pub fn metric_body(metrics: &[Metric], params: &[(String, String)]) -> Value {
 /// An aggregation Flink's aggregated endpoints compute (`agg=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Aggregation {
+    /// The smallest value.
     Min,
+    /// The largest value.
     Max,
+    /// The mean.
     Avg,
+    /// The total.
     Sum,
 }
 

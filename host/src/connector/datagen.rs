@@ -56,7 +56,7 @@ impl SourceReader for DatagenReader {
 
     fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError> {
         if self.exhausted() {
-            return Ok(SourcePoll { batches: vec![], ended_splits: vec![self.subtask], finished: true });
+            return Ok(SourcePoll { ended_splits: vec![self.subtask], finished: true, ..Default::default() });
         }
         let mut allowed = BATCH_RECORDS;
         if let Some(rate) = self.rate {
@@ -80,11 +80,7 @@ impl SourceReader for DatagenReader {
             n += 1;
         }
         self.produced += n;
-        Ok(SourcePoll {
-            batches: vec![SourceBatch { split: self.subtask, records }],
-            ended_splits: vec![],
-            finished: false,
-        })
+        Ok(SourcePoll { batches: vec![SourceBatch { split: self.subtask, records }], ..Default::default() })
     }
 }
 

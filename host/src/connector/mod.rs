@@ -47,6 +47,9 @@ pub struct SourcePoll {
     pub ended_splits: Vec<u32>,
     /// Every split has ended: the source is done.
     pub finished: bool,
+    /// How long the poll waited for records to arrive: the source's idle time (a poll that
+    /// returns no records counts as idle throughout, whatever this says).
+    pub waited: Duration,
 }
 
 /// The reading side of a source subtask (Flink's `SourceReader`).

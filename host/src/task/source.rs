@@ -168,10 +168,9 @@ impl SourceTask<'_> {
             let polled = Instant::now();
             let poll = reader.poll(POLL).map_err(|e| TaskError::Connector(name.clone(), e))?;
             let idle = poll.batches.is_empty();
-            if idle {
-                // Waiting for the connector to have records: the source's idle time.
-                self.ctx.metrics.idle_time_ns.inc(polled.elapsed().as_nanos() as u64);
-            }
+            // Waiting for the connector to have records is the source's idle time.
+            let waited = if idle { polled.elapsed() } else { poll.waited };
+            self.ctx.metrics.idle_time_ns.inc(waited.as_nanos() as u64);
             for batch in &poll.batches {
                 self.emit(batch.split, &batch.records)?;
             }

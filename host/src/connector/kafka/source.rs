@@ -191,7 +191,13 @@ impl SourceReader for KafkaReader {
         let (mut records, mut bytes) = (0, 0);
         while records < POLL_RECORDS && bytes < POLL_BYTES {
             let wait = if records == 0 { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
-            let message = match self.consumer.poll(wait) {
+            let asked = Instant::now();
+            let polled = self.consumer.poll(wait);
+            if records == 0 {
+                // Waiting for the first record is the source's idle time.
+                out.waited += asked.elapsed();
+            }
+            let message = match polled {
                 None => break,
                 Some(Ok(m)) => m,
                 Some(Err(error)) => {

@@ -227,3 +227,42 @@ fn a_restarted_jobmanager_resumes_running_jobs_from_their_checkpoint() {
     let lines = witness(&bootstrap, "output", 9 * 6, Duration::from_secs(90)).expect("the witness reads output");
     assert_exactly_once(&lines, 9);
 }
+
+#[test]
+fn checkpoint_metrics_match_the_checkpoint_statistics() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start(1, 2);
+    let _generator = cluster.generator(&bootstrap, 1_000_000, 3_000);
+    let jar = component(cluster.dir.path(), "click_event_count", "ClickCountJob.jar");
+    let (code, out, err) =
+        cluster.cli("run", &["-d", &jar, "--bootstrap.servers", &bootstrap, "--checkpointing", "--event-time"]);
+    assert_eq!(code, Some(0), "{err}");
+    let job = job_id(&out);
+    // Read the statistics, the metrics, and the statistics again: compare when no checkpoint
+    // completed in between.
+    let matched = eventually(Duration::from_secs(30), || {
+        let before = cluster.get(&format!("/jobs/{job}/checkpoints")).json();
+        let metrics = cluster
+            .get(&format!(
+                "/jobs/{job}/metrics?get=lastCheckpointSize,numberOfCompletedCheckpoints,lastCheckpointExternalPath"
+            ))
+            .json();
+        let after = cluster.get(&format!("/jobs/{job}/checkpoints")).json();
+        let latest = &before["latest"]["completed"];
+        if latest.is_null() || latest["id"] != after["latest"]["completed"]["id"] {
+            return None;
+        }
+        Some((latest.clone(), before["counts"]["completed"].clone(), metrics))
+    });
+    let (latest, completed, metrics) = matched.expect("a completed checkpoint");
+    let value = |id: &str| {
+        metrics.as_array().unwrap().iter().find(|m| m["id"] == id).map(|m| m["value"].as_str().unwrap().to_string())
+    };
+    let size = latest["checkpointed_size"].as_u64().unwrap();
+    assert!(size > 0, "{latest}");
+    assert_eq!(value("lastCheckpointSize"), Some(size.to_string()), "{metrics}");
+    assert_eq!(value("numberOfCompletedCheckpoints"), Some(completed.as_u64().unwrap().to_string()), "{metrics}");
+    assert_eq!(value("lastCheckpointExternalPath").as_deref(), latest["external_path"].as_str(), "{metrics}");
+    cluster.cli("cancel", &[&job]);
+}

@@ -165,7 +165,8 @@ pub fn read_keyed_state(
 }
 
 /// Writes `_metadata` into `dir`, atomically: the checkpoint exists once the rename is done.
-pub fn write_metadata(dir: &Path, metadata: &CheckpointMetadata) -> Result<(), StorageError> {
+/// Returns its size in bytes.
+pub fn write_metadata(dir: &Path, metadata: &CheckpointMetadata) -> Result<u64, StorageError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let tmp = dir.join("_metadata.inprogress");
     let bytes = serde_json::to_vec_pretty(metadata)
@@ -175,7 +176,7 @@ pub fn write_metadata(dir: &Path, metadata: &CheckpointMetadata) -> Result<(), S
     file.sync_all().map_err(io(&tmp))?;
     let path = dir.join(METADATA);
     std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    Ok(())
+    Ok(bytes.len() as u64)
 }
 
 /// A path as users write it (`file:/tmp/x`, `file:///tmp/x`, `/tmp/x`), as a file-system path.

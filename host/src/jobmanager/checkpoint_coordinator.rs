@@ -381,12 +381,15 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<(super::JobRecord,
         max_parallelism: graph.max_parallelism,
         operators,
     };
-    let size = metadata.size();
-    if let Err(error) = storage::write_metadata(&pending.location, &metadata) {
-        job.checkpoints.pending = Some(pending);
-        fail_pending(state, job_id, &error.to_string());
-        return None;
-    }
+    // The state files plus `_metadata`, which holds the sources' offsets and the sinks' state.
+    let size = match storage::write_metadata(&pending.location, &metadata) {
+        Ok(metadata_size) => metadata.size() + metadata_size,
+        Err(error) => {
+            job.checkpoints.pending = Some(pending);
+            fail_pending(state, job_id, &error.to_string());
+            return None;
+        }
+    };
     let location = uri(&pending.location);
     let duration = pending.trigger.elapsed();
     if let Some(stats) = job.checkpoints.history.iter_mut().find(|c| c.id == pending.id) {

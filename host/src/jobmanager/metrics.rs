@@ -23,9 +23,8 @@ const NO_LONGER_RUNNING: f64 = -1.0;
 /// (`uptime`, `downtime`, `restartingTime`, `numRestarts` and its deprecated twin
 /// `fullRestarts`).
 ///
-/// This is the one place that builds job metrics: the checkpoint metrics
-/// (`lastCheckpointSize`, `numberOfCompletedCheckpoints`, …) belong here too once the job
-/// entry has checkpoint statistics to take them from.
+/// and the checkpoint statistics gauges (`lastCheckpointSize`, `numberOfCompletedCheckpoints`,
+/// …). The one place that builds job metrics.
 pub fn job_metrics(job: &JobEntry, now: i64) -> Vec<Metric> {
     let status = job.record.status;
     let entered = |s: JobStatus| job.record.timestamps.get(&s).copied().filter(|t| *t > 0);
@@ -52,13 +51,36 @@ pub fn job_metrics(job: &JobEntry, now: i64) -> Vec<Metric> {
         _ => 0.0,
     };
     let restarts = f64::from(job.record.num_restarts);
-    vec![
+    let mut metrics = vec![
         ("uptime".into(), uptime),
         ("downtime".into(), downtime),
         ("restartingTime".into(), restarting_time),
         ("numRestarts".into(), restarts),
         ("fullRestarts".into(), restarts),
-    ]
+    ];
+    // Flink's checkpoint statistics gauges, from the coordinator's statistics.
+    let c = &job.checkpoints;
+    let latest = c.latest_completed(false);
+    let size = latest.map_or(-1.0, |l| l.size as f64);
+    metrics.extend([
+        ("lastCheckpointSize".into(), size),
+        ("lastCheckpointFullSize".into(), size),
+        ("lastCheckpointDuration".into(), latest.map_or(-1.0, |l| l.duration() as f64)),
+        ("lastCheckpointProcessedData".into(), latest.map_or(-1.0, |_| 0.0)),
+        ("lastCheckpointPersistedData".into(), latest.map_or(-1.0, |_| 0.0)),
+        ("lastCheckpointRestoreTimestamp".into(), c.restored.as_ref().map_or(-1.0, |r| r.1 as f64)),
+        ("numberOfCompletedCheckpoints".into(), c.completed as f64),
+        ("numberOfFailedCheckpoints".into(), c.failed as f64),
+        ("numberOfInProgressCheckpoints".into(), c.in_progress() as f64),
+        ("totalNumberOfCheckpoints".into(), c.total() as f64),
+    ]);
+    metrics
+}
+
+/// Job metrics whose values are text: `lastCheckpointExternalPath` (`n/a` before the first).
+pub fn job_text_metrics(job: &JobEntry) -> Vec<(String, String)> {
+    let path = job.checkpoints.latest_completed(false).and_then(|l| l.external_path.clone());
+    vec![("lastCheckpointExternalPath".into(), path.unwrap_or_else(|| "n/a".into()))]
 }
 
 /// The subtasks as last reported: live ones while the job runs, the final ones after.

@@ -95,6 +95,7 @@ impl JobManager {
                 .get_mut(&report.job)
                 .and_then(|j| j.subtasks.get_mut(report.vertex))
                 .and_then(|v| v.get_mut(report.subtask as usize))
+                .filter(|s| s.attempt == report.attempt)
             {
                 subtask.metrics = report.metrics;
             }

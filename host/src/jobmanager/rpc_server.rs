@@ -53,8 +53,8 @@ async fn connection(jm: Arc<JobManager>, stream: TcpStream) -> Result<(), rpc::R
             Ok(Some(ToJobManager::Heartbeat { tasks, hardware, metrics })) => {
                 jm.heartbeat(&id, tasks, hardware, metrics)
             }
-            Ok(Some(ToJobManager::TaskState { job, vertex, subtask, state, failure })) => {
-                jm.task_state(&id, &job, vertex, subtask, state, failure)
+            Ok(Some(ToJobManager::TaskState { job, vertex, subtask, attempt, state, failure })) => {
+                jm.task_state(&id, &job, vertex, subtask, attempt, state, failure)
             }
             Ok(Some(ToJobManager::AcknowledgeCheckpoint { job, vertex, subtask, checkpoint, snapshot })) => {
                 jm.acknowledge_checkpoint(&job, vertex, subtask, checkpoint, snapshot)

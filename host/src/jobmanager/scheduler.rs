@@ -66,6 +66,7 @@ impl JobManager {
         job_id: &str,
         vertex: usize,
         subtask: u32,
+        attempt: u32,
         new: ExecutionState,
         failure: Option<String>,
     ) {
@@ -75,7 +76,7 @@ impl JobManager {
             let Some(job) = state.jobs.get_mut(job_id) else { return };
             let Some(entry) = job.subtasks.get_mut(vertex).and_then(|v| v.get_mut(subtask as usize)) else { return };
             // Reports from a TaskManager that no longer runs the subtask are stale.
-            if entry.taskmanager.as_deref() != Some(tm) || entry.state.is_terminal() {
+            if entry.taskmanager.as_deref() != Some(tm) || entry.attempt != attempt || entry.state.is_terminal() {
                 return;
             }
             // A subtask being cancelled stays so until it ends, whatever it was doing.

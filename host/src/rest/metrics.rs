@@ -211,7 +211,18 @@ async fn job(
 ) -> Result<Response, RestError> {
     let state = jm.state();
     let job = find_job(&state, &id)?;
-    Ok(metric_answer(&views::job_metrics(job, now_ms()), &params))
+    let mut body = metric_body(&views::job_metrics(job, now_ms()), &params);
+    // Text-valued job metrics join the answer as Flink's string values.
+    let text = views::job_text_metrics(job);
+    if let Value::Array(items) = &mut body {
+        match list(&params, "get") {
+            None => items.extend(text.iter().map(|(id, _)| json!({ "id": id }))),
+            Some(wanted) => items.extend(
+                text.iter().filter(|(id, _)| wanted.contains(id)).map(|(id, v)| json!({ "id": id, "value": v })),
+            ),
+        }
+    }
+    Ok(ok(body))
 }
 
 async fn vertex(

@@ -30,6 +30,8 @@ pub struct TaskReport {
     pub job: Id,
     pub vertex: usize,
     pub subtask: u32,
+    /// The job's execution attempt the task belongs to: reports of an older one are stale.
+    pub attempt: u32,
     pub metrics: Vec<(String, f64)>,
 }
 
@@ -39,7 +41,7 @@ pub struct TaskReport {
 pub enum ToJobManager {
     Register { id: String, data_address: String, slots: u32, hardware: Hardware },
     Heartbeat { tasks: Vec<TaskReport>, hardware: Hardware, metrics: Option<Vec<(String, f64)>> },
-    TaskState { job: Id, vertex: usize, subtask: u32, state: ExecutionState, failure: Option<String> },
+    TaskState { job: Id, vertex: usize, subtask: u32, attempt: u32, state: ExecutionState, failure: Option<String> },
     AcknowledgeCheckpoint { job: Id, vertex: usize, subtask: u32, checkpoint: u64, snapshot: SubtaskSnapshot },
     DeclineCheckpoint { job: Id, checkpoint: u64, reason: String },
 }

@@ -25,6 +25,7 @@ struct Reporter {
     job: Id,
     vertex: usize,
     subtask: u32,
+    attempt: u32,
 }
 
 impl Reporter {
@@ -33,6 +34,7 @@ impl Reporter {
             job: self.job.clone(),
             vertex: self.vertex,
             subtask: self.subtask,
+            attempt: self.attempt,
             state,
             failure,
         });
@@ -48,6 +50,7 @@ impl Reporter {
                 job: self.job.clone(),
                 vertex: self.vertex,
                 subtask: self.subtask,
+                attempt: self.attempt,
                 metrics: metrics.values(),
             }],
             hardware: crate::rpc::hardware(),
@@ -95,7 +98,7 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
     }
     let fail_all = |message: String| {
         for (v, s) in &local_tasks {
-            let reporter = Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: *v, subtask: *s };
+            let reporter = Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: *v, subtask: *s, attempt };
             reporter.report(ExecutionState::Failed, Some(message.clone()));
         }
     };
@@ -119,14 +122,15 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
     }
 
     let resources = TaskResources { runtime: shared.runtime.clone(), component, state: shared.state.clone() };
-    let mut running = RunningJob { job: job_id.clone(), cancel: cancel.clone(), tasks: Vec::new() };
+    let mut running = RunningJob { job: job_id.clone(), attempt, cancel: cancel.clone(), tasks: Vec::new() };
     let live = Arc::new(AtomicUsize::new(local_tasks.len()));
     let mut threads = Vec::new();
     for (v, s) in local_tasks {
         let metrics = Arc::new(TaskMetrics::default());
         let (commands, command_receiver) = crossbeam_channel::unbounded();
         running.tasks.push(RunningTask { vertex: v, subtask: s, metrics: metrics.clone(), commands });
-        let reporter = Arc::new(Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: v, subtask: s });
+        let reporter =
+            Arc::new(Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: v, subtask: s, attempt });
         let ctx = TaskContext {
             job: graph.clone(),
             vertex: v,

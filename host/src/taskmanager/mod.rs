@@ -50,6 +50,7 @@ struct RunningTask {
 /// An attempt of a job with tasks here.
 struct RunningJob {
     job: Id,
+    attempt: u32,
     cancel: CancelToken,
     tasks: Vec<RunningTask>,
 }
@@ -99,6 +100,7 @@ impl Shared {
                     job: job.job.clone(),
                     vertex: t.vertex,
                     subtask: t.subtask,
+                    attempt: job.attempt,
                     metrics: t.metrics.values(),
                 })
             })

@@ -54,7 +54,8 @@ async fn connection(jm: Arc<JobManager>, stream: TcpStream) -> Result<(), rpc::R
                 jm.heartbeat(&id, tasks, hardware, metrics)
             }
             Ok(Some(ToJobManager::TaskState { job, vertex, subtask, attempt, state, failure })) => {
-                jm.task_state(&id, &job, vertex, subtask, attempt, state, failure)
+                let task = super::scheduler::SubtaskAttempt { job: &job, vertex, subtask, attempt };
+                jm.task_state(&id, task, state, failure)
             }
             Ok(Some(ToJobManager::AcknowledgeCheckpoint { job, vertex, subtask, checkpoint, snapshot })) => {
                 jm.acknowledge_checkpoint(&job, vertex, subtask, checkpoint, snapshot)

@@ -19,6 +19,15 @@ use super::{ClusterState, JobEntry, JobException, JobManager, Subtask};
 use crate::execution::{ExecutionState, JobStatus, now_ms};
 use crate::rpc::{Deployment, Placement, ToTaskManager};
 
+/// Which execution of which subtask a report is about.
+#[derive(Clone, Copy, Debug)]
+pub struct SubtaskAttempt<'a> {
+    pub job: &'a str,
+    pub vertex: usize,
+    pub subtask: u32,
+    pub attempt: u32,
+}
+
 /// Why a job cannot be cancelled.
 #[derive(Debug, thiserror::Error)]
 pub enum CancelError {
@@ -60,16 +69,8 @@ impl JobManager {
     }
 
     /// A TaskManager reports a subtask's new state.
-    pub fn task_state(
-        &self,
-        tm: &str,
-        job_id: &str,
-        vertex: usize,
-        subtask: u32,
-        attempt: u32,
-        new: ExecutionState,
-        failure: Option<String>,
-    ) {
+    pub fn task_state(&self, tm: &str, task: SubtaskAttempt<'_>, new: ExecutionState, failure: Option<String>) {
+        let SubtaskAttempt { job: job_id, vertex, subtask, attempt } = task;
         let finished = {
             let mut state = self.state();
             let location = state.taskmanagers.get(tm).map(|t| t.data_address.clone());

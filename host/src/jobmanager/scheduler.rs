@@ -160,18 +160,8 @@ impl JobManager {
                 _ => {}
             }
             job.record.transition(JobStatus::Cancelling);
-            for subtask in job.subtasks.iter_mut().flatten() {
-                match subtask.state {
-                    ExecutionState::Created | ExecutionState::Scheduled => subtask.transition(ExecutionState::Canceled),
-                    s if !s.is_terminal() => subtask.transition(ExecutionState::Canceling),
-                    _ => {}
-                }
-            }
-            for tm in job_taskmanagers(job) {
-                if let Some(entry) = state.taskmanagers.get(&tm) {
-                    entry.send(ToTaskManager::CancelJob { job: job_id.to_string() });
-                }
-            }
+            fail_pending(&mut state, job_id, "the job was cancelled");
+            cancel_subtasks(&mut state, job_id);
             finish_if_done(&mut state, job_id)
         };
         if let Some(record) = finished {
@@ -196,6 +186,12 @@ fn begin_failing(state: &mut ClusterState, job_id: &str) {
     let next =
         if job.record.graph.checkpoint_interval_ms.is_some() { JobStatus::Restarting } else { JobStatus::Failing };
     job.record.transition(next);
+    cancel_subtasks(state, job_id);
+}
+
+/// Cancels the job's subtasks: those not deployed at once, the others on their TaskManagers.
+fn cancel_subtasks(state: &mut ClusterState, job_id: &str) {
+    let Some(job) = state.jobs.get_mut(job_id) else { return };
     for subtask in job.subtasks.iter_mut().flatten() {
         match subtask.state {
             ExecutionState::Created | ExecutionState::Scheduled => subtask.transition(ExecutionState::Canceled),

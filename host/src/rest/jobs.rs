@@ -149,33 +149,30 @@ fn io_metrics(subtasks: &[Subtask]) -> Value {
     })
 }
 
-/// When a subtask started (deployment) and ended.
-fn subtask_times(s: &Subtask, now: i64) -> (i64, i64, i64) {
-    let start = s.timestamps[ExecutionState::Deploying as usize];
-    let start = if start > 0 { start } else { -1 };
-    let end = if s.state.is_terminal() { s.timestamps[s.state as usize] } else { -1 };
-    let duration = if start < 0 {
+/// Flink's duration: -1 before the start, the time until the end, or until now.
+fn span(start: i64, end: i64, now: i64) -> i64 {
+    if start < 0 {
         -1
     } else if end > 0 {
         end - start
     } else {
         now - start
-    };
-    (start, end, duration)
+    }
+}
+
+/// When a subtask started (deployment) and ended.
+fn subtask_times(s: &Subtask, now: i64) -> (i64, i64, i64) {
+    let start = s.timestamps[ExecutionState::Deploying as usize];
+    let start = if start > 0 { start } else { -1 };
+    let end = if s.state.is_terminal() { s.timestamps[s.state as usize] } else { -1 };
+    (start, end, span(start, end, now))
 }
 
 fn vertex_times(subtasks: &[Subtask], now: i64) -> (i64, i64, i64) {
     let times: Vec<(i64, i64, i64)> = subtasks.iter().map(|s| subtask_times(s, now)).collect();
     let start = times.iter().map(|t| t.0).filter(|t| *t > 0).min().unwrap_or(-1);
     let end = if times.iter().all(|t| t.1 > 0) { times.iter().map(|t| t.1).max().unwrap_or(-1) } else { -1 };
-    let duration = if start < 0 {
-        -1
-    } else if end > 0 {
-        end - start
-    } else {
-        now - start
-    };
-    (start, end, duration)
+    (start, end, span(start, end, now))
 }
 
 pub async fn details(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -> Result<Response, RestError> {

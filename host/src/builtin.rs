@@ -6,6 +6,18 @@ use std::path::PathBuf;
 /// The Click Event Count job, embedded so that `weir` runs the playground with nothing else.
 pub const CLICK_EVENT_COUNT: &[u8] = include_bytes!(concat!(env!("WEIR_GUEST_DIR"), "/click_event_count.wasm"));
 
+/// The hot-swap upgrade demo's components, embedded so that `weir playground` can offer them:
+/// version 1.1 (swapped in place), version 2 (a graph change, redeployed) and a faulty version
+/// (rolled back).
+pub const UPGRADE_DEMOS: [(&str, &[u8]); 3] = [
+    ("click_event_count_v1_1.wasm", include_bytes!(concat!(env!("WEIR_GUEST_DIR"), "/click_event_count_v1_1.wasm"))),
+    ("click_event_count_v2.wasm", include_bytes!(concat!(env!("WEIR_GUEST_DIR"), "/click_event_count_v2.wasm"))),
+    (
+        "click_event_count_faulty.wasm",
+        include_bytes!(concat!(env!("WEIR_GUEST_DIR"), "/click_event_count_faulty.wasm")),
+    ),
+];
+
 /// The name by which commands accept the embedded job instead of a file.
 pub const CLICK_EVENT_COUNT_NAME: &str = "click-event-count";
 

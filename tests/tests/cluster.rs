@@ -309,8 +309,17 @@ fn the_flink_cli_prints_flinks_lines() {
     assert_eq!(code, Some(1));
     assert!(out.contains("Cannot parse JobID from \"not-a-job\""), "{out}");
 
-    // Help and version, and the binary invoked as `flink`.
+    // Help and version, and the binary invoked as `flink`. As `weir`, a short help of every
+    // action comes first; the full Flink text is one flag away.
     let (code, out, _) = cli(&["--help"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("Weir: a stream-processing cluster"), "{out}");
+    for action in ["run", "list", "stop", "cancel", "savepoint", "playground", "jobmanager", "taskmanager", "upgrade"] {
+        assert!(out.lines().any(|l| l.trim_start().starts_with(action)), "no line for {action}: {out}");
+    }
+    assert!(out.lines().count() < 60, "the short help is short: {out}");
+    assert!(out.contains("weir --flink-help"), "{out}");
+    let (code, out, _) = cli(&["--flink-help"]);
     assert_eq!(code, Some(0));
     assert!(
         out.starts_with("./weir <ACTION> [OPTIONS] [ARGUMENTS]\n\nThe following actions are available:\n"),
@@ -324,7 +333,16 @@ fn the_flink_cli_prints_flinks_lines() {
     ] {
         assert!(out.contains(header), "missing {header}");
     }
-    assert!(out.contains("Weir's own actions") && out.contains("jobmanager"));
+    // Options Weir cannot honour are refused, not ignored.
+    for (args, says) in [
+        (&["run", "-py", "job.py"][..], "-py,--python is not supported"),
+        (&["run", "-C", "file:///x.jar", "job.wasm"][..], "-C,--classpath is not supported"),
+        (&["run", "-m", "yarn-cluster", "job.wasm"][..], "YARN is not supported"),
+    ] {
+        let (code, out, err) = cli(args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert!(out.contains(says) || err.contains(says), "{args:?}: {out}{err}");
+    }
     let link = cluster.dir.path().join("flink");
     std::os::unix::fs::symlink(weir_bin(), &link).unwrap();
     let out = std::process::Command::new(&link).args(["list", "-m", &jm]).output().unwrap();

@@ -16,7 +16,7 @@ impl Job for ClickEventCountV2 {
         let (args, excluded) = JobArgs::parse_with(&raw, |a| {
             Ok(a.value("exclude-pages")?.map(|p| p.split(',').map(str::to_string).collect()).unwrap_or_default())
         })?;
-        Ok(plan_graph(&args, Some(&Upgrade { version: "v2".into(), excluded_pages: excluded })))
+        Ok(plan_graph(&args, Some(&Upgrade { version: "v2".into(), page_filter: true, excluded_pages: excluded })))
     }
 
     fn open(context: &OperatorContext) -> Result<Box<dyn Operator>, String> {

@@ -1,5 +1,6 @@
 //! The Operations Playground's Click Event Count job: its arguments, graph and operators,
-//! shared by the job's component versions (`click-event-count`, `click-event-count-v2`).
+//! shared by the job's component versions (`click-event-count`, `click-event-count-v1-1`,
+//! `click-event-count-v2`, and `click-event-count-faulty` for the rollback demo).
 //!
 //! Clicks are read from Kafka (or the built-in generator), keyed by page and counted in 15 s
 //! tumbling windows; each window's count goes to the `output` topic as
@@ -122,13 +123,16 @@ impl JobArgs {
 /// The job.
 pub struct ClickEventCount;
 
-/// What a later version of the job changes in its graph: an added page filter (stateless) and
-/// a version tag on its results. The stateful operators keep their uids, so a savepoint of one
-/// version restores into the other.
+/// What a later version of the job changes: a version tag on its results and, optionally, an
+/// added page filter (stateless; it changes the graph). The stateful operators keep their uids,
+/// so a savepoint of one version restores into the other, and a version without the filter
+/// has version 1's graph, so it can be swapped in place.
 #[derive(Clone, Debug, Default)]
 pub struct Upgrade {
     /// Added to every result as `"version"`.
     pub version: String,
+    /// Adds the page filter operator.
+    pub page_filter: bool,
     /// Pages the filter drops.
     pub excluded_pages: Vec<String>,
 }
@@ -147,7 +151,7 @@ pub fn plan_graph(args: &JobArgs, upgrade: Option<&Upgrade>) -> JobGraph {
             }),
         };
         let mut upstream = g.source(uid::SOURCE, "ClickEvent Source", connector, Some(function::DESERIALIZE));
-        if let Some(upgrade) = upgrade {
+        if let Some(upgrade) = upgrade.filter(|u| u.page_filter) {
             let filter =
                 g.transform(uid::FILTER, "ClickEvent Filter", function::FILTER, &[(&upstream, ShipStrategy::Forward)]);
             g.set_config(&filter, upgrade.excluded_pages.join(","));

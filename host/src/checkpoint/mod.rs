@@ -37,20 +37,23 @@ pub enum BarrierKind {
     /// A savepoint after which the job finishes (stop-with-savepoint). With `drain`, the
     /// sources first emit the maximum watermark so every window fires.
     Stop { drain: bool },
+    /// A checkpoint at which the tasks of a hot-swap upgrade replace their guest code: records
+    /// before it meet the old code, records after it the new code (see `task::upgrade`).
+    Upgrade,
 }
 
 impl BarrierKind {
     /// Flink's `checkpoint_type` name.
     pub fn flink_name(&self) -> &'static str {
         match self {
-            BarrierKind::Checkpoint => "CHECKPOINT",
+            BarrierKind::Checkpoint | BarrierKind::Upgrade => "CHECKPOINT",
             BarrierKind::Savepoint => "SAVEPOINT",
             BarrierKind::Stop { .. } => "SYNC_SAVEPOINT",
         }
     }
 
     pub fn is_savepoint(&self) -> bool {
-        !matches!(self, BarrierKind::Checkpoint)
+        !matches!(self, BarrierKind::Checkpoint | BarrierKind::Upgrade)
     }
 }
 
@@ -168,4 +171,6 @@ pub enum TaskCommand {
     TriggerCheckpoint(Barrier),
     /// The checkpoint is complete everywhere: commit what waits for it.
     CheckpointComplete(u64),
+    /// An upgrade's new code, compiled and ready: swap to it at the next upgrade barrier.
+    StageUpgrade(Arc<crate::task::StagedUpgrade>),
 }

@@ -69,18 +69,51 @@ fn cancel_on_signal(token: CancelToken) {
     }
 }
 
-/// The actions the Flink-compatible frontend handles (and its help and version options).
-const FLINK_ACTIONS: [&str; 11] =
-    ["run", "run-application", "info", "list", "stop", "cancel", "savepoint", "-h", "--help", "-v", "--version"];
+/// The actions the Flink-compatible frontend handles (and its version option).
+const FLINK_ACTIONS: [&str; 10] =
+    ["run", "run-application", "info", "list", "stop", "cancel", "savepoint", "upgrade", "-v", "--version"];
 
-/// Weir's own actions, listed after Flink's help.
-fn weir_actions_help() -> String {
+/// Flink's actions as `weir` lists them in its short help, one line each.
+const FLINK_ACTION_LINES: [(&str, &str); 8] = [
+    ("run", "Submit a job component (a \"jar\"): weir run -d [-p N] [-s <savepoint> [-n]] <job.wasm> <args...>"),
+    ("run-application", "Refused: Weir runs jobs on a session cluster"),
+    ("info", "Print a job component's plan as JSON"),
+    ("list", "List jobs: -r running, -s scheduled, -a all"),
+    ("stop", "Stop a job with a savepoint: weir stop [-p <dir>] [-d] <job id>"),
+    ("cancel", "Cancel a job: weir cancel <job id>"),
+    ("savepoint", "Trigger a savepoint (weir savepoint <job id> [dir]) or dispose one (-d <path>)"),
+    ("upgrade", "Weir: swap a running job's code, state kept: weir upgrade [--dry-run] <job id> <job.wasm> [args]"),
+];
+
+/// `weir`, `weir -h`: a short help of every action, Flink's and Weir's, and the options Weir honours.
+fn short_help() -> String {
     use clap::CommandFactory;
-    let mut text = String::from("\nWeir's own actions (\"weir <action> --help\" shows their options):\n");
+    let mut text = String::from(
+        "Weir: a stream-processing cluster whose job logic is WebAssembly components.\n\n\
+         Usage: weir <ACTION> [OPTIONS] [ARGUMENTS]\n\n\
+         Flink's actions (the same as Flink's CLI, over the JobManager's REST API), and upgrade:\n",
+    );
+    for (name, about) in FLINK_ACTION_LINES {
+        text.push_str(&format!("  {name:<16} {about}\n"));
+    }
+    text.push_str("\nWeir's own actions (\"weir <action> --help\" shows their options):\n");
     for sub in Cli::command().get_subcommands() {
         let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
-        text.push_str(&format!("     {:<14} {about}\n", sub.get_name()));
+        text.push_str(&format!("  {:<16} {about}\n", sub.get_name()));
     }
+    text.push_str(
+        "\nOptions of Flink's actions that Weir honours:\n\
+         \x20 -m, --jobmanager <host:port>   The JobManager's REST address (default: rest.address:rest.port)\n\
+         \x20 -D <key=value>                 A configuration option, as in config.yaml\n\
+         \x20 -p, --parallelism <n>          run: the job's parallelism\n\
+         \x20 -d, --detached                 run: return once the job is submitted\n\
+         \x20 -s, --fromSavepoint <path>     run: restore from a savepoint\n\
+         \x20 -n, --allowNonRestoredState    run: skip savepoint state no operator takes\n\
+         \x20 -t, --target remote            the only deployment target\n\
+         Flink's Python (-py...), classpath (-C) and YARN options are refused with an error.\n\n\
+         The full Flink-compatible help: \"weir <action> -h\" for one action, \"weir --flink-help\" for all\n\
+         (or \"flink -h\" where the binary is linked as flink). \"weir -v\" prints the version.\n",
+    );
     text
 }
 
@@ -98,14 +131,16 @@ pub fn main() -> ExitCode {
         return flink::main("flink", rest);
     }
     let first = rest.first().map(String::as_str);
-    if first.is_none_or(|a| FLINK_ACTIONS.contains(&a)) {
-        let code = flink::main("weir", rest.clone());
-        if matches!(first, Some("-h" | "--help")) && rest.len() == 1 {
+    match first {
+        None | Some("-h" | "--help" | "help") => {
             use std::io::Write;
             // A closed pipe (`weir --help | head`) is not an error worth a panic.
-            let _ = std::io::stdout().write_all(weir_actions_help().as_bytes());
+            let _ = std::io::stdout().write_all(short_help().as_bytes());
+            return if first.is_none() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
         }
-        return code;
+        Some("--flink-help") => return flink::main("weir", vec!["--help".to_string()]),
+        Some(action) if FLINK_ACTIONS.contains(&action) => return flink::main("weir", rest),
+        Some(_) => {}
     }
     let cli = Cli::parse();
     init_logging();

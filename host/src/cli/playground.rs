@@ -158,7 +158,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ["--bootstrap.servers", &bootstrap, "--checkpointing", "--event-time"].iter().map(|s| s.to_string()).collect();
     let job = jm.run_jar(&jar.id, RunOptions { program_args, ..Default::default() })?;
 
-    let banner = banner(&args, &bootstrap, broker.is_some(), tm_pid, &log_path, &job);
+    // The upgrade demo's components, where the banner's commands find them.
+    let demos = data.join("components");
+    std::fs::create_dir_all(&demos)?;
+    for (name, bytes) in builtin::UPGRADE_DEMOS {
+        std::fs::write(demos.join(name), bytes)?;
+    }
+    let banner = banner(&args, &bootstrap, broker.is_some(), tm_pid, &log_path, &job, &demos);
     let _ = std::io::stdout().write_all(banner.as_bytes());
 
     while !shutdown.is_cancelled() {
@@ -197,7 +203,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// What the playground prints once it is up: where everything is and what to try.
-fn banner(args: &Args, bootstrap: &str, embedded: bool, tm_pid: u32, tm_log: &std::path::Path, job: &str) -> String {
+fn banner(
+    args: &Args,
+    bootstrap: &str,
+    embedded: bool,
+    tm_pid: u32,
+    tm_log: &std::path::Path,
+    job: &str,
+    demos: &std::path::Path,
+) -> String {
     let broker = if embedded { "embedded broker" } else { "external broker" };
     let rest = args.rest_port;
     let rpc = args.rpc_port;
@@ -216,9 +230,14 @@ Try:
   kill -9 {tm_pid}      # then: weir taskmanager --jobmanager localhost:{rpc} --slots 2 -Dtaskmanager.host=127.0.0.1
   weir stop -m localhost:{rest} {job}
 
+Hot-swap upgrade (code replaced at a checkpoint barrier, state kept, no restart):
+  weir upgrade -m localhost:{rest} {job} {demos}/click_event_count_v1_1.wasm
+  weir upgrade -m localhost:{rest} {job} {demos}/click_event_count_faulty.wasm   # rolled back
+
 Ctrl-C stops everything.
 ",
         slots = args.slots,
         log = tm_log.display(),
+        demos = demos.display(),
     )
 }

@@ -75,6 +75,16 @@ pub struct GuestInstance {
 impl GuestInstance {
     /// Instantiates `job` with the given store data.
     pub fn new(runtime: &WasmRuntime, job: &JobComponent, host: HostState) -> Result<Self, GuestError> {
+        Self::try_new(runtime, job, host).map_err(|failed| failed.0)
+    }
+
+    /// Instantiates `job`, handing the store data back if that fails (a hot swap puts the
+    /// host services back into the instance it came from).
+    pub fn try_new(
+        runtime: &WasmRuntime,
+        job: &JobComponent,
+        host: HostState,
+    ) -> Result<Self, Box<(GuestError, HostState)>> {
         let limits = runtime.limits();
         let call_limit = limits.call_time;
         let tag = host.tag.to_string();
@@ -92,11 +102,18 @@ impl GuestInstance {
         });
         store.set_epoch_deadline(1);
         store.data_mut().clock.start();
-        let job = job
-            .pre()
-            .instantiate(&mut store)
-            .map_err(|e| GuestError { operator: tag, kind: GuestErrorKind::Instantiate(format!("{e:#}")) })?;
-        Ok(GuestInstance { store, job, memory_limit: limits.memory_bytes })
+        match job.pre().instantiate(&mut store) {
+            Ok(job) => Ok(GuestInstance { store, job, memory_limit: limits.memory_bytes }),
+            Err(e) => Err(Box::new((
+                GuestError { operator: tag, kind: GuestErrorKind::Instantiate(format!("{e:#}")) },
+                store.into_data(),
+            ))),
+        }
+    }
+
+    /// Drops the instance and keeps its store data.
+    pub fn into_host(self) -> HostState {
+        self.store.into_data()
     }
 
     /// The store data.

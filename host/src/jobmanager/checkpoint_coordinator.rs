@@ -118,6 +118,11 @@ impl Checkpoints {
         u64::from(self.pending.is_some())
     }
 
+    /// True while a checkpoint or savepoint is being taken.
+    pub fn in_flight(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// The latest completed checkpoint or savepoint in the history.
     pub fn latest_completed(&self, savepoint: bool) -> Option<&CheckpointStats> {
         self.history.iter().find(|c| c.status == CheckpointStatus::Completed && c.kind.is_savepoint() == savepoint)
@@ -181,6 +186,11 @@ impl JobManager {
         base.join(job)
     }
 
+    /// Where the job's next periodic checkpoint goes: `<checkpoint dir>/<job>/chk-<n>`.
+    pub(super) fn next_checkpoint_location(&self, job_id: &str, checkpoints: &Checkpoints) -> PathBuf {
+        self.checkpoint_directory(job_id).join(format!("chk-{}", checkpoints.next_id + 1))
+    }
+
     /// Triggers a savepoint (`POST /jobs/:id/savepoints`, `stop`); returns its trigger id.
     pub fn trigger_savepoint(
         &self,
@@ -201,6 +211,11 @@ impl JobManager {
             return Err(SavepointError::NotRunning(format!(
                 "The job {job_id} is {} with not all tasks running: a savepoint needs every task running.",
                 job.record.status.name()
+            )));
+        }
+        if job.upgrade.is_some() {
+            return Err(SavepointError::NotRunning(format!(
+                "An upgrade of job {job_id} is in progress: take the savepoint once it has completed."
             )));
         }
         job.checkpoints.operations.insert(trigger.clone(), Operation::InProgress);
@@ -238,6 +253,7 @@ impl JobManager {
             if cancel {
                 let _ = self.cancel_job(job_id);
             }
+            self.upgrade_checkpoint_completed(job_id, checkpoint);
         }
     }
 
@@ -295,16 +311,16 @@ fn tasks(state: &ClusterState, job_id: &str) -> (usize, TasksByTaskManager) {
     (total, by_tm.into_iter().collect())
 }
 
-/// Starts checkpoint `kind` of `job_id` into `location`.
-fn start(
+/// Starts checkpoint `kind` of `job_id` into `location`; returns its id, unless it failed at once.
+pub(super) fn start(
     state: &mut ClusterState,
     job_id: &str,
     kind: BarrierKind,
     location: PathBuf,
     operation: Option<(String, bool)>,
-) {
+) -> Option<u64> {
     let (expected, sources) = tasks(state, job_id);
-    let Some(job) = state.jobs.get_mut(job_id) else { return };
+    let job = state.jobs.get_mut(job_id)?;
     job.checkpoints.next_id += 1;
     let id = job.checkpoints.next_id;
     job.checkpoints.last_trigger = Some(Instant::now());
@@ -334,7 +350,7 @@ fn start(
     });
     if let Err(error) = std::fs::create_dir_all(&location) {
         fail_pending(state, job_id, &format!("cannot create {}: {error}", location.display()));
-        return;
+        return None;
     }
     tracing::debug!(job = job_id, checkpoint = id, ?kind, "triggering checkpoint");
     let location = location.display().to_string();
@@ -349,6 +365,7 @@ fn start(
             });
         }
     }
+    Some(id)
 }
 
 /// Every subtask acknowledged: write `_metadata`; returns the record to save and whether to
@@ -459,6 +476,7 @@ pub(super) fn fail_pending(state: &mut ClusterState, job_id: &str, reason: &str)
     if !pending.kind.is_savepoint() {
         remove_checkpoint(&pending.location);
     }
+    JobManager::upgrade_checkpoint_failed(state, job_id, pending.id, reason);
 }
 
 /// The latest completed checkpoint of a job, loaded for a restart.
@@ -501,6 +519,10 @@ pub async fn timer(jm: Arc<JobManager>) {
                     due.push((id.clone(), false));
                     continue;
                 }
+                if super::upgrade::holds_checkpoints(job) {
+                    // The upgrade triggers its own barrier and its probation checkpoint.
+                    continue;
+                }
                 let Some(interval) = job.record.graph.checkpoint_interval_ms else { continue };
                 let elapsed =
                     job.checkpoints.last_trigger.is_none_or(|t| t.elapsed() >= Duration::from_millis(interval));
@@ -515,11 +537,11 @@ pub async fn timer(jm: Arc<JobManager>) {
                     let location = q.target.join(storage::savepoint_name(&id));
                     start(&mut state, &id, q.kind, location, Some((q.trigger, q.cancel_after)));
                 } else {
-                    let location =
-                        jm.checkpoint_directory(&id).join(format!("chk-{}", state.jobs[&id].checkpoints.next_id + 1));
+                    let location = jm.next_checkpoint_location(&id, &state.jobs[&id].checkpoints);
                     start(&mut state, &id, BarrierKind::Checkpoint, location, None);
                 }
             }
+            super::upgrade::tick(&mut state, &jm);
             restarts
         };
         for id in restarts {

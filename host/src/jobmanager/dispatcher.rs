@@ -117,7 +117,13 @@ impl JobManager {
         Ok(())
     }
 
-    fn load_jar(&self, id: &str) -> Result<(JarMeta, Vec<u8>, JobComponent), DispatchError> {
+    /// Keeps a component the job store must have to redeploy a job.
+    pub(super) fn store_component(&self, hash: &str, bytes: &[u8]) -> Result<(), DispatchError> {
+        Ok(self.store.put_component(hash, bytes)?)
+    }
+
+    /// An uploaded jar's metadata, bytes and loaded component.
+    pub(super) fn load_jar(&self, id: &str) -> Result<(JarMeta, Vec<u8>, JobComponent), DispatchError> {
         let meta = self.jar(id)?;
         let bytes = self.store.component(&meta.hash)?;
         let component = JobComponent::load(&self.runtime, &self.cache, &bytes)
@@ -214,6 +220,11 @@ impl JobManager {
             attempt: 0,
             restored_from: None,
             latest_checkpoint: None,
+            vertex_components: BTreeMap::new(),
+            upgrades: Vec::new(),
+            num_upgrades: 0,
+            num_upgrade_rollbacks: 0,
+            last_upgrade_duration_ms: 0,
         };
         record.transition(JobStatus::Created);
         let mut subtasks: Vec<Vec<Subtask>> =
@@ -225,7 +236,8 @@ impl JobManager {
         record.transition(JobStatus::Running);
         self.persist(&record);
         tracing::info!(job = id, name = record.graph.name, "job submitted");
-        let mut entry = JobEntry::new(record, subtasks, Some(component));
+        let components = BTreeMap::from([(record.component_hash.clone(), component)]);
+        let mut entry = JobEntry::new(record, subtasks, components);
         if let Some((point, path)) = restore {
             let checkpoint = point.metadata.checkpoint_id;
             let is_savepoint = point.metadata.kind.is_savepoint();

@@ -19,6 +19,7 @@ pub mod resource_manager;
 mod rpc_server;
 pub mod scheduler;
 pub mod store;
+pub mod upgrade;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -101,6 +102,21 @@ pub struct JobRecord {
     /// The latest completed checkpoint's directory: where a restart resumes.
     #[serde(default)]
     pub latest_checkpoint: Option<String>,
+    /// The component each operator runs, by uid, where it is not `component_hash` (after an
+    /// upgrade of some of the job's operators).
+    #[serde(default)]
+    pub vertex_components: BTreeMap<String, String>,
+    /// The job's upgrades, oldest first.
+    #[serde(default)]
+    pub upgrades: Vec<upgrade::UpgradeRecord>,
+    /// Upgrades that completed (swapped or redeployed), and those rolled back.
+    #[serde(default)]
+    pub num_upgrades: u32,
+    #[serde(default)]
+    pub num_upgrade_rollbacks: u32,
+    /// How long the last completed upgrade took, from request to end (ms).
+    #[serde(default)]
+    pub last_upgrade_duration_ms: i64,
 }
 
 impl JobRecord {
@@ -110,6 +126,16 @@ impl JobRecord {
 
     pub fn name(&self) -> &str {
         &self.graph.name
+    }
+
+    /// The hash of the component operator `uid` runs.
+    pub fn component_of(&self, uid: &str) -> &str {
+        self.vertex_components.get(uid).unwrap_or(&self.component_hash)
+    }
+
+    /// Every component hash the job's operators run.
+    pub fn component_hashes(&self) -> std::collections::BTreeSet<String> {
+        self.graph.vertices.iter().map(|v| self.component_of(&v.uid).to_string()).collect()
     }
 
     /// Moves to `status`, noting when.
@@ -176,28 +202,55 @@ pub struct JobEntry {
     pub subtasks: Vec<Vec<Subtask>>,
     /// Slot `i` (holding subtask `i` of every vertex) is on this TaskManager.
     pub slots: Vec<String>,
-    /// The job's component, while the job may still be deployed.
-    pub component: Option<Arc<Vec<u8>>>,
+    /// The job's components by hash, while the job may still be deployed.
+    pub components: BTreeMap<String, Arc<Vec<u8>>>,
     /// What the next deployment restores from.
     pub restore: Option<crate::checkpoint::RestorePoint>,
     /// Checkpoints and savepoints of the job.
     pub checkpoints: checkpoint_coordinator::Checkpoints,
     /// When a restarting job deploys again.
     pub restart_at: Option<std::time::Instant>,
+    /// The restart deploys at once, without the restart delay (an upgrade's rollback).
+    pub immediate_restart: bool,
+    /// The upgrade under way.
+    pub upgrade: Option<upgrade::InFlight>,
 }
 
 impl JobEntry {
     /// A job entry with no slots, restore point or checkpoints yet.
-    pub fn new(record: JobRecord, subtasks: Vec<Vec<Subtask>>, component: Option<Arc<Vec<u8>>>) -> Self {
+    pub fn new(record: JobRecord, subtasks: Vec<Vec<Subtask>>, components: BTreeMap<String, Arc<Vec<u8>>>) -> Self {
         JobEntry {
             record,
             subtasks,
             slots: Vec::new(),
-            component,
+            components,
             restore: None,
             checkpoints: Default::default(),
             restart_at: None,
+            immediate_restart: false,
+            upgrade: None,
         }
+    }
+
+    /// Every subtask of the job's graph anew, SCHEDULED, for the record's attempt.
+    pub fn schedule_fresh_subtasks(&mut self) {
+        let attempt = self.record.attempt;
+        self.subtasks = self
+            .record
+            .graph
+            .vertices
+            .iter()
+            .map(|v| {
+                (0..v.parallelism)
+                    .map(|_| {
+                        let mut s = Subtask::new();
+                        s.attempt = attempt;
+                        s.transition(ExecutionState::Scheduled);
+                        s
+                    })
+                    .collect()
+            })
+            .collect();
     }
 
     /// All subtasks, flattened.
@@ -237,6 +290,7 @@ impl JobManager {
             state.jars.insert(jar.id.clone(), jar);
         }
         for mut record in store.jobs()? {
+            upgrade::abandon_on_restart(&mut record);
             if !record.status.is_globally_terminal() {
                 if let Some(entry) = resume(&store, &mut record) {
                     state.jobs.insert(record.id().to_string(), entry);
@@ -255,7 +309,7 @@ impl JobManager {
                 store.put_job(&record)?;
             }
             let subtasks = record.final_subtasks.clone().unwrap_or_default();
-            state.jobs.insert(record.id().to_string(), JobEntry::new(record, subtasks, None));
+            state.jobs.insert(record.id().to_string(), JobEntry::new(record, subtasks, BTreeMap::new()));
         }
         tracing::info!(jars = state.jars.len(), jobs = state.jobs.len(), dir = %options.data_dir.display(), "JobManager store opened");
         Ok(Arc::new(JobManager {
@@ -290,30 +344,20 @@ fn resume(store: &store::Store, record: &mut JobRecord) -> Option<JobEntry> {
             return None;
         }
     };
-    let component = store.component(&record.component_hash).ok()?;
+    let mut components = BTreeMap::new();
+    for hash in record.component_hashes() {
+        let bytes = store.component(&hash).ok()?;
+        components.insert(hash, Arc::new(bytes));
+    }
     record.attempt += 1;
     record.transition(JobStatus::Running);
-    let subtasks: Vec<Vec<Subtask>> = record
-        .graph
-        .vertices
-        .iter()
-        .map(|v| {
-            (0..v.parallelism)
-                .map(|_| {
-                    let mut s = Subtask::new();
-                    s.attempt = record.attempt;
-                    s.transition(ExecutionState::Scheduled);
-                    s
-                })
-                .collect()
-        })
-        .collect();
     tracing::info!(
         job = record.id(),
         checkpoint = point.metadata.checkpoint_id,
         "resuming the job after a JobManager restart"
     );
-    let mut entry = JobEntry::new(record.clone(), subtasks, Some(Arc::new(component)));
+    let mut entry = JobEntry::new(record.clone(), Vec::new(), components);
+    entry.schedule_fresh_subtasks();
     entry.checkpoints.adopt(point.metadata.checkpoint_id, point.directory.clone());
     entry.checkpoints.restored =
         Some((point.metadata.checkpoint_id, now_ms(), false, crate::checkpoint::storage::uri(&point.directory)));

@@ -63,6 +63,13 @@ async fn connection(jm: Arc<JobManager>, stream: TcpStream) -> Result<(), rpc::R
             Ok(Some(ToJobManager::DeclineCheckpoint { job, checkpoint, reason })) => {
                 jm.decline_checkpoint(&job, checkpoint, &reason)
             }
+            Ok(Some(ToJobManager::UpgradePrepared { job, upgrade, failure })) => {
+                jm.upgrade_prepared(&id, &job, &upgrade, failure)
+            }
+            Ok(Some(ToJobManager::Swapped { job, vertex, subtask, attempt, checkpoint, failure })) => {
+                let task = super::scheduler::SubtaskAttempt { job: &job, vertex, subtask, attempt };
+                jm.swapped(task, checkpoint, failure)
+            }
             Ok(Some(ToJobManager::Register { .. })) => {}
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),

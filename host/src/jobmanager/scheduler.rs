@@ -15,7 +15,7 @@ use super::resource_manager::{data_addresses, free_slots, release_slots};
 use std::time::{Duration, Instant};
 
 use super::checkpoint_coordinator::{fail_pending, latest_restore_point};
-use super::{ClusterState, JobEntry, JobException, JobManager, Subtask};
+use super::{ClusterState, JobEntry, JobException, JobManager, upgrade};
 use crate::execution::{ExecutionState, JobStatus, now_ms};
 use crate::rpc::{Deployment, Placement, ToTaskManager};
 
@@ -93,12 +93,14 @@ impl JobManager {
                     job.record.exceptions.push(JobException {
                         timestamp: now_ms(),
                         name: "weir.TaskFailure".into(),
-                        message,
-                        task: Some(name),
+                        message: message.clone(),
+                        task: Some(name.clone()),
                         location,
                         taskmanager: Some(tm.to_string()),
                     });
-                    begin_failing(&mut state, job_id);
+                    if !upgrade::rollback_on_failure(&mut state, job_id, &format!("{name}: {message}")) {
+                        begin_failing(&mut state, job_id);
+                    }
                 }
             }
             finish_if_done(&mut state, job_id)
@@ -139,7 +141,11 @@ impl JobManager {
             // Slots on the lost TaskManager are gone with it; the job's others free at its end.
             job.slots.retain(|t| t != tm);
             if job.record.status == JobStatus::Running {
-                begin_failing(&mut state, job_id);
+                let cause = format!("TaskManager {tm} was lost during the upgrade");
+                if !upgrade::rollback_on_failure(&mut state, job_id, &cause) {
+                    upgrade::refuse(&mut state, job_id, &cause);
+                    begin_failing(&mut state, job_id);
+                }
             }
             finish_if_done(&mut state, job_id)
         };
@@ -160,6 +166,7 @@ impl JobManager {
                 _ => {}
             }
             job.record.transition(JobStatus::Cancelling);
+            upgrade::refuse(&mut state, job_id, "the job was cancelled during the upgrade");
             fail_pending(&mut state, job_id, "the job was cancelled");
             cancel_subtasks(&mut state, job_id);
             finish_if_done(&mut state, job_id)
@@ -190,7 +197,7 @@ fn begin_failing(state: &mut ClusterState, job_id: &str) {
 }
 
 /// Cancels the job's subtasks: those not deployed at once, the others on their TaskManagers.
-fn cancel_subtasks(state: &mut ClusterState, job_id: &str) {
+pub(super) fn cancel_subtasks(state: &mut ClusterState, job_id: &str) {
     let Some(job) = state.jobs.get_mut(job_id) else { return };
     for subtask in job.subtasks.iter_mut().flatten() {
         match subtask.state {
@@ -215,12 +222,18 @@ fn finish_if_done(state: &mut ClusterState, job_id: &str) -> Option<super::JobRe
     }
     if job.record.status == JobStatus::Restarting {
         if job.restart_at.is_none() {
-            job.restart_at = Some(Instant::now() + RESTART_DELAY);
+            let delay = if std::mem::take(&mut job.immediate_restart) { Duration::ZERO } else { RESTART_DELAY };
+            job.restart_at = Some(Instant::now() + delay);
             job.slots.clear();
             release_slots(&mut state.taskmanagers, job_id);
         }
         return None;
     }
+    if job.record.status == JobStatus::Running && upgrade::redeploy_if_stopped(state, job_id) {
+        // An upgrade that changes the graph: the job goes on with its new graph.
+        return state.jobs.get(job_id).map(|j| j.record.clone());
+    }
+    let job = state.jobs.get_mut(job_id)?;
     job.restart_at = None;
     job.checkpoints.discard_all();
     let end = match job.record.status {
@@ -233,7 +246,8 @@ fn finish_if_done(state: &mut ClusterState, job_id: &str) -> Option<super::JobRe
     job.record.transition(end);
     job.record.final_subtasks = Some(job.subtasks.clone());
     job.slots.clear();
-    job.component = None;
+    job.components.clear();
+    upgrade::refuse_job(job, "the job ended during the upgrade");
     let record = job.record.clone();
     release_slots(&mut state.taskmanagers, job_id);
     Some(record)
@@ -259,14 +273,7 @@ impl JobManager {
             }
             job.record.attempt += 1;
             job.record.num_restarts += 1;
-            for subtasks in &mut job.subtasks {
-                for s in subtasks.iter_mut() {
-                    let mut fresh = Subtask::new();
-                    fresh.attempt = job.record.attempt;
-                    fresh.transition(ExecutionState::Scheduled);
-                    *s = fresh;
-                }
-            }
+            job.schedule_fresh_subtasks();
             job.record.transition(JobStatus::Running);
             tracing::info!(
                 job = job_id,
@@ -289,7 +296,10 @@ fn deploy(state: &mut ClusterState, id: &str) {
         tracing::info!(job = id, "waiting for task slots: {} available, {needed} needed", free.len());
         return;
     }
-    let Some(component) = job.component.clone() else { return };
+    let hashes = job.record.component_hashes();
+    if job.components.is_empty() || !hashes.iter().all(|h| job.components.contains_key(h)) {
+        return;
+    }
     let chosen = &free[..needed];
     // The TaskManagers involved, in slot order; `hosts` indexes into them.
     let mut involved: Vec<String> = Vec::new();
@@ -313,7 +323,11 @@ fn deploy(state: &mut ClusterState, id: &str) {
         addresses: involved.iter().map(|tm| addresses.get(tm).cloned().unwrap_or_default()).collect(),
         hosts,
     };
-    let component = hex::encode(component.as_slice());
+    // Each component once, however many vertices run it.
+    let components: std::collections::BTreeMap<String, String> =
+        hashes.iter().filter_map(|h| job.components.get(h).map(|c| (h.clone(), hex::encode(c.as_slice())))).collect();
+    let vertex_components: Vec<String> =
+        job.record.graph.vertices.iter().map(|v| job.record.component_of(&v.uid).to_string()).collect();
     let graph = job.record.graph.clone();
     let attempt = job.record.attempt;
     let restore = job.restore.clone();
@@ -327,7 +341,8 @@ fn deploy(state: &mut ClusterState, id: &str) {
         if let Some(entry) = state.taskmanagers.get(tm) {
             entry.send(ToTaskManager::Deploy(Box::new(Deployment {
                 graph: graph.clone(),
-                component: component.clone(),
+                components: components.clone(),
+                vertex_components: vertex_components.clone(),
                 placement: placement.clone(),
                 local,
                 attempt,

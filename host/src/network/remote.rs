@@ -53,6 +53,7 @@ fn write_element(out: &mut impl Write, element: &StreamElement) -> io::Result<()
                 BarrierKind::Checkpoint => (0u8, 0u8),
                 BarrierKind::Savepoint => (1, 0),
                 BarrierKind::Stop { drain } => (2, drain as u8),
+                BarrierKind::Upgrade => (3, 0),
             };
             out.write_all(&[kind, drain])?;
             write_name(out, &b.location)
@@ -104,6 +105,7 @@ fn read_element(input: &mut impl Read) -> io::Result<Option<StreamElement>> {
                 [0, _] => BarrierKind::Checkpoint,
                 [1, _] => BarrierKind::Savepoint,
                 [2, drain] => BarrierKind::Stop { drain: drain == 1 },
+                [3, _] => BarrierKind::Upgrade,
                 _ => return Err(invalid("unknown barrier kind")),
             };
             let location = read_name(input)?;

@@ -175,6 +175,18 @@ fn vertex_times(subtasks: &[Subtask], now: i64) -> (i64, i64, i64) {
     (start, end, span(start, end, now))
 }
 
+/// Which component an operator runs (Weir's own key): its file name and content hash.
+fn component_json(state: &crate::jobmanager::ClusterState, job: &crate::jobmanager::JobEntry, uid: &str) -> Value {
+    let hash = job.record.component_of(uid);
+    let upgraded =
+        job.record.upgrades.iter().rev().find(|u| u.component_hash == hash).map(|u| u.component_name.clone());
+    let uploaded = || {
+        let jar = job.record.jar_id.as_ref().and_then(|j| state.jars.get(j)).filter(|m| m.hash == hash);
+        jar.map(|m| m.name.clone())
+    };
+    json!({ "name": upgraded.or_else(uploaded).unwrap_or_default(), "hash": hash })
+}
+
 pub async fn details(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -> Result<Response, RestError> {
     let id = job_id(&id)?;
     let now = now_ms();
@@ -200,6 +212,7 @@ pub async fn details(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) 
                 "duration": duration,
                 "tasks": counts(subs.iter(), |s| s.name().to_string()),
                 "metrics": io_metrics(subs),
+                "component": component_json(&state, job, &vertex.uid),
             })
         })
         .collect();

@@ -11,6 +11,7 @@
 //! - [`checkpoints`]: savepoints, stop-with-savepoint, disposal, checkpoint statistics.
 //! - [`metrics`]: the metric endpoints, vertex backpressure and watermarks.
 //! - [`prometheus`]: `/metrics`, the cluster's metrics for a Prometheus scrape.
+//! - [`upgrades`]: Weir's hot-swap upgrades: start one, poll it, a job's history.
 //! - [`web`]: the web UI at `/`.
 
 mod body;
@@ -21,6 +22,7 @@ mod jars;
 mod jobs;
 mod metrics;
 mod prometheus;
+mod upgrades;
 mod web;
 
 use std::sync::Arc;
@@ -67,6 +69,9 @@ fn routes() -> Router<Arc<JobManager>> {
         .route("/jobs/{jobid}/exceptions", get(jobs::exceptions))
         .route("/jobs/{jobid}/vertices/{vertexid}", get(jobs::vertex))
         .route("/jobs/{jobid}/stop", post(checkpoints::stop))
+        .route("/jobs/{jobid}/upgrade", post(upgrades::upgrade))
+        .route("/jobs/{jobid}/upgrade/{requestid}", get(upgrades::status))
+        .route("/jobs/{jobid}/upgrades", get(upgrades::history))
         .route("/jobs/{jobid}/savepoints", post(checkpoints::savepoint))
         .route("/jobs/{jobid}/savepoints/{triggerid}", get(checkpoints::savepoint_status))
         .route("/jobs/{jobid}/checkpoints", get(checkpoints::statistics))

@@ -39,11 +39,54 @@ pub struct TaskReport {
 /// TaskManager's own (`metrics`; `None` in the extra report a task sends as it ends).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ToJobManager {
-    Register { id: String, data_address: String, slots: u32, hardware: Hardware },
-    Heartbeat { tasks: Vec<TaskReport>, hardware: Hardware, metrics: Option<Vec<(String, f64)>> },
-    TaskState { job: Id, vertex: usize, subtask: u32, attempt: u32, state: ExecutionState, failure: Option<String> },
-    AcknowledgeCheckpoint { job: Id, vertex: usize, subtask: u32, checkpoint: u64, snapshot: SubtaskSnapshot },
-    DeclineCheckpoint { job: Id, checkpoint: u64, reason: String },
+    Register {
+        id: String,
+        data_address: String,
+        slots: u32,
+        hardware: Hardware,
+    },
+    Heartbeat {
+        tasks: Vec<TaskReport>,
+        hardware: Hardware,
+        metrics: Option<Vec<(String, f64)>>,
+    },
+    TaskState {
+        job: Id,
+        vertex: usize,
+        subtask: u32,
+        attempt: u32,
+        state: ExecutionState,
+        failure: Option<String>,
+    },
+    AcknowledgeCheckpoint {
+        job: Id,
+        vertex: usize,
+        subtask: u32,
+        checkpoint: u64,
+        snapshot: SubtaskSnapshot,
+    },
+    DeclineCheckpoint {
+        job: Id,
+        checkpoint: u64,
+        reason: String,
+    },
+    /// The upgrade's new component is compiled and staged with the tasks here (or, with a
+    /// `failure`, could not be).
+    UpgradePrepared {
+        job: Id,
+        upgrade: String,
+        failure: Option<String>,
+    },
+    /// A task swapped to the new code at upgrade barrier `checkpoint` (or, with a `failure`,
+    /// the new code did not start and the old code runs on).
+    Swapped {
+        job: Id,
+        vertex: usize,
+        subtask: u32,
+        attempt: u32,
+        checkpoint: u64,
+        failure: Option<String>,
+    },
 }
 
 /// Where the subtasks of a job run: the TaskManagers involved and, per vertex and subtask,
@@ -60,8 +103,11 @@ pub struct Placement {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Deployment {
     pub graph: JobGraph,
-    /// The job component, hex encoded.
-    pub component: String,
+    /// The job's components by content hash, hex encoded.
+    pub components: std::collections::BTreeMap<String, String>,
+    /// The hash of the component each vertex runs, by vertex index (after an upgrade of some
+    /// operators, a job's vertices may run different components).
+    pub vertex_components: Vec<String>,
     pub placement: Placement,
     /// This TaskManager's index in `placement.addresses`.
     pub local: usize,
@@ -93,6 +139,15 @@ pub enum ToTaskManager {
     CheckpointComplete {
         job: Id,
         checkpoint: u64,
+    },
+    /// Compile `component` (hex encoded) and stage it with the job's tasks of `operators`
+    /// (uids), which swap to it at the next upgrade barrier; `graph` is the job after it.
+    PrepareUpgrade {
+        job: Id,
+        upgrade: String,
+        component: String,
+        graph: Box<JobGraph>,
+        operators: Vec<String>,
     },
 }
 

@@ -13,7 +13,8 @@ use crate::checkpoint::storage::{self, Section, StorageError};
 use crate::checkpoint::{RestorePoint, SubtaskSnapshot};
 use crate::component::bindings::OperatorContext;
 use crate::component::host::{HostState, Services};
-use crate::component::{GuestError, GuestInstance};
+use crate::component::{GuestError, GuestInstance, WasmRuntime};
+use crate::jobgraph::JobVertex;
 use crate::keygroup::key_group;
 use crate::network::RecordWriter;
 use crate::state::{KeyGroupOwnership, KeyedState, StateError};
@@ -43,6 +44,7 @@ pub struct GuestOperator {
     instance: GuestInstance,
     max_records: usize,
     ctx: TaskContext,
+    runtime: WasmRuntime,
 }
 
 impl GuestOperator {
@@ -75,18 +77,48 @@ impl GuestOperator {
         }
         let host = HostState::new(ctx.name(), &resources.runtime.limits(), ctx.cancel.clone(), services);
         let mut instance = GuestInstance::new(&resources.runtime, &resources.component, host)?;
-        instance.open(OperatorContext {
-            job_name: &job.name,
-            uid: &vertex.uid,
-            name: &vertex.name,
-            function,
-            config: &vertex.config,
-            subtask_index: ctx.subtask,
-            parallelism: vertex.parallelism,
-            max_parallelism: job.max_parallelism,
-            keyed,
-        })?;
-        Ok(GuestOperator { instance, max_records: 1, ctx: ctx.clone() })
+        instance.open(operator_context(ctx, vertex, function))?;
+        Ok(GuestOperator { instance, max_records: 1, ctx: ctx.clone(), runtime: resources.runtime.clone() })
+    }
+
+    /// Replaces the guest code with `staged`'s (a hot-swap upgrade): a new instance takes over
+    /// this one's host services and is opened with the operator's new definition; then the old
+    /// instance is dropped. If the new code cannot be instantiated or opened, the services go
+    /// back and the old instance runs on.
+    pub fn swap(&mut self, staged: &super::StagedUpgrade) -> Result<(), GuestError> {
+        let uid = self.ctx.vertex().uid.clone();
+        let failed = |message: String| GuestError {
+            operator: self.ctx.name(),
+            kind: crate::component::instance::GuestErrorKind::Failed(message),
+        };
+        let Some(index) = staged.graph.vertices.iter().position(|v| v.uid == uid) else {
+            return Err(failed(format!("the upgraded job has no operator '{uid}'")));
+        };
+        let vertex = &staged.graph.vertices[index];
+        let Some(function) = vertex.function() else {
+            return Err(failed(format!("the upgraded operator '{uid}' runs no guest function")));
+        };
+        let services = std::mem::take(&mut self.instance.host_mut().services);
+        let host = HostState::new(self.ctx.name(), &self.runtime.limits(), self.ctx.cancel.clone(), services);
+        let mut ctx = self.ctx.clone();
+        ctx.job = staged.graph.clone();
+        ctx.vertex = index;
+        let mut instance = match GuestInstance::try_new(&self.runtime, &staged.component, host) {
+            Ok(instance) => instance,
+            Err(failure) => {
+                let (error, host) = *failure;
+                self.instance.host_mut().services = host.services;
+                return Err(error);
+            }
+        };
+        if let Err(error) = instance.open(operator_context(&ctx, vertex, function)) {
+            self.instance.host_mut().services = instance.into_host().services;
+            return Err(error);
+        }
+        self.instance = instance;
+        self.ctx = ctx;
+        self.max_records = 1;
+        Ok(())
     }
 
     pub fn host(&mut self) -> &mut HostState {
@@ -170,6 +202,21 @@ impl GuestOperator {
         snapshot.keyed = Some(handle);
         snapshot.size = size;
         Ok(snapshot)
+    }
+}
+
+/// What `open` tells the guest about its operator.
+fn operator_context<'a>(ctx: &'a TaskContext, vertex: &'a JobVertex, function: &'a str) -> OperatorContext<'a> {
+    OperatorContext {
+        job_name: &ctx.job.name,
+        uid: &vertex.uid,
+        name: &vertex.name,
+        function,
+        config: &vertex.config,
+        subtask_index: ctx.subtask,
+        parallelism: vertex.parallelism,
+        max_parallelism: ctx.job.max_parallelism,
+        keyed: vertex.is_keyed(),
     }
 }
 

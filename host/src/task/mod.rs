@@ -12,11 +12,13 @@ mod guest;
 pub mod operator;
 pub mod sink;
 pub mod source;
+pub mod upgrade;
 
 use std::sync::Arc;
 
 pub use cancel::CancelToken;
 pub use guest::GuestOperator;
+pub use upgrade::StagedUpgrade;
 
 use crate::checkpoint::{RestorePoint, SubtaskSnapshot, TaskCommand};
 use crate::component::{GuestError, JobComponent, WasmRuntime};
@@ -53,6 +55,9 @@ pub trait TaskListener: Send + Sync {
     fn acknowledge(&self, checkpoint: u64, snapshot: SubtaskSnapshot);
     /// The task could not take its part of checkpoint `checkpoint`.
     fn decline(&self, checkpoint: u64, reason: String);
+    /// The task swapped to an upgrade's new code at upgrade barrier `checkpoint` (`failure`:
+    /// the new code did not start, and the old one runs on).
+    fn swapped(&self, _checkpoint: u64, _failure: Option<String>) {}
 }
 
 /// A listener that ignores everything (local runs, which take no checkpoints).

@@ -7,9 +7,10 @@ use std::time::Duration;
 use std::path::Path;
 
 use super::guest::GuestOperator;
+use super::upgrade::UpgradeSlot;
 use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
 use crate::checkpoint::align::{Aligner, Alignment};
-use crate::checkpoint::{Barrier, BarrierKind};
+use crate::checkpoint::{Barrier, BarrierKind, TaskCommand};
 use crate::component::bindings::TimeDomain;
 use crate::network::{InputGate, NetworkError, StreamElement};
 use crate::timer::processing_time_now;
@@ -25,6 +26,8 @@ struct OperatorTask<'a> {
     aligner: Aligner,
     /// A stop-with-savepoint (without drain) passed: the input's end fires nothing.
     stopping: bool,
+    /// New code waiting for the upgrade barrier.
+    upgrade: UpgradeSlot,
 }
 
 impl OperatorTask<'_> {
@@ -81,9 +84,25 @@ impl OperatorTask<'_> {
         if let BarrierKind::Stop { drain: false } = barrier.kind {
             self.stopping = true;
         }
+        let (id, upgrade) = (barrier.id, barrier.kind == BarrierKind::Upgrade);
         self.op.writer().broadcast(StreamElement::Barrier(barrier)).map_err(|e| self.net(e))?;
+        if upgrade {
+            // The staging command may have come in while the task waited for this barrier.
+            self.commands();
+            self.upgrade.swap(self.ctx, &mut self.op, id);
+        }
         gate.unblock_all();
         Ok(())
+    }
+
+    /// Takes the TaskManager's commands: staged upgrades (operators have no offsets to commit
+    /// when a checkpoint completes).
+    fn commands(&mut self) {
+        while let Ok(command) = self.ctx.commands.try_recv() {
+            if let TaskCommand::StageUpgrade(staged) = command {
+                self.upgrade.stage(self.ctx, staged);
+            }
+        }
     }
 
     fn on_alignment(&mut self, gate: &mut InputGate, alignment: Alignment) -> Result<(), TaskError> {
@@ -99,8 +118,7 @@ impl OperatorTask<'_> {
             if self.ctx.cancel.is_cancelled() {
                 return Ok(TaskOutcome::Cancelled);
             }
-            // Operators only hear of completed checkpoints, which they have nothing to commit for.
-            while self.ctx.commands.try_recv().is_ok() {}
+            self.commands();
             self.fire_processing_timers(processing_time_now())?;
             let element = match gate.try_next().map_err(|e| self.net(e))? {
                 Some(element) => Some(element),
@@ -161,6 +179,7 @@ impl OperatorTask<'_> {
 /// Runs a guest operator over `gate` until its input ends or it is cancelled.
 pub fn run(ctx: &TaskContext, gate: InputGate, op: GuestOperator) -> Result<TaskOutcome, TaskError> {
     let valve = WatermarkValve::new(gate.len());
-    let mut task = OperatorTask { ctx, op, valve, aligner: Aligner::default(), stopping: false };
+    let mut task =
+        OperatorTask { ctx, op, valve, aligner: Aligner::default(), stopping: false, upgrade: UpgradeSlot::default() };
     task.run(gate).or_else(outcome_of)
 }

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::guest::GuestOperator;
+use super::upgrade::UpgradeSlot;
 use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
 use crate::checkpoint::{Barrier, BarrierKind, SubtaskSnapshot, TaskCommand};
 use crate::connector::SourceReader;
@@ -40,6 +41,8 @@ struct SourceTask<'a> {
     status: WatermarkStatus,
     /// Positions of checkpoints taken and not yet complete, to commit once they are.
     pending: Vec<(u64, Vec<(u32, i64)>)>,
+    /// The deserializer's new code, waiting for the upgrade barrier.
+    upgrade: UpgradeSlot,
 }
 
 /// What a checkpoint trigger means for the source's loop.
@@ -119,7 +122,11 @@ impl SourceTask<'_> {
         self.ctx.listener.acknowledge(barrier.id, snapshot);
         self.pending.push((barrier.id, positions));
         let stop = matches!(barrier.kind, BarrierKind::Stop { .. });
+        let (id, upgrade) = (barrier.id, barrier.kind == BarrierKind::Upgrade);
         self.output.writer().broadcast(StreamElement::Barrier(barrier)).map_err(|e| self.net(e))?;
+        if upgrade && let SourceOutput::Guest(op) = &mut self.output {
+            self.upgrade.swap(self.ctx, op, id);
+        }
         Ok(if stop { AfterCheckpoint::Stop } else { AfterCheckpoint::Continue })
     }
 
@@ -139,6 +146,7 @@ impl SourceTask<'_> {
                         reader.commit(&positions);
                     }
                 }
+                TaskCommand::StageUpgrade(staged) => self.upgrade.stage(self.ctx, staged),
             }
         }
         Ok(false)
@@ -220,6 +228,7 @@ pub fn run(ctx: &TaskContext, reader: Box<dyn SourceReader>, output: SourceOutpu
         watermark: MIN_WATERMARK,
         status: WatermarkStatus::Active,
         pending: Vec::new(),
+        upgrade: UpgradeSlot::default(),
     };
     task.run(reader).or_else(outcome_of)
 }

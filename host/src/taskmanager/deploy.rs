@@ -77,11 +77,22 @@ impl TaskListener for Reporter {
     fn decline(&self, checkpoint: u64, reason: String) {
         let _ = self.outbox.send(ToJobManager::DeclineCheckpoint { job: self.job.clone(), checkpoint, reason });
     }
+
+    fn swapped(&self, checkpoint: u64, failure: Option<String>) {
+        let _ = self.outbox.send(ToJobManager::Swapped {
+            job: self.job.clone(),
+            vertex: self.vertex,
+            subtask: self.subtask,
+            attempt: self.attempt,
+            checkpoint,
+            failure,
+        });
+    }
 }
 
 /// Starts this TaskManager's part of a job (blocking: loads the component).
 pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: UnboundedSender<ToJobManager>) {
-    let Deployment { graph, component, placement, local, attempt, restore } = deployment;
+    let Deployment { graph, components, vertex_components, placement, local, attempt, restore } = deployment;
     let graph = Arc::new(graph);
     let job_id = graph.job_id.clone();
     let scope = format!("{job_id}@{attempt}");
@@ -102,13 +113,23 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
             reporter.report(ExecutionState::Failed, Some(message.clone()));
         }
     };
-    let component = match hex::decode(&component)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| JobComponent::load(&shared.runtime, &shared.cache, &bytes).map_err(|e| e.to_string()))
-    {
-        Ok(c) => c,
-        Err(message) => return fail_all(format!("could not load the job component: {message}")),
-    };
+    // Each component the tasks here run, loaded once (compiled or from the cache).
+    let mut loaded: std::collections::BTreeMap<&str, JobComponent> = Default::default();
+    for (v, _) in &local_tasks {
+        let Some(hash) = vertex_components.get(*v) else {
+            return fail_all(format!("the deployment names no component for vertex {v}"));
+        };
+        if loaded.contains_key(hash.as_str()) {
+            continue;
+        }
+        let Some(encoded) = components.get(hash) else {
+            return fail_all(format!("the deployment lacks component {hash}"));
+        };
+        match load_component(shared, encoded) {
+            Ok(c) => loaded.insert(hash, c),
+            Err(message) => return fail_all(format!("could not load the job component: {message}")),
+        };
+    }
 
     let cancel = CancelToken::new();
     let mut wiring = wire(&graph, &scope, &host_of, local, &placement.addresses);
@@ -121,7 +142,6 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
         }
     }
 
-    let resources = TaskResources { runtime: shared.runtime.clone(), component, state: shared.state.clone() };
     let mut running = RunningJob { job: job_id.clone(), attempt, cancel: cancel.clone(), tasks: Vec::new() };
     let live = Arc::new(AtomicUsize::new(local_tasks.len()));
     let mut threads = Vec::new();
@@ -143,7 +163,9 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
             restore: restore.clone(),
         };
         let io = wiring.tasks.remove(&(v, s)).unwrap_or_default();
-        threads.push((ctx, reporter, io));
+        let component = loaded[vertex_components[v].as_str()].clone();
+        let resources = TaskResources { runtime: shared.runtime.clone(), component, state: shared.state.clone() };
+        threads.push((ctx, reporter, io, resources));
     }
     {
         // A cancel that arrived while the component loaded wins: nothing starts. The check and
@@ -151,7 +173,7 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
         let mut jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
         if shared.cancelled.lock().unwrap_or_else(|e| e.into_inner()).remove(&job_id) {
             drop(jobs);
-            for (_, reporter, _) in &threads {
+            for (_, reporter, _, _) in &threads {
                 reporter.report(ExecutionState::Canceled, None);
             }
             shared.data.registry().remove_job(&scope);
@@ -162,8 +184,7 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
     }
     tracing::info!(job = job_id, tasks = threads.len(), "deploying tasks");
 
-    for (ctx, reporter, io) in threads {
-        let resources = resources.clone();
+    for (ctx, reporter, io, resources) in threads {
         let task_shared = shared.clone();
         let task_live = live.clone();
         let task_reporter = reporter.clone();
@@ -204,6 +225,12 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
             }
         }
     }
+}
+
+/// Decodes and loads a component sent hex encoded (compiled, or from the cache).
+pub(super) fn load_component(shared: &Shared, encoded: &str) -> Result<JobComponent, String> {
+    let bytes = hex::decode(encoded).map_err(|e| e.to_string())?;
+    JobComponent::load(&shared.runtime, &shared.cache, &bytes).map_err(|e| e.to_string())
 }
 
 /// The last task of a job's attempt here has ended: forget it and its state.

@@ -244,6 +244,14 @@ async fn session(
                     }
                 }
             }
+            Ok(Some(ToTaskManager::PrepareUpgrade { job, upgrade, component, graph, operators })) => {
+                let shared = shared.clone();
+                let outbox = outbox.clone();
+                tokio::task::spawn_blocking(move || {
+                    let failure = prepare_upgrade(&shared, &job, &upgrade, &component, *graph, operators).err();
+                    let _ = outbox.send(ToJobManager::UpgradePrepared { job, upgrade, failure });
+                });
+            }
             Ok(Some(other)) => tracing::warn!(?other, "unexpected message from the JobManager"),
             Ok(None) => break Err(anyhow::anyhow!("the JobManager closed the connection")),
             Err(e) => break Err(e.into()),
@@ -253,6 +261,36 @@ async fn session(
     drop(outbox);
     writer_task.abort();
     result
+}
+
+/// Compiles an upgrade's component (or takes it from the cache) and stages it with the job's
+/// running tasks here, before the JobManager sends the upgrade barrier.
+fn prepare_upgrade(
+    shared: &Shared,
+    job: &str,
+    upgrade: &str,
+    component: &str,
+    graph: crate::jobgraph::JobGraph,
+    operators: Vec<String>,
+) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let component = deploy::load_component(shared, component)?;
+    let staged =
+        Arc::new(crate::task::StagedUpgrade { id: upgrade.to_string(), component, graph: Arc::new(graph), operators });
+    let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+    let mut staged_with = 0;
+    for running in jobs.values().filter(|r| r.job == job) {
+        for t in &running.tasks {
+            if t.commands.send(TaskCommand::StageUpgrade(staged.clone())).is_ok() {
+                staged_with += 1;
+            }
+        }
+    }
+    if staged_with == 0 {
+        return Err(format!("job {job} has no running tasks on this TaskManager"));
+    }
+    tracing::info!(job, upgrade, tasks = staged_with, took = ?started.elapsed(), "upgrade staged");
+    Ok(())
 }
 
 /// Resolves when `token` is cancelled.

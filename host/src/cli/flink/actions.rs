@@ -6,7 +6,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Frontend;
-use super::client::{Operation, PlanRequest, RestClient, RestError, RunRequest};
+use super::client::{Operation, PlanRequest, RestClient, RestError, RunRequest, UpgradeRequest};
 use super::error::{CliError, Failure, class};
 use super::format::{self, ListSelection};
 use super::help;
@@ -399,6 +399,100 @@ impl Frontend<'_> {
             .map_err(|f| wrap_failure(format!("Could not stop with a savepoint job \"{job_id}\"."), f))?;
         self.println(&format!("Savepoint completed. Path: {path}"));
         Ok(())
+    }
+
+    /// `weir upgrade [--operators uids] [--dry-run] [-n] <job id> <component file or jar id>
+    /// [<arguments>]`: replaces the running job's code at a barrier, keeping its state. Without
+    /// arguments the job's own are kept. One line when it starts, one when it ends, as `stop`.
+    pub(super) fn upgrade(&mut self, params: &[String]) -> Result<(), CliError> {
+        let cmd = parse(&options::upgrade(), params, true)?;
+        if cmd.has(options::HELP.short) {
+            self.print(&help::upgrade());
+            return Ok(());
+        }
+        let args = cmd.args();
+        let job_id = parse_job_id(args.first().map(String::as_str))?;
+        let Some(component) = args.get(1) else {
+            return Err(CliError::Args(
+                "Missing the new code: give a component file (.wasm) or the id of an uploaded jar.".to_string(),
+            ));
+        };
+        let program_args = (args.len() > 2).then(|| args[2..].to_vec());
+        let operators: Vec<String> = cmd
+            .value(options::UPGRADE_OPERATORS.short)
+            .map(|v| v.split(',').map(str::trim).filter(|o| !o.is_empty()).map(String::from).collect())
+            .unwrap_or_default();
+        let dry_run = cmd.has(options::DRY_RUN.short);
+        let (active, config) = self.active_command_line(&cmd)?;
+        let (client, config) = self.rest_client(&cmd, active, config)?;
+        let timeout = client_timeout(&config)?;
+        let failed = |e: &RestError| wrap_failure(format!("Could not upgrade job \"{job_id}\"."), e.to_failure());
+        let path = PathBuf::from(component);
+        let jar_id = if path.is_file() { client.upload_jar(&path).map_err(|e| failed(&e))? } else { component.clone() };
+        let request = UpgradeRequest {
+            jar_id,
+            program_args_list: program_args,
+            operators,
+            allow_non_restored_state: cmd.has(options::ALLOW_NON_RESTORED_STATE.short),
+            dry_run,
+        };
+        if !dry_run {
+            self.println(&format!("Upgrading job \"{job_id}\" to {component}."));
+        }
+        let answer = client.upgrade(&job_id, &request).map_err(|e| failed(&e))?;
+        if dry_run {
+            self.print(&format::upgrade_dry_run(&job_id, &answer));
+            return Ok(());
+        }
+        let Some(request_id) = answer.get("request-id").and_then(|r| r.as_str()).map(String::from) else {
+            return Err(failed(&RestError::Response(format!("unexpected answer: {answer}"))));
+        };
+        let deadline = Instant::now() + timeout;
+        let mut interval = Duration::from_millis(10);
+        let status = loop {
+            let status = client.upgrade_status(&job_id, &request_id).map_err(|e| failed(&e))?;
+            if status["status"]["id"] == "COMPLETED" {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                return Err(wrap_failure(
+                    format!("Could not upgrade job \"{job_id}\"."),
+                    Failure::bare(class::TIMEOUT_EXCEPTION),
+                ));
+            }
+            thread::sleep(interval.min(deadline.saturating_duration_since(Instant::now())));
+            interval = (interval * 2).min(self.max_poll_interval);
+        };
+        let op = &status["operation"];
+        let cause = || {
+            let trace = op["failure-cause"]["stack-trace"].as_str().unwrap_or_default();
+            trace.strip_prefix("org.apache.flink.util.FlinkException: ").unwrap_or(trace).to_string()
+        };
+        match op["result"].as_str() {
+            Some(result @ ("SWAPPED" | "REDEPLOYED")) => {
+                self.println(&format!(
+                    "Upgrade completed: {result} at checkpoint {} in {} ms (operators: {}).",
+                    op["checkpoint-id"],
+                    op["duration"],
+                    format::json_list(&op["operators"])
+                ));
+                Ok(())
+            }
+            Some(result) => {
+                self.println(&format!(
+                    "Upgrade completed: {result} in {} ms; the previous code runs again.",
+                    op["duration"]
+                ));
+                Err(wrap_failure(
+                    format!("The upgrade of job \"{job_id}\" was rolled back."),
+                    Failure::new(class::FLINK_EXCEPTION, cause()),
+                ))
+            }
+            None => Err(wrap_failure(
+                format!("Could not upgrade job \"{job_id}\"."),
+                Failure::new(class::FLINK_EXCEPTION, cause()),
+            )),
+        }
     }
 
     /// `flink savepoint`: trigger one, or dispose of one with `-d`.

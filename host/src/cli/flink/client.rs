@@ -60,6 +60,19 @@ impl RestError {
     }
 }
 
+/// The body of `POST /jobs/:id/upgrade`; unset fields are left out.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeRequest {
+    pub jar_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program_args_list: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<String>,
+    pub allow_non_restored_state: bool,
+    pub dry_run: bool,
+}
+
 /// The body of `POST /jars/:id/run`; unset fields are left out so the server's defaults apply.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -269,6 +282,16 @@ impl RestClient {
     /// `GET /jobs/:id/savepoints/:trigger` (also for stop-with-savepoint).
     pub fn savepoint_status(&self, job_id: &str, trigger_id: &str) -> Result<Operation, RestError> {
         self.operation(&format!("/jobs/{job_id}/savepoints/{}", segment(trigger_id)))
+    }
+
+    /// `POST /jobs/:id/upgrade` (Weir's own): the request id, or a dry run's answer.
+    pub fn upgrade(&self, job_id: &str, request: &UpgradeRequest) -> Result<serde_json::Value, RestError> {
+        self.post_json(&format!("/jobs/{job_id}/upgrade"), request)
+    }
+
+    /// `GET /jobs/:id/upgrade/:requestid`.
+    pub fn upgrade_status(&self, job_id: &str, request_id: &str) -> Result<serde_json::Value, RestError> {
+        self.json(Method::Get, &format!("/jobs/{job_id}/upgrade/{}", segment(request_id)), None)
     }
 
     /// `POST /savepoint-disposal`; returns the trigger id.

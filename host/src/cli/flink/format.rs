@@ -273,6 +273,42 @@ fn write_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// A JSON array of strings as `a, b` (`none` when empty).
+pub fn json_list(value: &serde_json::Value) -> String {
+    let items: Vec<&str> = value.as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+}
+
+/// What `weir upgrade --dry-run` prints: the change, operator by operator.
+pub fn upgrade_dry_run(job_id: &str, answer: &serde_json::Value) -> String {
+    let mode = match answer["mode"].as_str() {
+        Some("IN_PLACE") => "in place, at a checkpoint barrier (no restart)",
+        _ => "by redeploying the job's new graph from a snapshot (the job id stays)",
+    };
+    let hash = answer["component"]["hash"].as_str().unwrap_or_default();
+    let mut out = format!(
+        "Dry run: job \"{job_id}\" would be upgraded {mode} to {} ({}).\n",
+        answer["component"]["name"].as_str().unwrap_or_default(),
+        &hash[..hash.len().min(12)]
+    );
+    for v in answer["vertices"].as_array().into_iter().flatten() {
+        let change = if v["changes"] == true { "new code" } else { "unchanged" };
+        out.push_str(&format!(
+            "  {:<32} {:<28} {change}\n",
+            v["name"].as_str().unwrap_or_default(),
+            v["uid"].as_str().unwrap_or_default()
+        ));
+    }
+    for (key, what) in [("added-operators", "added"), ("removed-operators", "removed")] {
+        let list = json_list(&answer[key]);
+        if list != "none" {
+            out.push_str(&format!("  operators {what}: {list}\n"));
+        }
+    }
+    out.push_str("Nothing was changed.\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,16 @@ pub fn run_application() -> String {
     )
 }
 
+/// `weir upgrade -h` (Weir's own action, laid out as Flink's are).
+pub fn upgrade() -> String {
+    action(
+        "Action \"upgrade\" replaces a running job's code at a checkpoint barrier, keeping its state (Weir).",
+        "upgrade [OPTIONS] <Job ID> <component file or jar id> [<arguments>]",
+        Some(("  \"upgrade\" action options:", options::upgrade_help())),
+        CustomOptions::All,
+    )
+}
+
 /// `flink info -h`.
 pub fn info() -> String {
     action(

@@ -84,6 +84,7 @@ impl<'a> Frontend<'a> {
             "cancel" => self.cancel(params),
             "stop" => self.stop(params),
             "savepoint" => self.savepoint(params),
+            "upgrade" => self.upgrade(params),
             "-h" | "--help" => {
                 let help = help::full(self.program_name);
                 self.print(&help);

@@ -194,6 +194,17 @@ pub const PY_CLIENT_EXECUTABLE: CliOption = CliOption::with_arg(
      run\" or compiling the Java/Scala jobs containing Python UDFs.",
 );
 
+/// `upgrade --operators <uid,uid>` (Weir's own action).
+pub const UPGRADE_OPERATORS: CliOption = CliOption::with_arg(
+    "op",
+    "operators",
+    Some("uids"),
+    "Swap only these operators (uids, separated by commas); the others keep their code.",
+);
+/// `upgrade --dry-run`.
+pub const DRY_RUN: CliOption =
+    CliOption::flag("dry", "dry-run", "Show what the upgrade would change, and change nothing.");
+
 /// Every Python option: Weir runs WebAssembly components and refuses them.
 pub const PYTHON_OPTIONS: [CliOption; 7] =
     [PYTHON, PY_FILES, PY_MODULE, PY_REQUIREMENTS, PY_ARCHIVES, PY_EXECUTABLE, PY_CLIENT_EXECUTABLE];
@@ -303,6 +314,16 @@ pub fn run() -> Options {
     with_custom_options(
         program_specific(general()).with(FROM_SAVEPOINT).with(ALLOW_NON_RESTORED_STATE).with(RESTORE_MODE),
     )
+}
+
+/// What Weir's `upgrade` parses.
+pub fn upgrade() -> Options {
+    with_custom_options(general().with(UPGRADE_OPERATORS).with(DRY_RUN).with(ALLOW_NON_RESTORED_STATE))
+}
+
+/// The options `upgrade`'s help lists.
+pub fn upgrade_help() -> Options {
+    Options::new().with(UPGRADE_OPERATORS).with(DRY_RUN).with(ALLOW_NON_RESTORED_STATE)
 }
 
 /// What `info` parses.

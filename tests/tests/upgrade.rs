@@ -1,0 +1,294 @@
+//! Hot-swap upgrades, as a user drives them: `weir upgrade` and the REST API against a cluster of
+//! real processes, a real broker, and kafka-python as the witness of `output`. Every test checks
+//! that every window is in `output` exactly once with count 1000, through the swap, the rollback
+//! or the redeploy.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use weir::builtin;
+use weir_tests::*;
+
+/// Copies a built guest component into the test's directory.
+fn component(dir: &std::path::Path, name: &str) -> String {
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::copy(builtin::guest_path(name), &path).expect("copy the component");
+    path.display().to_string()
+}
+
+fn job_id(out: &str) -> String {
+    out.trim().rsplit(' ').next().expect("a job id").to_string()
+}
+
+/// Runs version 1 of the job at parallelism `p` with `extra` arguments; returns the job id.
+fn run_v1(cluster: &Cluster, bootstrap: &str, p: &str, extra: &[&str]) -> String {
+    let v1 = component(cluster.dir.path(), "click_event_count");
+    let mut args =
+        vec!["-d", "-p", p, v1.as_str(), "--bootstrap.servers", bootstrap, "--checkpointing", "--event-time"];
+    args.extend(extra);
+    let (code, out, err) = cluster.cli("run", &args);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let job = job_id(&out);
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+    job
+}
+
+/// A job metric's value.
+fn job_metric(cluster: &Cluster, job: &str, id: &str) -> f64 {
+    metric_value(&cluster.metrics(&format!("/jobs/{job}/metrics"), &[id]), id).unwrap_or(f64::NAN)
+}
+
+/// Per page, the versions of its windows in window order: the old code's results, then only the
+/// new code's (a swap at a barrier never goes back and forth).
+fn versions_by_page(lines: &[String]) -> BTreeMap<String, Vec<Option<String>>> {
+    let mut counts: Vec<WindowCount> = lines.iter().map(|l| parse_statistics(l).expect("statistics")).collect();
+    counts.sort_by_key(|c| (c.page.clone(), click_event::timestamp::parse(&c.window_start).unwrap_or(0)));
+    let mut by_page: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
+    for c in counts {
+        by_page.entry(c.page).or_default().push(c.version);
+    }
+    by_page
+}
+
+fn assert_switches_once(lines: &[String], to: &str) {
+    for (page, versions) in versions_by_page(lines) {
+        let first_new = versions.iter().position(|v| v.as_deref() == Some(to));
+        let first_new = first_new.unwrap_or_else(|| panic!("{page} never got the new code's results: {versions:?}"));
+        assert!(versions[..first_new].iter().all(Option::is_none), "{page}: {versions:?}");
+        assert!(versions[first_new..].iter().all(|v| v.as_deref() == Some(to)), "{page}: {versions:?}");
+    }
+}
+
+/// Polls an upgrade's status until it is COMPLETED.
+fn await_upgrade(cluster: &Cluster, job: &str, request: &str) -> serde_json::Value {
+    eventually(Duration::from_secs(30), || {
+        let status = cluster.get(&format!("/jobs/{job}/upgrade/{request}")).json();
+        (status["status"]["id"] == "COMPLETED").then_some(status)
+    })
+    .unwrap_or_else(|| panic!("the upgrade never completed:\n{}", cluster.jobmanager_log()))
+}
+
+fn post(cluster: &Cluster, path: &str, body: serde_json::Value) -> HttpAnswer {
+    curl(&["-X", "POST", "-d", &body.to_string(), &cluster.url(path)])
+}
+
+#[test]
+fn v1_to_v1_1_swaps_in_place_with_state_kept_and_every_window_exactly_once() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start(1, 2);
+    // 20 windows at 6000 events a second, a window a second; 19 can close.
+    let _generator = cluster.generator(&bootstrap, 120_000, 6_000);
+    let job = run_v1(&cluster, &bootstrap, "2", &[]);
+    witness(&bootstrap, "output", 12, Duration::from_secs(30)).expect("the first windows");
+    let before = cluster.vertices(&job);
+
+    let v1_1 = component(cluster.dir.path(), "click_event_count_v1_1");
+    let (code, out, err) = cluster.cli("upgrade", &[&job, &v1_1]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "one line as it starts, one as it ends: {out}");
+    assert_eq!(lines[0], format!("Upgrading job \"{job}\" to {v1_1}."));
+    assert!(lines[1].starts_with("Upgrade completed: SWAPPED at checkpoint "), "{out}");
+    assert!(lines[1].contains("click-event-counter"), "{out}");
+
+    // The same job, its tasks never restarted, the operators on the new component.
+    assert_eq!(cluster.vertices(&job), before);
+    assert_eq!(cluster.job_overview(&job)["state"], "RUNNING");
+    assert_eq!(job_metric(&cluster, &job, "numRestarts"), 0.0);
+    assert_eq!(job_metric(&cluster, &job, "numUpgrades"), 1.0);
+    assert!(job_metric(&cluster, &job, "lastUpgradeDurationMs") >= 0.0);
+    let details = cluster.get(&format!("/jobs/{job}")).json();
+    let counter = details["vertices"].as_array().unwrap().iter().find(|v| v["name"] == "ClickEvent Counter").cloned();
+    let counter = counter.expect("the counter vertex");
+    assert_eq!(counter["component"]["name"], "click_event_count_v1_1.wasm", "{counter}");
+    let history = cluster.get(&format!("/jobs/{job}/upgrades")).json();
+    let last = &history["upgrades"][0];
+    assert_eq!(last["status"]["id"], "COMPLETED", "{history}");
+    assert_eq!(last["operation"]["result"], "SWAPPED", "{history}");
+    assert_eq!(last["operation"]["mode"], "IN_PLACE", "{history}");
+    assert!(last["operation"]["checkpoint-id"].as_u64().is_some(), "{history}");
+
+    let lines = witness(&bootstrap, "output", 19 * 6, Duration::from_secs(90)).expect("the witness reads output");
+    assert_exactly_once(&lines, 19);
+    assert_switches_once(&lines, "1.1");
+}
+
+#[test]
+fn a_faulty_upgrade_rolls_back_to_the_old_code_and_loses_nothing() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start(1, 2);
+    let _generator = cluster.generator(&bootstrap, 90_000, 6_000);
+    let job = run_v1(&cluster, &bootstrap, "2", &[]);
+    witness(&bootstrap, "output", 6, Duration::from_secs(30)).expect("the first windows");
+
+    // Over REST: upload, then upgrade in Flink's asynchronous-operation style.
+    let jar = cluster.upload(std::path::Path::new(&component(cluster.dir.path(), "click_event_count_faulty")));
+    let answer = post(&cluster, &format!("/jobs/{job}/upgrade"), serde_json::json!({ "jarId": jar }));
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let request = answer.json()["request-id"].as_str().expect("request-id").to_string();
+    let status = await_upgrade(&cluster, &job, &request);
+    assert_eq!(status["operation"]["result"], "ROLLED_BACK", "{status}");
+    let cause = status["operation"]["failure-cause"]["stack-trace"].as_str().unwrap_or_default();
+    assert!(cause.contains("fails on its first call"), "{status}");
+
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+    assert_eq!(job_metric(&cluster, &job, "numUpgradeRollbacks"), 1.0);
+    assert_eq!(job_metric(&cluster, &job, "numUpgrades"), 0.0);
+    let details = cluster.get(&format!("/jobs/{job}")).json();
+    for v in details["vertices"].as_array().unwrap() {
+        assert_ne!(v["component"]["name"], "click_event_count_faulty.wasm", "{v}");
+    }
+    // 15 windows; 14 can close, all from the old code, each once.
+    let lines = witness(&bootstrap, "output", 14 * 6, Duration::from_secs(90)).expect("the witness reads output");
+    assert_exactly_once(&lines, 14);
+    assert!(lines.iter().all(|l| !l.contains("version")), "{lines:?}");
+}
+
+#[test]
+fn the_backpressure_operator_alone_is_swapped_and_the_counters_state_stays() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start(1, 2);
+    // 5 windows at 3000 events a second; 4 can close.
+    let _generator = cluster.generator(&bootstrap, 30_000, 3_000);
+    let slow = ["--backpressure", "--backpressure.schedule", "always"];
+    let job = run_v1(&cluster, &bootstrap, "1", &slow);
+    // Backpressured: 100 ms a record, so no window can close yet.
+    let backpressured = eventually(Duration::from_secs(20), || {
+        let source = cluster.vertices(&job)[0].0.clone();
+        let answer = cluster.get(&format!("/jobs/{job}/vertices/{source}/backpressure")).json();
+        (answer["backpressure-level"] == "high").then_some(())
+    });
+    assert!(backpressured.is_some(), "the job was never backpressured");
+
+    let v1 = component(cluster.dir.path(), "click_event_count");
+    let args = [
+        "--operators",
+        "backpressure",
+        &job,
+        &v1,
+        "--bootstrap.servers",
+        &bootstrap,
+        "--checkpointing",
+        "--event-time",
+        "--backpressure",
+        "--backpressure.schedule",
+        "always",
+        "--backpressure.sleep-ms",
+        "0",
+    ];
+    let (code, out, err) = cluster.cli("upgrade", &args);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Upgrade completed: SWAPPED") && out.contains("(operators: backpressure)"), "{out}");
+    let history = cluster.get(&format!("/jobs/{job}/upgrades")).json();
+    assert_eq!(history["upgrades"][0]["operation"]["operators"], serde_json::json!(["backpressure"]), "{history}");
+
+    // The backpressure ends, and the counter's windows, counted partly before the swap, close
+    // at exactly 1000.
+    let lines = witness(&bootstrap, "output", 4 * 6, Duration::from_secs(90)).expect("the witness reads output");
+    assert_exactly_once(&lines, 4);
+    assert_eq!(job_metric(&cluster, &job, "numRestarts"), 0.0);
+}
+
+#[test]
+fn v1_to_v2_redeploys_the_new_graph_under_the_same_job_id() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start(1, 2);
+    let _generator = cluster.generator(&bootstrap, 90_000, 6_000);
+    let job = run_v1(&cluster, &bootstrap, "1", &[]);
+    witness(&bootstrap, "output", 6, Duration::from_secs(30)).expect("the first windows");
+
+    let v2 = component(cluster.dir.path(), "click_event_count_v2");
+    // A dry run says what would change, and changes nothing.
+    let (code, out, err) = cluster.cli("upgrade", &["--dry-run", &job, &v2]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("redeploying") && out.contains("operators added: click-event-filter"), "{out}");
+    assert!(cluster.get(&format!("/jobs/{job}/upgrades")).json()["upgrades"].as_array().unwrap().is_empty());
+
+    let (code, out, err) = cluster.cli("upgrade", &[&job, &v2]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Upgrade completed: REDEPLOYED"), "{out}");
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+    let names: Vec<String> = cluster.vertices(&job).into_iter().map(|(_, n)| n).collect();
+    assert!(names.iter().any(|n| n == "ClickEvent Filter"), "{names:?}");
+
+    let lines = witness(&bootstrap, "output", 14 * 6, Duration::from_secs(90)).expect("the witness reads output");
+    assert_exactly_once(&lines, 14);
+    assert_switches_once(&lines, "v2");
+}
+
+#[test]
+fn refused_upgrades_leave_the_job_untouched() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start(1, 2);
+    let job = run_v1(&cluster, &bootstrap, "1", &["--backpressure"]);
+    let v1 = component(cluster.dir.path(), "click_event_count");
+    let jar = cluster.upload(std::path::Path::new(&v1));
+    let upgrade = |body: serde_json::Value| post(&cluster, &format!("/jobs/{job}/upgrade"), body);
+
+    let cases = [
+        (serde_json::json!({"jarId": "nope.wasm"}), 400, "does not exist"),
+        (serde_json::json!({}), 400, "jarId"),
+        (serde_json::json!({"jarId": jar, "programArgs": "--no-such-option"}), 400, "cannot be planned"),
+        (serde_json::json!({"jarId": jar}), 400, "Nothing to upgrade"),
+        (serde_json::json!({"jarId": jar, "operators": ["nope"]}), 400, "has no operator 'nope'"),
+        // Without --backpressure the Backpressure operator, and its keyed state, would go.
+        (
+            serde_json::json!({"jarId": jar, "programArgsList": ["--bootstrap.servers", bootstrap, "--checkpointing", "--event-time"]}),
+            400,
+            "Cannot map checkpoint/savepoint state for operator backpressure",
+        ),
+    ];
+    for (body, status, says) in cases {
+        let answer = upgrade(body.clone());
+        assert_eq!(answer.status, status, "{body}: {}", answer.body);
+        assert!(answer.body.contains(says), "{body}: {}", answer.body);
+    }
+    let answer = post(&cluster, "/jobs/00000000000000000000000000000000/upgrade", serde_json::json!({"jarId": jar}));
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    assert!(cluster.get(&format!("/jobs/{job}/upgrades")).json()["upgrades"].as_array().unwrap().is_empty());
+    assert_eq!(job_metric(&cluster, &job, "numRestarts"), 0.0);
+    assert_eq!(cluster.job_overview(&job)["tasks"]["running"], cluster.job_overview(&job)["tasks"]["total"]);
+
+    // A job that is not running.
+    let (code, _, err) = cluster.cli("cancel", &[&job]);
+    assert_eq!(code, Some(0), "{err}");
+    cluster.wait_for_state(&job, "CANCELED", Duration::from_secs(20));
+    let answer = upgrade(serde_json::json!({"jarId": jar, "programArgs": "--event-time"}));
+    assert_eq!(answer.status, 409, "{}", answer.body);
+    let (code, out, err) = cluster.cli("upgrade", &[&job, &v1]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("Could not upgrade job") && err.contains("CANCELED"), "{err}");
+}
+
+#[test]
+fn a_jobmanager_restart_after_an_upgrade_resumes_the_new_code() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let mut cluster = Cluster::start(1, 2);
+    let _generator = cluster.generator(&bootstrap, 120_000, 6_000);
+    let job = run_v1(&cluster, &bootstrap, "1", &[]);
+    witness(&bootstrap, "output", 6, Duration::from_secs(30)).expect("the first windows");
+    let v1_1 = component(cluster.dir.path(), "click_event_count_v1_1");
+    let (code, out, err) = cluster.cli("upgrade", &[&job, &v1_1]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let tagged = eventually(Duration::from_secs(30), || {
+        let lines = witness(&bootstrap, "output", 1, Duration::from_secs(5)).ok()?;
+        lines.iter().any(|l| l.contains("\"version\":\"1.1\"")).then_some(())
+    });
+    assert!(tagged.is_some(), "version 1.1 never wrote");
+
+    cluster.kill_jobmanager();
+    cluster.start_jobmanager();
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+    let history = cluster.get(&format!("/jobs/{job}/upgrades")).json();
+    assert_eq!(history["upgrades"][0]["operation"]["result"], "SWAPPED", "{history}");
+
+    let lines = witness(&bootstrap, "output", 19 * 6, Duration::from_secs(90)).expect("the witness reads output");
+    assert_exactly_once(&lines, 19);
+    assert_switches_once(&lines, "1.1");
+}

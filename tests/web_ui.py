@@ -6,10 +6,15 @@ WebDriver with selenium) against a running cluster, as a person would use it:
 3. the job page draws the job graph with its operators and live records, and a click on an
    operator shows its subtasks; a screenshot of the page is saved;
 4. the checkpoints tab shows the job's checkpoints (or says there are none);
-5. stop-with-savepoint into a directory typed in the page stops the job with a savepoint, and
+5. an upgrade to version 1.1 of the component (uploaded over REST): the job page's Upgrade box
+   offers the jar, its dry run lists the counter as getting new code, its confirmation swaps
+   the code in and says so, and the operator table and the job's upgrade history then name the
+   new component; a dry run of the same component again says there is nothing to upgrade;
+   screenshots of the plan and of the upgraded job are saved;
+6. stop-with-savepoint into a directory typed in the page stops the job with a savepoint, and
    the page says where it is (or shows the cluster's error);
-6. a component uploaded and run through the submit page starts a job;
-7. cancelling that job through its page cancels it.
+7. a component uploaded and run through the submit page starts a job;
+8. cancelling that job through its page cancels it.
 
 Prints one JSON line with what happened, for the Rust test (tests/tests/web_ui.rs) to check
 against the REST API. Exits non-zero, with the page's text and a screenshot, when a step fails.
@@ -21,19 +26,42 @@ import os
 import re
 import sys
 import time
+import urllib.request
+import uuid
 
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 SOURCE = "Source: ClickEvent Source"
-OPERATORS = {SOURCE, "ClickEvent Counter", "ClickEventStatistics Sink: Writer", "ClickEventStatistics Sink: Committer"}
+COUNTER = "ClickEvent Counter"
+OPERATORS = {SOURCE, COUNTER, "ClickEventStatistics Sink: Writer", "ClickEventStatistics Sink: Committer"}
 
 
 def log(message):
     print(f"[web_ui] {message}", file=sys.stderr, flush=True)
+
+
+def upload_jar(url, path):
+    """Uploads a component over REST (`POST /jars/upload`, multipart); returns its jar id."""
+    boundary = uuid.uuid4().hex
+    with open(path, "rb") as f:
+        content = f.read()
+    body = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="jarfile"; filename="{os.path.basename(path)}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/jars/upload",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.load(answer)["filename"].split("/")[-1]
 
 
 def make_driver(args):
@@ -174,7 +202,76 @@ def run(args):
         page.click("#tab-overview")
         page.until("the overview tab", lambda: page.count("svg#job-graph g.node") == len(OPERATORS))
 
-        # 5. Stop with savepoint into a directory typed in the page; the UI follows the
+        # 5. Upgrade to version 1.1: dry run first, then for real; the page follows the upgrade
+        # to its end and then shows the new component on the counter.
+        page.until(
+            "the operators' components",
+            lambda: any(os.path.basename(args.component) in t for t in page.js(
+                "return [...document.querySelectorAll('#vertices-panel .vertex-component')].map(e => e.textContent);")),
+        )
+        jar = upload_jar(args.url, args.upgrade_component)
+        page.click("#upgrade-job")
+        page.until("the upgrade box", lambda: page.visible("#upgrade-job-box"))
+        page.until(
+            "the uploaded jar to be offered",
+            lambda: page.js("return [...document.querySelectorAll('#upgrade-jar option')].some(o => o.value === arguments[0]);", jar),
+        )
+        Select(driver.find_element(By.CSS_SELECTOR, "#upgrade-jar")).select_by_value(jar)
+        page.click("#upgrade-dry-run")
+        page.until("the dry run's plan", lambda: page.attr("#upgrade-plan", "data-kind") in ("plan", "error"))
+        assert page.attr("#upgrade-plan", "data-kind") == "plan", page.text("#upgrade-plan")
+        plan = page.js(
+            "return Object.fromEntries([...document.querySelectorAll('#upgrade-plan tr.upgrade-plan-row')]"
+            ".map(r => [r.dataset.name, r.textContent.includes('new code')]));"
+        )
+        assert plan.get(COUNTER) is True, plan
+        result["upgradeMode"] = page.text("#upgrade-mode")
+        log(f"upgrade dry run: {result['upgradeMode']}, new code for {sorted(n for n, new in plan.items() if new)}")
+        shots = os.path.dirname(os.path.abspath(args.screenshot))
+        driver.save_screenshot(os.path.join(shots, "upgrade-plan.png"))
+        page.click("#upgrade-job-confirm")
+        page.until(
+            "the outcome of the upgrade",
+            lambda: page.attr("#notice", "data-kind") == "error" or (page.text("#notice-text") or "").startswith("Upgrade SWAPPED"),
+            timeout=90,
+        )
+        result["upgradeKind"] = page.attr("#notice", "data-kind")
+        result["upgradeMessage"] = page.text("#notice-text")
+        log(f"upgrade: {result['upgradeKind']}: {result['upgradeMessage']}")
+        assert result["upgradeKind"] == "success", result["upgradeMessage"]
+        upgraded = os.path.basename(args.upgrade_component)
+        counter_components = (
+            "return [...document.querySelectorAll('#vertices-panel tr.vertex-row')]"
+            ".filter(r => r.textContent.includes(arguments[0]))"
+            ".map(r => r.querySelector('.vertex-component')?.textContent || '');"
+        )
+        page.until(
+            f"the counter to run {upgraded}",
+            lambda: any(upgraded in t for t in page.js(counter_components, COUNTER)),
+        )
+        result["counterComponent"] = page.js(counter_components, COUNTER)[0]
+        page.until("the upgrade in the job's history", lambda: page.attr("#upgrades-panel tr.upgrade-row", "data-result") == "SWAPPED")
+        assert page.attr("#job-state", "data-state") == "RUNNING", page.attr("#job-state", "data-state")
+        time.sleep(1)
+        driver.save_screenshot(os.path.join(shots, "upgrade.png"))
+        page.js("document.querySelector('#vertices-panel').scrollIntoView();")
+        driver.save_screenshot(os.path.join(shots, "upgrade-operators.png"))
+        page.js("window.scrollTo(0, 0);")
+        log(f"upgraded through the UI: the counter runs {upgraded}; screenshot {os.path.join(shots, 'upgrade.png')}")
+        # The same component again is nothing to upgrade: the dry run says so in the box.
+        page.click("#upgrade-job")
+        page.until("the jar to be offered again", lambda: page.js(
+            "return [...document.querySelectorAll('#upgrade-jar option')].some(o => o.value === arguments[0]);", jar))
+        Select(driver.find_element(By.CSS_SELECTOR, "#upgrade-jar")).select_by_value(jar)
+        page.click("#upgrade-dry-run")
+        page.until("the dry run's refusal", lambda: page.attr("#upgrade-plan", "data-kind") in ("plan", "error"))
+        assert page.attr("#upgrade-plan", "data-kind") == "error", page.text("#upgrade-plan")
+        assert "Nothing to upgrade" in page.text("#upgrade-plan"), page.text("#upgrade-plan")
+        page.click("#upgrade-job-abort")
+        page.until("the upgrade box to close", lambda: not page.visible("#upgrade-job-box"))
+        log("the same component again: the dry run says there is nothing to upgrade")
+
+        # 6. Stop with savepoint into a directory typed in the page; the UI follows the
         # savepoint and says where it is, or shows the cluster's error.
         page.click("#stop-job")
         driver.find_element(By.CSS_SELECTOR, "#stop-target").send_keys(args.savepoint_dir)
@@ -190,7 +287,7 @@ def run(args):
         if result["stopKind"] == "success":
             page.until("the stopped job to finish", lambda: page.attr("#job-state", "data-state") == "FINISHED")
 
-        # 6. Upload the component and run it through the submit page.
+        # 7. Upload the component and run it through the submit page.
         page.click('#sidebar a[data-nav="submit"]')
         upload = driver.find_element(By.CSS_SELECTOR, "#jar-file")
         upload.send_keys(os.path.abspath(args.component))
@@ -208,7 +305,7 @@ def run(args):
         page.until("its graph", lambda: page.count("svg#job-graph g.node") == len(OPERATORS))
         log(f"submitted through the UI: job {ui_job} RUNNING")
 
-        # 7. Cancel it through its page.
+        # 8. Cancel it through its page.
         page.click("#cancel-job")
         page.click("#cancel-job-confirm")
         page.until("the job to be cancelled", lambda: page.attr("#job-state", "data-state") == "CANCELED")
@@ -234,6 +331,7 @@ def main():
     parser.add_argument("--job", required=True, help="a job started over REST, expected RUNNING")
     parser.add_argument("--component", required=True, help="the job component file to upload")
     parser.add_argument("--program-args", required=True)
+    parser.add_argument("--upgrade-component", required=True, help="the component to upgrade the running job to")
     parser.add_argument("--screenshot", required=True)
     parser.add_argument("--savepoint-dir", required=True, help="typed into the stop-with-savepoint box")
     parser.add_argument("--user-data-dir", required=True)

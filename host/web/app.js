@@ -303,6 +303,30 @@ function remember(list, item) {
   if (list.length > HISTORY_POINTS) list.splice(0, list.length - HISTORY_POINTS);
 }
 
+/** The first 12 hex digits of a component's content hash. */
+function shortHash(hash) {
+  return (hash || '').slice(0, 12);
+}
+
+/** Which component an operator runs: its file name and short hash (nothing for no code). */
+function componentLabel(component, cls = 'vertex-component') {
+  if (!component) return null;
+  return h('span', { class: cls, title: `${component.name}\nsha256 ${component.hash}` },
+    `${component.name || '(unnamed)'} · ${shortHash(component.hash)}`);
+}
+
+/** A failure cause of the REST API, without its exception class. */
+function causeText(cause) {
+  return (cause['stack-trace'] || cause.class || '').replace(/^[\w.$]+(Exception|Error): /, '');
+}
+
+/** An upgrade's result as a badge (its status while it has none). */
+function upgradeBadge(u) {
+  const op = u.operation || {};
+  const name = op.result || (u.status?.id === 'COMPLETED' ? 'REFUSED' : u.status?.id || 'IN_PROGRESS');
+  return h('span', { class: `badge ${name}`, title: op['failure-cause'] ? causeText(op['failure-cause']) : null }, name);
+}
+
 // ---------------------------------------------------------------- the job graph
 
 const NODE_W = 214;
@@ -344,7 +368,7 @@ function twoLines(text, max) {
 
 /**
  * Draws a job's plan (Flink's plan JSON) left to right, sources first. `info` maps a vertex id
- * to what its box shows ({ status, parallelism, lines: [...], busy, backPressured }).
+ * to what its box shows ({ status, parallelism, lines: [...], busy, backPressured, component }).
  */
 function drawGraph(plan, info = {}, options = {}) {
   const nodes = new Map(plan.nodes.map((n) => [n.id, n]));
@@ -365,13 +389,15 @@ function drawGraph(plan, info = {}, options = {}) {
     const l = layerOf(n.id);
     (columns[l] = columns[l] || []).push(n.id);
   }
+  // A line more where the boxes say which component each operator runs.
+  const nodeH = NODE_H + (Object.values(info).some((d) => d.component) ? 16 : 0);
   const tallest = Math.max(1, ...columns.map((c) => (c ? c.length : 0)));
   const width = columns.length * (NODE_W + GAP_X) - GAP_X + 40;
-  const height = tallest * (NODE_H + GAP_Y) - GAP_Y + 40;
+  const height = tallest * (nodeH + GAP_Y) - GAP_Y + 40;
   const position = new Map();
   columns.forEach((column, l) => {
-    const offset = ((tallest - column.length) * (NODE_H + GAP_Y)) / 2;
-    column.forEach((id, i) => position.set(id, { x: 20 + l * (NODE_W + GAP_X), y: 20 + offset + i * (NODE_H + GAP_Y) }));
+    const offset = ((tallest - column.length) * (nodeH + GAP_Y)) / 2;
+    column.forEach((id, i) => position.set(id, { x: 20 + l * (NODE_W + GAP_X), y: 20 + offset + i * (nodeH + GAP_Y) }));
   });
   // Scaled down to the panel's width when wider, never up.
   const root = svg('svg', { id: 'job-graph', viewBox: `0 0 ${width} ${height}`, style: `max-width:${width}px` });
@@ -385,9 +411,9 @@ function drawGraph(plan, info = {}, options = {}) {
       const to = position.get(n.id);
       if (!from || !to) continue;
       const x1 = from.x + NODE_W;
-      const y1 = from.y + NODE_H / 2;
+      const y1 = from.y + nodeH / 2;
       const x2 = to.x - 2;
-      const y2 = to.y + NODE_H / 2;
+      const y2 = to.y + nodeH / 2;
       const bend = Math.max(30, (x2 - x1) / 2);
       append(root, [
         svg('path', { class: 'edge', d: `M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}`, 'marker-end': 'url(#arrow)' }),
@@ -407,14 +433,19 @@ function drawGraph(plan, info = {}, options = {}) {
     });
     append(g, [
       svg('title', {}, n.description),
-      svg('rect', { class: 'box', width: NODE_W, height: NODE_H, rx: 8, fill: colors.fill }),
-      svg('rect', { x: 0, y: 0, width: 5, height: NODE_H, rx: 2, fill: STATE_COLORS[data.status] || '#8c959f' }),
+      svg('rect', { class: 'box', width: NODE_W, height: nodeH, rx: 8, fill: colors.fill }),
+      svg('rect', { x: 0, y: 0, width: 5, height: nodeH, rx: 2, fill: STATE_COLORS[data.status] || '#8c959f' }),
     ]);
     const name = twoLines(n.description, NAME_CHARS);
     name.forEach((line, i) => append(g, [svg('text', { class: 'name', x: 14, y: 21 + i * 16, fill: colors.text }, line)]));
     const lines = [`Parallelism: ${n.parallelism}${data.status ? ' · ' + data.status : ''}`, ...(data.lines || [])];
     const first = 24 + name.length * 16;
     lines.forEach((line, i) => append(g, [svg('text', { x: 14, y: first + i * 16, fill: colors.text }, line)]));
+    if (data.component) {
+      const code = truncate((data.component.name || '').replace(/\.wasm$/, ''), 24);
+      append(g, [svg('text', { class: 'vertex-component', x: 14, y: first + lines.length * 16, fill: colors.text },
+        svg('title', {}, `${data.component.name} · sha256 ${data.component.hash}`), `${code} · ${shortHash(data.component.hash).slice(0, 6)}`)]);
+    }
     if (options.onSelect) g.addEventListener('click', () => options.onSelect(n.id));
     append(root, [g]);
   }
@@ -535,16 +566,16 @@ function jobPage(jid, tab) {
   const page = { title: 'Job', nav: 'jobs-running' };
   const els = {};
 
-  function confirmBox(id, text, action, extra = []) {
+  function confirmBox(id, text, action, extra = [], labels = {}) {
     return h('div', { class: 'actions', id: `${id}-box`, hidden: true },
       h('span', {}, text), extra,
-      h('button', { class: 'danger', id: `${id}-confirm`, type: 'button', onclick: action }, 'Yes'),
-      h('button', { type: 'button', id: `${id}-abort`, onclick: () => showConfirm(null) }, 'No'));
+      h('button', { class: 'danger', id: `${id}-confirm`, type: 'button', onclick: action }, labels.yes || 'Yes'),
+      h('button', { type: 'button', id: `${id}-abort`, onclick: () => showConfirm(null) }, labels.no || 'No'));
   }
 
   /** Shows one of the confirmation boxes (or none). */
   function showConfirm(box) {
-    for (const b of [els.cancelBox, els.stopBox]) b.hidden = b !== box;
+    for (const b of [els.cancelBox, els.stopBox, els.upgradeBox]) b.hidden = b !== box;
     els.confirmRow.hidden = !box;
   }
 
@@ -583,6 +614,100 @@ function jobPage(jid, tab) {
     }
   }
 
+  /** Opens the upgrade box with the uploaded jars to choose from, the newest first. */
+  async function openUpgrade() {
+    els.upgradePlan.replaceChildren();
+    els.upgradePlan.hidden = true;
+    showConfirm(els.upgradeBox);
+    try {
+      const jars = ((await api('jars')).files || []).slice().sort((a, b) => (b.uploaded || 0) - (a.uploaded || 0));
+      const previous = els.upgradeJar.value;
+      els.upgradeJar.replaceChildren(...(jars.length
+        ? jars.map((j) => h('option', { value: j.id, title: `${j.id}, uploaded ${fmtTime(j.uploaded)}` }, `${j.name} · ${fmtClock(j.uploaded)}`))
+        : [h('option', { value: '' }, 'no jars uploaded: upload one under Submit New Job')]));
+      if (jars.some((j) => j.id === previous)) els.upgradeJar.value = previous;
+    } catch (e) {
+      notify(`Listing the uploaded jars failed: ${e.message}`);
+    }
+  }
+
+  function upgradeBody(dryRun) {
+    const body = { jarId: els.upgradeJar.value, allowNonRestoredState: false, dryRun };
+    if (els.upgradeArgs.value.trim()) body.programArgs = els.upgradeArgs.value.trim();
+    const operators = els.upgradeOperators.value.split(',').map((o) => o.trim()).filter((o) => o);
+    if (operators.length) body.operators = operators;
+    return body;
+  }
+
+  /** What the upgrade would change, shown in the box; nothing is done. */
+  async function dryRunUpgrade() {
+    els.upgradePlan.hidden = false;
+    els.upgradePlan.dataset.kind = 'pending';
+    els.upgradePlan.replaceChildren(h('span', { class: 'muted' }, 'Planning…'));
+    els.upgradeDryRun.disabled = true;
+    try {
+      const plan = await postJson(`jobs/${jid}/upgrade`, upgradeBody(true));
+      const component = plan.component || {};
+      const extra = [];
+      if ((plan['added-operators'] || []).length) extra.push(`added: ${plan['added-operators'].join(', ')}`);
+      if ((plan['removed-operators'] || []).length) extra.push(`removed: ${plan['removed-operators'].join(', ')}`);
+      els.upgradePlan.dataset.kind = 'plan';
+      els.upgradePlan.dataset.mode = plan.mode;
+      els.upgradePlan.replaceChildren(
+        h('div', { class: 'plan-summary' },
+          h('span', {}, 'Mode: ', h('strong', { id: 'upgrade-mode' }, plan.mode)),
+          h('span', {}, 'Component: ', h('code', { title: component.hash }, `${component.name} · ${shortHash(component.hash)}`)),
+          (plan['program-args'] || []).length ? h('span', {}, 'Arguments: ', h('code', {}, plan['program-args'].join(' '))) : null,
+          extra.map((e) => h('span', {}, e))),
+        table(
+          [
+            { title: 'Operator', value: (v) => v.name },
+            { title: 'UID', value: (v) => h('code', {}, v.uid) },
+            { title: 'Parallelism', value: (v) => v.parallelism, num: true },
+            { title: 'Code', value: (v) => (v.changes ? h('span', { class: 'badge SWAPPED' }, 'new code') : h('span', { class: 'muted' }, 'unchanged')) },
+          ],
+          plan.vertices || [],
+          { rowAttrs: (v) => ({ class: 'upgrade-plan-row', 'data-uid': v.uid, 'data-name': v.name, 'data-changes': String(!!v.changes) }) },
+        ));
+    } catch (e) {
+      els.upgradePlan.dataset.kind = 'error';
+      els.upgradePlan.replaceChildren(h('span', { class: 'plan-error' }, e.message));
+    } finally {
+      els.upgradeDryRun.disabled = false;
+    }
+  }
+
+  /** Starts the upgrade and follows it to its end. */
+  async function upgradeJob() {
+    if (!els.upgradeJar.value) {
+      notify('Choose an uploaded jar to upgrade to.');
+      return;
+    }
+    const body = upgradeBody(false);
+    showConfirm(null);
+    try {
+      const answer = await postJson(`jobs/${jid}/upgrade`, body);
+      const request = answer['request-id'];
+      notify(`Upgrade started (request ${request}); waiting for it to complete…`, 'success');
+      const deadline = Date.now() + 180000;
+      while (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        const status = await api(`jobs/${jid}/upgrade/${request}`);
+        if (status.status?.id !== 'COMPLETED') continue;
+        const op = status.operation || {};
+        const cause = op['failure-cause'] ? causeText(op['failure-cause']) : null;
+        if (op.result === 'ROLLED_BACK') notify(`Upgrade ROLLED_BACK: ${cause || 'the new code failed'}`);
+        else if (cause || !op.result) notify(`Upgrade failed: ${cause || 'no result'}`);
+        else notify(`Upgrade ${op.result} at checkpoint ${op['checkpoint-id'] ?? '-'} in ${op.duration} ms (operators: ${(op.operators || []).join(', ') || '-'})`, 'success');
+        await tick();
+        return;
+      }
+      notify('The upgrade did not complete within three minutes.');
+    } catch (e) {
+      notify(`Upgrade failed: ${e.message}`);
+    }
+  }
+
   page.mount = (el) => {
     els.name = h('h2', { id: 'job-name' }, '…');
     els.state = h('span', { id: 'job-state' });
@@ -591,10 +716,18 @@ function jobPage(jid, tab) {
     els.target = h('input', { type: 'text', id: 'stop-target', placeholder: 'savepoint directory (default state.savepoints.dir)', style: 'width:300px' });
     els.cancelBox = confirmBox('cancel-job', 'Cancel this job?', cancelJob);
     els.stopBox = confirmBox('stop-job', 'Stop with a savepoint?', stopJob, [els.target, h('label', {}, els.drain, ' drain')]);
+    els.upgradeJar = h('select', { id: 'upgrade-jar' });
+    els.upgradeArgs = h('input', { type: 'text', id: 'upgrade-args', placeholder: 'program arguments (empty: keep the job\'s)', style: 'width:300px' });
+    els.upgradeOperators = h('input', { type: 'text', id: 'upgrade-operators', placeholder: 'operators (empty: all that change)', style: 'width:250px' });
+    els.upgradePlan = h('div', { id: 'upgrade-plan', class: 'upgrade-plan', hidden: true });
+    els.upgradeDryRun = h('button', { id: 'upgrade-dry-run', type: 'button', onclick: dryRunUpgrade }, 'Dry run');
+    els.upgradeBox = confirmBox('upgrade-job', 'Upgrade to', upgradeJob, [els.upgradeJar, els.upgradeArgs, els.upgradeOperators, els.upgradeDryRun], { yes: 'Confirm', no: 'Close' });
+    append(els.upgradeBox, [els.upgradePlan]);
     els.cancel = h('button', { class: 'danger', id: 'cancel-job', type: 'button', onclick: () => showConfirm(els.cancelBox) }, 'Cancel Job');
     els.stop = h('button', { id: 'stop-job', type: 'button', onclick: () => showConfirm(els.stopBox) }, 'Stop with Savepoint');
-    els.actions = h('div', { class: 'actions' }, els.stop, els.cancel);
-    els.confirmRow = h('div', { class: 'job-header', style: 'padding-top:0', hidden: true }, els.cancelBox, els.stopBox);
+    els.upgrade = h('button', { id: 'upgrade-job', type: 'button', title: 'Swap in the code of an uploaded component, keeping the job and its state', onclick: openUpgrade }, 'Upgrade');
+    els.actions = h('div', { class: 'actions' }, els.upgrade, els.stop, els.cancel);
+    els.confirmRow = h('div', { class: 'job-header', style: 'padding-top:0', hidden: true }, els.cancelBox, els.stopBox, els.upgradeBox);
     header = h('section', { class: 'panel' },
       h('div', { class: 'job-header' }, h('div', {}, h('div', { class: 'actions' }, els.name, els.state), els.meta), els.actions),
       els.confirmRow);
@@ -608,7 +741,9 @@ function jobPage(jid, tab) {
       els.throughput = panel('Throughput (records per second, the larger of in and out per operator)', { id: 'throughput-panel' });
       els.vertices = panel('Operators', { flush: true, id: 'vertices-panel' });
       els.subtasks = panel('Subtasks', { flush: true, id: 'subtasks-panel' });
-      append(body, [els.graph.el, els.throughput.el, els.vertices.el, els.subtasks.el]);
+      els.upgrades = panel('Upgrades', { flush: true, id: 'upgrades-panel' });
+      els.upgrades.el.hidden = true;
+      append(body, [els.graph.el, els.throughput.el, els.vertices.el, els.subtasks.el, els.upgrades.el]);
     }
   };
 
@@ -626,12 +761,16 @@ function jobPage(jid, tab) {
       d['end-time'] > 0 ? h('span', {}, 'End: ', fmtTime(d['end-time'])) : null,
     ]);
     els.actions.hidden = TERMINAL.has(d.state);
+    els.upgrade.hidden = d.state !== 'RUNNING';
     if (TERMINAL.has(d.state)) showConfirm(null);
   }
 
   async function refreshOverview(d) {
     const selected = ui.selectedVertex.get(jid) || null;
-    const live = await vertexLive(jid, d.vertices);
+    const [live, upgrades] = await Promise.all([
+      vertexLive(jid, d.vertices),
+      api(`jobs/${jid}/upgrades`).then((u) => u.upgrades || []).catch(() => []),
+    ]);
     // Throughput history.
     const history = ui.throughput.get(jid) || [];
     ui.throughput.set(jid, history);
@@ -648,6 +787,7 @@ function jobPage(jid, tab) {
         status: v.status,
         busy: l.busy,
         backPressured: l.backPressured,
+        component: v.component,
         lines: [
           `In: ${fmtCount(m['read-records'])} · ${fmtRate(l.inRate)}`,
           `Out: ${fmtCount(m['write-records'])} · ${fmtRate(l.outRate)}`,
@@ -668,6 +808,7 @@ function jobPage(jid, tab) {
       [
         { title: 'Name', value: (v) => h('strong', {}, v.name) },
         { title: 'Status', value: (v) => badge(v.status) },
+        { title: 'Component', value: (v) => componentLabel(v.component) },
         { title: 'Parallelism', value: (v) => v.parallelism, num: true },
         { title: 'Records Received', value: (v) => fmtCount(v.metrics['read-records']), num: true },
         { title: 'Bytes Received', value: (v) => fmtBytes(v.metrics['read-bytes']), num: true },
@@ -691,11 +832,33 @@ function jobPage(jid, tab) {
         onClick: (v) => select(v.id),
       },
     ));
+    renderUpgrades(upgrades);
     if (!selected) {
       els.subtasks.body.replaceChildren(h('div', { class: 'empty' }, 'Select an operator in the graph or the table to see its subtasks and their backpressure.'));
       return;
     }
     await refreshSubtasks(d, selected);
+  }
+
+  /** The job's upgrades, newest first; the panel shows only once there has been one. */
+  function renderUpgrades(upgrades) {
+    els.upgrades.el.hidden = !upgrades.length;
+    if (!upgrades.length) return;
+    els.upgrades.body.replaceChildren(table(
+      [
+        { title: 'Requested', value: (u) => fmtTime(u.operation['request-time']) },
+        { title: 'Result', value: (u) => upgradeBadge(u) },
+        { title: 'Mode', value: (u) => u.operation.mode },
+        { title: 'Component', value: (u) => componentLabel(u.operation.component, 'upgrade-component') },
+        { title: 'Operators', value: (u) => (u.operation.operators || []).join(', ') || '-' },
+        { title: 'Checkpoint', value: (u) => u.operation['checkpoint-id'] ?? '-', num: true },
+        { title: 'Duration', value: (u) => fmtDuration(u.operation.duration), num: true },
+        { title: 'Swap', value: (u) => fmtDuration(u.operation['swap-duration']), num: true },
+        { title: 'Cause', value: (u) => (u.operation['failure-cause'] ? causeText(u.operation['failure-cause']) : '-'), wrap: true },
+      ],
+      upgrades,
+      { rowAttrs: (u) => ({ class: 'upgrade-row', 'data-request': u.operation.id, 'data-result': u.operation.result || u.status.id }) },
+    ));
   }
 
   async function refreshSubtasks(d, vid) {

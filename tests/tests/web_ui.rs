@@ -1,8 +1,9 @@
 //! The web UI in a real browser: headless Chromium (Debian's `chromium` and `chromium-driver`,
 //! installed by `tests/run`) driven over WebDriver by `tests/web_ui.py` (selenium, installed
 //! into the test virtualenv by `tests/run`) against a running cluster of JobManager and
-//! TaskManager processes. A screenshot of the job page is kept under
-//! `target/web-ui/job-page.png`.
+//! TaskManager processes. Screenshots of the job page are kept under
+//! `target/web-ui/job-page.png`, and of the hot-swap upgrade done through it (version 1.1 of the
+//! component) under `target/web-ui/upgrade-plan.png`, `upgrade.png` and `upgrade-operators.png`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,6 +27,9 @@ fn the_web_ui_shows_the_cluster_and_submits_and_cancels_jobs_in_chromium() {
     let chromedriver = installed("/usr/bin/chromedriver");
     let cluster = Cluster::start(1, 2);
     let component = click_count_jar(cluster.dir.path());
+    // Version 1.1, which the UI upgrades the running job to (its file name is what the page shows).
+    let upgrade = cluster.dir.path().join("click_event_count_v1_1.wasm");
+    std::fs::copy(weir::builtin::guest_path("click_event_count_v1_1"), &upgrade).expect("copy the v1.1 component");
     // A job started over REST, which the UI must show running.
     let jar = cluster.upload(&component);
     let job = cluster.run(&jar, serde_json::json!({ "programArgs": PROGRAM_ARGS }));
@@ -35,6 +39,10 @@ fn the_web_ui_shows_the_cluster_and_submits_and_cancels_jobs_in_chromium() {
     std::fs::create_dir_all(&artifacts).expect("the artifact directory");
     let screenshot: PathBuf = artifacts.join("job-page.png");
     let _ = std::fs::remove_file(&screenshot);
+    let upgrade_screenshot = artifacts.join("upgrade.png");
+    let _ = std::fs::remove_file(&upgrade_screenshot);
+    let _ = std::fs::remove_file(artifacts.join("upgrade-plan.png"));
+    let _ = std::fs::remove_file(artifacts.join("upgrade-operators.png"));
     let savepoints = cluster.dir.path().join("savepoints");
     let browser_dir = cluster.dir.path().join("chromium");
     std::fs::create_dir_all(&browser_dir).expect("a fresh Chromium profile directory");
@@ -43,6 +51,7 @@ fn the_web_ui_shows_the_cluster_and_submits_and_cancels_jobs_in_chromium() {
         .arg(&script)
         .args(["--url", &cluster.url("/"), "--job", &job])
         .args(["--component", component.to_str().expect("utf-8 path"), "--program-args", PROGRAM_ARGS])
+        .args(["--upgrade-component", upgrade.to_str().expect("utf-8 path")])
         .args(["--screenshot", screenshot.to_str().expect("utf-8 path")])
         .args(["--savepoint-dir", savepoints.to_str().expect("utf-8 path")])
         .args(["--user-data-dir", browser_dir.to_str().expect("utf-8 path")])
@@ -77,6 +86,8 @@ fn the_web_ui_shows_the_cluster_and_submits_and_cancels_jobs_in_chromium() {
     println!("screenshot of the job page: {}", screenshot.display());
     eprintln!("screenshot of the job page: {}", screenshot.display());
     assert!(std::fs::metadata(&screenshot).map(|m| m.len() > 10_000).unwrap_or(false), "no screenshot");
+    eprintln!("screenshot of the upgraded job: {}", upgrade_screenshot.display());
+    assert!(std::fs::metadata(&upgrade_screenshot).map(|m| m.len() > 10_000).unwrap_or(false), "no upgrade screenshot");
 
     // What the UI did, as the REST API sees it.
     let ui_job = result["uiJob"].as_str().expect("the job submitted through the UI").to_string();
@@ -85,7 +96,21 @@ fn the_web_ui_shows_the_cluster_and_submits_and_cancels_jobs_in_chromium() {
     let config = cluster.get(&format!("/jobs/{ui_job}/config")).json();
     assert_eq!(config["execution-config"]["user-config"]["program-args"], PROGRAM_ARGS);
     let jars = cluster.get("/jars").json();
-    assert_eq!(jars["files"].as_array().map(Vec::len), Some(2), "the UI uploaded the component: {jars}");
+    // The job's component, version 1.1 for the upgrade, and the one the UI uploaded.
+    assert_eq!(jars["files"].as_array().map(Vec::len), Some(3), "the UI uploaded the component: {jars}");
+    // The upgrade confirmed in the page swapped the counter's code in place.
+    let message = result["upgradeMessage"].as_str().unwrap_or_default();
+    assert_eq!(result["upgradeKind"], "success", "the UI showed: {message}");
+    assert!(message.starts_with("Upgrade SWAPPED at checkpoint "), "{message}");
+    let history = cluster.get(&format!("/jobs/{job}/upgrades")).json();
+    let upgrades = history["upgrades"].as_array().cloned().unwrap_or_default();
+    assert_eq!(upgrades.len(), 1, "exactly the upgrade confirmed in the page: {history}");
+    assert_eq!(upgrades[0]["operation"]["result"], "SWAPPED", "{history}");
+    assert_eq!(upgrades[0]["operation"]["component"]["name"], "click_event_count_v1_1.wasm", "{history}");
+    assert!(
+        message.contains(&format!("checkpoint {} ", upgrades[0]["operation"]["checkpoint-id"])),
+        "{message}\n{history}"
+    );
     // Stop-with-savepoint through the UI: the job finished with a savepoint where the page
     // said, in the directory typed into it.
     let message = result["stopMessage"].as_str().unwrap_or_default();

@@ -10,6 +10,9 @@ pub struct Aligner {
     current: Option<Barrier>,
     /// Channels whose barrier has arrived.
     blocked: Vec<usize>,
+    /// A newer barrier overtook an unfinished alignment: the channels blocked for the older
+    /// one must be read again.
+    abandoned: bool,
 }
 
 /// What a barrier's arrival means.
@@ -19,6 +22,8 @@ pub enum Alignment {
     Block(usize),
     /// The barrier is in on every channel: snapshot, forward it, and read everything again.
     Aligned(Barrier),
+    /// The barrier of a checkpoint already overtaken by a newer one: read on.
+    Stale,
 }
 
 impl Aligner {
@@ -26,9 +31,11 @@ impl Aligner {
     pub fn on_barrier(&mut self, channel: usize, barrier: Barrier, open: &[usize]) -> Alignment {
         match &self.current {
             Some(current) if current.id == barrier.id => {}
-            Some(current) if current.id > barrier.id => return Alignment::Block(channel),
-            _ => {
-                // A newer barrier overtakes an unfinished alignment: that checkpoint is lost.
+            Some(current) if current.id > barrier.id => return Alignment::Stale,
+            current => {
+                // A newer barrier overtakes an unfinished alignment: that checkpoint is lost
+                // (the coordinator gave up on it), and its blocked channels open again.
+                self.abandoned |= current.is_some() && !self.blocked.is_empty();
                 self.current = Some(barrier);
                 self.blocked.clear();
             }
@@ -53,6 +60,12 @@ impl Aligner {
             return Some(Alignment::Aligned(barrier));
         }
         None
+    }
+
+    /// True once after a newer barrier overtook an alignment: unblock every channel before
+    /// acting on the new barrier's [`Alignment`].
+    pub fn take_abandoned(&mut self) -> bool {
+        std::mem::take(&mut self.abandoned)
     }
 
     /// Channels not to read now.
@@ -80,5 +93,17 @@ mod tests {
         assert_eq!(a.on_end(&[0, 2]), Some(Alignment::Aligned(barrier(1))));
         assert!(a.blocked().is_empty());
         assert_eq!(a.on_barrier(0, barrier(2), &[0]), Alignment::Aligned(barrier(2)));
+    }
+
+    #[test]
+    fn a_newer_barrier_abandons_the_alignment_and_older_ones_are_stale() {
+        let mut a = Aligner::default();
+        assert_eq!(a.on_barrier(0, barrier(1), &[0, 1]), Alignment::Block(0));
+        // Checkpoint 1 was given up; 2 arrives on channel 1 first.
+        assert_eq!(a.on_barrier(1, barrier(2), &[0, 1]), Alignment::Block(1));
+        assert!(a.take_abandoned(), "channel 0 must be read again");
+        assert!(!a.take_abandoned());
+        assert_eq!(a.on_barrier(1, barrier(1), &[0, 1]), Alignment::Stale);
+        assert_eq!(a.on_barrier(0, barrier(2), &[0, 1]), Alignment::Aligned(barrier(2)));
     }
 }

@@ -171,6 +171,4 @@ pub enum TaskCommand {
     TriggerCheckpoint(Barrier),
     /// The checkpoint is complete everywhere: commit what waits for it.
     CheckpointComplete(u64),
-    /// An upgrade's new code, compiled and ready: swap to it at the next upgrade barrier.
-    StageUpgrade(Arc<crate::task::StagedUpgrade>),
 }

@@ -4,6 +4,7 @@
 //! the user as one clear message and a non-zero exit code.
 
 mod bench;
+mod bench_upgrade;
 mod cluster;
 mod consume;
 pub mod flink;

@@ -118,9 +118,19 @@ impl Checkpoints {
         u64::from(self.pending.is_some())
     }
 
+    /// The id of the latest checkpoint triggered.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     /// True while a checkpoint or savepoint is being taken.
     pub fn in_flight(&self) -> bool {
         self.pending.is_some()
+    }
+
+    /// What the checkpoint being taken is, if one is.
+    pub fn in_flight_kind(&self) -> Option<BarrierKind> {
+        self.pending.as_ref().map(|p| p.kind)
     }
 
     /// The latest completed checkpoint or savepoint in the history.

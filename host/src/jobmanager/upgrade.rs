@@ -40,6 +40,10 @@ use crate::rpc::ToTaskManager;
 /// The probation's least duration (Weir's own key): until it has passed *and* a checkpoint
 /// after the change has completed, a failure of the new code rolls the job back.
 pub const PROBATION_KEY: &str = "weir.upgrade.probation";
+/// How long the upgrade barrier may take to reach every task before they swap at once instead
+/// (Weir's own key): a backpressured operator's input can hold minutes of records ahead of it.
+pub const BARRIER_TIMEOUT_KEY: &str = "weir.upgrade.barrier-timeout";
+const DEFAULT_BARRIER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How an upgrade changes the job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +99,10 @@ pub struct UpgradeRecord {
     pub checkpoint: Option<u64>,
     /// From the request until every task runs the new code, ms.
     pub swap_ms: Option<i64>,
+    /// The tasks swapped at once, ahead of their queued input, because the barrier could not
+    /// reach them in time (a backpressured job).
+    #[serde(default)]
+    pub immediate: bool,
 }
 
 impl UpgradeRecord {
@@ -124,7 +132,9 @@ enum Phase {
     /// Ready for the barrier, which waits for the checkpoint in flight to end.
     Ready,
     /// The upgrade barrier (a checkpoint, or a stop savepoint for a redeploy) is under way.
-    Barrier { checkpoint: u64, completed: bool },
+    Barrier { checkpoint: u64, completed: bool, since: Instant },
+    /// The barrier took too long: the tasks were told to swap at once.
+    Immediate,
     /// The new code runs; a failure rolls back until a checkpoint after `after` completes
     /// once `until` has passed.
     Probation { after: u64, until: Instant, triggered: Option<u64> },
@@ -162,9 +172,9 @@ struct Deployed {
 }
 
 impl InFlight {
-    /// True once the new code runs somewhere (a failure then rolls back).
+    /// True once the new code may run somewhere (a failure then rolls back).
     pub fn new_code_may_run(&self) -> bool {
-        matches!(self.phase, Phase::Barrier { .. } | Phase::Probation { .. })
+        matches!(self.phase, Phase::Barrier { .. } | Phase::Immediate | Phase::Probation { .. })
     }
 }
 
@@ -336,6 +346,7 @@ impl JobManager {
             failure: None,
             checkpoint: None,
             swap_ms: None,
+            immediate: false,
         };
         if request.dry_run {
             return Ok(Started::DryRun(Box::new((plan, history))));
@@ -443,7 +454,13 @@ impl JobManager {
             return;
         }
         let Some(flight) = job.upgrade.as_mut() else { return };
-        if !matches!(flight.phase, Phase::Barrier { checkpoint: c, .. } if c == checkpoint) {
+        let expected = match flight.phase {
+            Phase::Barrier { checkpoint: c, .. } => c == checkpoint,
+            // Tasks the barrier reached before the timeout swapped at it; the others now.
+            Phase::Immediate => true,
+            _ => false,
+        };
+        if !expected {
             return;
         }
         flight.swaps_waiting.remove(&(task.vertex, task.subtask));
@@ -463,7 +480,16 @@ impl JobManager {
             let Some(job) = state.jobs.get_mut(job_id) else { return };
             let Some(flight) = job.upgrade.as_mut() else { return };
             match flight.phase.clone() {
-                Phase::Barrier { checkpoint, completed: true } if flight.swaps_waiting.is_empty() => {
+                // A redeploy's barrier stops the job; `redeploy_if_stopped` takes it from there.
+                Phase::Barrier { completed: true, .. } | Phase::Immediate
+                    if flight.mode == UpgradeMode::InPlace && flight.swaps_waiting.is_empty() =>
+                {
+                    let checkpoint = match flight.phase {
+                        Phase::Barrier { checkpoint, .. } => Some(checkpoint),
+                        _ => None,
+                    };
+                    // After an immediate swap, probation ends with any checkpoint from now on.
+                    let after = checkpoint.unwrap_or(job.checkpoints.next_id());
                     if let Some(failure) = flight.failure.clone() {
                         let cause = format!("The new code failed to start: {failure}");
                         rollback(&mut state, job_id, &cause);
@@ -472,7 +498,8 @@ impl JobManager {
                         let swap_ms = flight.started.elapsed().as_millis() as i64;
                         if let Some(h) = job.record.upgrades.iter_mut().rev().find(|h| h.id == flight.id) {
                             h.swap_ms = Some(swap_ms);
-                            h.checkpoint = Some(checkpoint);
+                            h.checkpoint = checkpoint;
+                            h.immediate = checkpoint.is_none();
                         }
                         tracing::info!(
                             job = job_id,
@@ -480,8 +507,7 @@ impl JobManager {
                             swap_ms,
                             "every task runs the new code; probation starts"
                         );
-                        flight.phase =
-                            Phase::Probation { after: checkpoint, until: Instant::now() + probation, triggered: None };
+                        flight.phase = Phase::Probation { after, until: Instant::now() + probation, triggered: None };
                         probation_checkpoint(&mut state, job_id, self);
                         None
                     }
@@ -501,7 +527,7 @@ impl JobManager {
             let Some(job) = state.jobs.get_mut(job_id) else { return };
             let Some(flight) = job.upgrade.as_mut() else { return };
             match &mut flight.phase {
-                Phase::Barrier { checkpoint: c, completed } if *c == checkpoint => {
+                Phase::Barrier { checkpoint: c, completed, .. } if *c == checkpoint => {
                     *completed = true;
                     None
                 }
@@ -560,13 +586,22 @@ fn check_upgradable(job: &super::JobEntry) -> Result<(), DispatchError> {
     Ok(())
 }
 
-/// Triggers the upgrade barrier once the job has no checkpoint in flight.
+/// Triggers the upgrade barrier: at once, superseding a periodic checkpoint in flight (the
+/// barrier is a checkpoint too, and the one in flight may be held up behind queued input), or
+/// once a savepoint in flight has ended.
 pub(super) fn trigger_if_ready(state: &mut ClusterState, job_id: &str, jm: &JobManager) {
     let Some(job) = state.jobs.get(job_id) else { return };
     let Some(flight) = &job.upgrade else { return };
-    if flight.phase != Phase::Ready || job.checkpoints.in_flight() {
+    if flight.phase != Phase::Ready {
         return;
     }
+    match job.checkpoints.in_flight_kind() {
+        None => {}
+        Some(BarrierKind::Checkpoint) => fail_pending(state, job_id, "superseded by an upgrade barrier"),
+        Some(_) => return,
+    }
+    let Some(job) = state.jobs.get(job_id) else { return };
+    let Some(flight) = &job.upgrade else { return };
     let (kind, location) = match flight.mode {
         UpgradeMode::InPlace => (BarrierKind::Upgrade, jm.next_checkpoint_location(job_id, &job.checkpoints)),
         // The redeploy's snapshot is its own, beside the job's checkpoints.
@@ -579,7 +614,7 @@ pub(super) fn trigger_if_ready(state: &mut ClusterState, job_id: &str, jm: &JobM
     if let Some(flight) = state.jobs.get_mut(job_id).and_then(|j| j.upgrade.as_mut())
         && let Some(checkpoint) = checkpoint
     {
-        flight.phase = Phase::Barrier { checkpoint, completed: false };
+        flight.phase = Phase::Barrier { checkpoint, completed: false, since: Instant::now() };
     }
 }
 
@@ -602,12 +637,48 @@ pub(super) fn probation_checkpoint(state: &mut ClusterState, job_id: &str, jm: &
     }
 }
 
-/// Called by the timer: barriers that waited for a checkpoint in flight, probation checkpoints.
+/// Called by the timer: barriers that waited for a checkpoint in flight, barriers stuck behind
+/// queued input, probation checkpoints.
 pub(super) fn tick(state: &mut ClusterState, jm: &JobManager) {
+    let timeout = jm
+        .options
+        .config
+        .get_duration_ms(BARRIER_TIMEOUT_KEY, DEFAULT_BARRIER_TIMEOUT)
+        .unwrap_or(DEFAULT_BARRIER_TIMEOUT);
     let ids: Vec<String> = state.jobs.iter().filter(|(_, j)| j.upgrade.is_some()).map(|(id, _)| id.clone()).collect();
     for id in ids {
         trigger_if_ready(state, &id, jm);
+        swap_now_if_stuck(state, &id, timeout);
         probation_checkpoint(state, &id, jm);
+    }
+}
+
+/// The in-place upgrade's barrier has not reached every task within `timeout` (it waits behind
+/// a backpressured operator's queued input): the checkpoint is given up, and the tasks that have
+/// not swapped swap at once, ahead of their queue. A rollback then restores the latest completed
+/// checkpoint.
+fn swap_now_if_stuck(state: &mut ClusterState, job_id: &str, timeout: Duration) {
+    let Some(job) = state.jobs.get_mut(job_id) else { return };
+    let Some(flight) = job.upgrade.as_mut() else { return };
+    let Phase::Barrier { completed: false, since, .. } = flight.phase else { return };
+    if flight.mode != UpgradeMode::InPlace || since.elapsed() < timeout {
+        return;
+    }
+    flight.phase = Phase::Immediate;
+    let upgrade = flight.id.clone();
+    tracing::info!(
+        job = job_id,
+        upgrade,
+        ?timeout,
+        "the upgrade barrier is held up by queued input; the tasks swap at once"
+    );
+    let taskmanagers: BTreeSet<String> = job.slots.iter().cloned().collect();
+    // The phase moved on, so giving up the barrier's checkpoint does not roll back.
+    fail_pending(state, job_id, "the upgrade barrier was held up; the tasks swap at once instead");
+    for tm in taskmanagers {
+        if let Some(entry) = state.taskmanagers.get(&tm) {
+            entry.send(ToTaskManager::SwapNow { job: job_id.to_string(), upgrade: upgrade.clone() });
+        }
     }
 }
 
@@ -737,7 +808,7 @@ pub(super) fn redeploy_if_stopped(state: &mut ClusterState, job_id: &str) -> boo
     let Some(job) = state.jobs.get_mut(job_id) else { return false };
     let stopped = job.all_subtasks().all(|s| s.state == ExecutionState::Finished);
     let Some(flight) = job.upgrade.as_ref() else { return false };
-    let Phase::Barrier { checkpoint, completed } = flight.phase else { return false };
+    let Phase::Barrier { checkpoint, completed, .. } = flight.phase else { return false };
     if flight.mode != UpgradeMode::Redeploy || !stopped {
         return false;
     }
@@ -792,5 +863,134 @@ pub fn abandon_on_restart(record: &mut JobRecord) {
     for h in record.upgrades.iter_mut().filter(|h| h.completed.is_none()) {
         h.completed = Some(now_ms());
         h.failure = Some("The JobManager restarted during the upgrade; the job resumed its previous code.".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobgraph::{JobEdge, ShipStrategy, SinkConnector, SourceConnector, TimeCharacteristic};
+
+    fn vertex(uid: &str, kind: VertexKind, inputs: &[(usize, ShipStrategy)], config: &str) -> JobVertex {
+        JobVertex {
+            id: format!("id-{uid}"),
+            uid: uid.into(),
+            name: uid.into(),
+            kind,
+            parallelism: 2,
+            inputs: inputs.iter().map(|(source, strategy)| JobEdge { source: *source, strategy: *strategy }).collect(),
+            config: config.into(),
+        }
+    }
+
+    /// Source → (filter) → counter → sink, the shape of the Click Event Count job.
+    fn graph(counter_config: &str, filter: bool) -> JobGraph {
+        let source = SourceConnector::Datagen { count: None, rate: None };
+        let mut vertices = vec![vertex(
+            "source",
+            VertexKind::Source { connector: source, function: Some("deserialize".into()) },
+            &[],
+            "",
+        )];
+        if filter {
+            let f = VertexKind::Transform { function: "filter".into() };
+            vertices.push(vertex("filter", f, &[(0, ShipStrategy::Forward)], ""));
+        }
+        let upstream = vertices.len() - 1;
+        let count = VertexKind::Transform { function: "count".into() };
+        vertices.push(vertex("counter", count, &[(upstream, ShipStrategy::Hash)], counter_config));
+        let sink = VertexKind::SinkWriter { connector: SinkConnector::Discard };
+        vertices.push(vertex("sink", sink, &[(vertices.len() - 1, ShipStrategy::Forward)], ""));
+        JobGraph {
+            job_id: "job".into(),
+            name: "test".into(),
+            vertices,
+            time: TimeCharacteristic::ProcessingTime,
+            checkpoint_interval_ms: Some(1000),
+            max_parallelism: 128,
+        }
+    }
+
+    fn record(graph: JobGraph) -> JobRecord {
+        serde_json::from_value(serde_json::json!({
+            "graph": graph,
+            "jar_id": null,
+            "component_hash": "old",
+            "program_args": [],
+            "status": "RUNNING",
+            "timestamps": {},
+            "start_time": 0,
+            "end_time": -1,
+            "exceptions": [],
+            "final_subtasks": null,
+        }))
+        .expect("a job record")
+    }
+
+    fn request(operators: &[&str]) -> UpgradeRequest {
+        UpgradeRequest { operators: operators.iter().map(|o| o.to_string()).collect(), ..Default::default() }
+    }
+
+    #[test]
+    fn same_graph_swaps_in_place_every_operator_with_code() {
+        let plan = plan(&record(graph("event-time", false)), graph("event-time 1.1", false), "new", &request(&[]));
+        let plan = plan.expect("an in-place plan");
+        assert_eq!(plan.mode, UpgradeMode::InPlace);
+        assert_eq!(plan.operators, ["source", "counter"]);
+        assert_eq!(plan.graph.vertices[1].config, "event-time 1.1");
+        // Vertex ids stay what they were.
+        assert_eq!(plan.graph.vertices[1].id, "id-counter");
+        assert_eq!(plan.vertex_components.get("counter").map(String::as_str), Some("new"));
+    }
+
+    #[test]
+    fn operators_limit_the_swap_and_the_others_keep_their_definition() {
+        let old = record(graph("event-time", false));
+        let plan = plan(&old, graph("event-time 1.1", false), "new", &request(&["source"])).expect("a plan");
+        assert_eq!(plan.operators, ["source"]);
+        assert_eq!(plan.graph.vertices[1].config, "event-time", "the counter keeps its configuration");
+        assert!(!plan.vertex_components.contains_key("counter"));
+        let refused = super::plan(&old, graph("event-time", false), "new", &request(&["sink"]));
+        assert!(matches!(refused, Err(DispatchError::BadRequest(m)) if m.contains("runs no guest code")));
+        let refused = super::plan(&old, graph("event-time", false), "new", &request(&["nope"]));
+        assert!(matches!(refused, Err(DispatchError::BadRequest(m)) if m.contains("has no operator 'nope'")));
+    }
+
+    #[test]
+    fn the_same_code_and_configuration_is_nothing_to_upgrade() {
+        let old = record(graph("event-time", false));
+        let refused = plan(&old, graph("event-time", false), "old", &request(&[]));
+        assert!(matches!(refused, Err(DispatchError::BadRequest(m)) if m.starts_with("Nothing to upgrade")));
+    }
+
+    #[test]
+    fn a_changed_graph_redeploys_and_may_not_drop_state() {
+        let plan = plan(&record(graph("event-time", false)), graph("event-time v2", true), "new", &request(&[]));
+        let plan = plan.expect("a redeploy plan");
+        assert_eq!(plan.mode, UpgradeMode::Redeploy);
+        assert_eq!(plan.added, ["filter"]);
+        // Back from version 2: the filter has no state, so it may go.
+        let back = super::plan(&record(graph("event-time v2", true)), graph("event-time", false), "old", &request(&[]));
+        assert_eq!(back.expect("a redeploy plan").removed, ["filter"]);
+        // The counter's keyed state may not go without allowNonRestoredState.
+        let mut without_counter = graph("event-time", false);
+        without_counter.vertices.remove(1);
+        without_counter.vertices[1].inputs[0].source = 0;
+        let old = record(graph("event-time", false));
+        let refused = super::plan(&old, without_counter.clone(), "new", &request(&[]));
+        assert!(matches!(refused, Err(DispatchError::BadRequest(m)) if m.contains("operator counter")));
+        let allowed = UpgradeRequest { allow_non_restored_state: true, ..request(&[]) };
+        assert!(super::plan(&old, without_counter, "new", &allowed).is_ok());
+        // 'operators' applies only in place.
+        let refused = super::plan(&old, graph("event-time", true), "new", &request(&["counter"]));
+        assert!(matches!(refused, Err(DispatchError::BadRequest(m)) if m.contains("only to in-place")));
+    }
+
+    #[test]
+    fn another_max_parallelism_is_refused() {
+        let mut new = graph("event-time 1.1", false);
+        new.max_parallelism = 256;
+        let refused = plan(&record(graph("event-time", false)), new, "new", &request(&[]));
+        assert!(matches!(refused, Err(DispatchError::BadRequest(m)) if m.contains("max parallelism")));
     }
 }

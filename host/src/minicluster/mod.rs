@@ -111,6 +111,7 @@ impl MiniCluster {
                     // A local run takes no checkpoints: nothing ever arrives here.
                     commands: crossbeam_channel::never(),
                     restore: None,
+                    upgrade: Default::default(),
                 };
                 let io = wiring.tasks.remove(&(v, s)).unwrap_or_default();
                 let gate = InputGate::new(io.inputs);

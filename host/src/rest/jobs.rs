@@ -212,7 +212,7 @@ pub async fn details(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) 
                 "duration": duration,
                 "tasks": counts(subs.iter(), |s| s.name().to_string()),
                 "metrics": io_metrics(subs),
-                "component": component_json(&state, job, &vertex.uid),
+                "component": vertex.function().map(|_| component_json(&state, job, &vertex.uid)),
             })
         })
         .collect();

@@ -57,6 +57,7 @@ pub fn upgrade_json(h: &UpgradeRecord) -> Value {
         "duration": h.duration_ms().unwrap_or(-1),
         "swap-duration": h.swap_ms.unwrap_or(-1),
         "checkpoint-id": h.checkpoint,
+        "swap-point": if h.immediate { "IMMEDIATE" } else { "BARRIER" },
     });
     if let Some(result) = h.result {
         op["result"] = json!(result.name());

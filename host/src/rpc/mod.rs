@@ -149,6 +149,12 @@ pub enum ToTaskManager {
         graph: Box<JobGraph>,
         operators: Vec<String>,
     },
+    /// The upgrade barrier is stuck behind queued input (a backpressured operator): the tasks
+    /// that staged `upgrade` and have not swapped yet swap now.
+    SwapNow {
+        job: Id,
+        upgrade: String,
+    },
 }
 
 /// Why a message could not be read or written.

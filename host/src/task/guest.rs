@@ -121,6 +121,11 @@ impl GuestOperator {
         Ok(())
     }
 
+    /// The task this operator runs in (after a swap, with the upgraded graph).
+    pub(super) fn context(&self) -> &TaskContext {
+        &self.ctx
+    }
+
     pub fn host(&mut self) -> &mut HostState {
         self.instance.host_mut()
     }
@@ -159,6 +164,7 @@ impl GuestOperator {
             let (chunk, tail, n) = weir_frame::split(rest, self.max_records).unwrap_or((rest, &[], 0));
             let (result, elapsed) = self.timed(|i| i.process(input, chunk));
             result?;
+            self.swap_if_requested();
             if elapsed > SLOW_CALL {
                 self.max_records = (n / 2).max(1);
             } else if elapsed < QUICK_CALL && n == self.max_records {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub use cancel::CancelToken;
 pub use guest::GuestOperator;
-pub use upgrade::StagedUpgrade;
+pub use upgrade::{StagedUpgrade, UpgradeMailbox};
 
 use crate::checkpoint::{RestorePoint, SubtaskSnapshot, TaskCommand};
 use crate::component::{GuestError, JobComponent, WasmRuntime};
@@ -45,6 +45,8 @@ pub struct TaskContext {
     pub commands: crossbeam_channel::Receiver<TaskCommand>,
     /// The checkpoint or savepoint to start from.
     pub restore: Option<Arc<RestorePoint>>,
+    /// Where the TaskManager leaves an upgrade's new code for the task (`upgrade`).
+    pub upgrade: Arc<upgrade::UpgradeMailbox>,
 }
 
 /// Hears of a task's progress (a TaskManager reports it to the JobManager).

@@ -7,10 +7,9 @@ use std::time::Duration;
 use std::path::Path;
 
 use super::guest::GuestOperator;
-use super::upgrade::UpgradeSlot;
 use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
 use crate::checkpoint::align::{Aligner, Alignment};
-use crate::checkpoint::{Barrier, BarrierKind, TaskCommand};
+use crate::checkpoint::{Barrier, BarrierKind};
 use crate::component::bindings::TimeDomain;
 use crate::network::{InputGate, NetworkError, StreamElement};
 use crate::timer::processing_time_now;
@@ -26,8 +25,6 @@ struct OperatorTask<'a> {
     aligner: Aligner,
     /// A stop-with-savepoint (without drain) passed: the input's end fires nothing.
     stopping: bool,
-    /// New code waiting for the upgrade barrier.
-    upgrade: UpgradeSlot,
 }
 
 impl OperatorTask<'_> {
@@ -87,28 +84,24 @@ impl OperatorTask<'_> {
         let (id, upgrade) = (barrier.id, barrier.kind == BarrierKind::Upgrade);
         self.op.writer().broadcast(StreamElement::Barrier(barrier)).map_err(|e| self.net(e))?;
         if upgrade {
-            // The staging command may have come in while the task waited for this barrier.
-            self.commands();
-            self.upgrade.swap(self.ctx, &mut self.op, id);
+            self.op.swap_staged(id);
         }
         gate.unblock_all();
         Ok(())
     }
 
-    /// Takes the TaskManager's commands: staged upgrades (operators have no offsets to commit
-    /// when a checkpoint completes).
+    /// Operators have no offsets to commit when a checkpoint completes: they only swap to an
+    /// upgrade at once when asked to.
     fn commands(&mut self) {
-        while let Ok(command) = self.ctx.commands.try_recv() {
-            if let TaskCommand::StageUpgrade(staged) = command {
-                self.upgrade.stage(self.ctx, staged);
-            }
-        }
+        while self.ctx.commands.try_recv().is_ok() {}
+        self.op.swap_if_requested();
     }
 
     fn on_alignment(&mut self, gate: &mut InputGate, alignment: Alignment) -> Result<(), TaskError> {
         match alignment {
             Alignment::Block(channel) => gate.block(channel),
             Alignment::Aligned(barrier) => self.checkpoint(gate, barrier)?,
+            Alignment::Stale => {}
         }
         Ok(())
     }
@@ -148,6 +141,9 @@ impl OperatorTask<'_> {
                 }
                 StreamElement::Barrier(barrier) => {
                     let alignment = self.aligner.on_barrier(channel, barrier, &gate.open_channels());
+                    if self.aligner.take_abandoned() {
+                        gate.unblock_all();
+                    }
                     self.on_alignment(&mut gate, alignment)?;
                 }
                 StreamElement::EndOfInput if self.stopping => {
@@ -179,7 +175,6 @@ impl OperatorTask<'_> {
 /// Runs a guest operator over `gate` until its input ends or it is cancelled.
 pub fn run(ctx: &TaskContext, gate: InputGate, op: GuestOperator) -> Result<TaskOutcome, TaskError> {
     let valve = WatermarkValve::new(gate.len());
-    let mut task =
-        OperatorTask { ctx, op, valve, aligner: Aligner::default(), stopping: false, upgrade: UpgradeSlot::default() };
+    let mut task = OperatorTask { ctx, op, valve, aligner: Aligner::default(), stopping: false };
     task.run(gate).or_else(outcome_of)
 }

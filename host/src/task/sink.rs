@@ -71,9 +71,14 @@ impl WriterTask<'_> {
                 StreamElement::Watermark(w) => self.ctx.metrics.current_input_watermark.set(w),
                 StreamElement::Status(_) => {}
                 StreamElement::Barrier(barrier) => {
-                    match self.aligner.on_barrier(channel, barrier, &gate.open_channels()) {
+                    let alignment = self.aligner.on_barrier(channel, barrier, &gate.open_channels());
+                    if self.aligner.take_abandoned() {
+                        gate.unblock_all();
+                    }
+                    match alignment {
                         Alignment::Block(c) => gate.block(c),
                         Alignment::Aligned(b) => self.checkpoint(&mut gate, b)?,
+                        Alignment::Stale => {}
                     }
                 }
                 StreamElement::EndOfInput => {
@@ -116,12 +121,17 @@ pub fn run_committer(ctx: &TaskContext, mut gate: InputGate) -> Result<TaskOutco
         while ctx.commands.try_recv().is_ok() {}
         match gate.next(POLL) {
             Ok(Some((channel, StreamElement::Barrier(barrier)))) => {
-                match aligner.on_barrier(channel, barrier, &gate.open_channels()) {
+                let alignment = aligner.on_barrier(channel, barrier, &gate.open_channels());
+                if aligner.take_abandoned() {
+                    gate.unblock_all();
+                }
+                match alignment {
                     Alignment::Block(c) => gate.block(c),
                     Alignment::Aligned(b) => {
                         acknowledge(b);
                         gate.unblock_all();
                     }
+                    Alignment::Stale => {}
                 }
             }
             Ok(Some((_, StreamElement::EndOfInput))) => {

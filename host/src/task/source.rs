@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use super::guest::GuestOperator;
-use super::upgrade::UpgradeSlot;
 use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
 use crate::checkpoint::{Barrier, BarrierKind, SubtaskSnapshot, TaskCommand};
 use crate::connector::SourceReader;
@@ -41,8 +40,6 @@ struct SourceTask<'a> {
     status: WatermarkStatus,
     /// Positions of checkpoints taken and not yet complete, to commit once they are.
     pending: Vec<(u64, Vec<(u32, i64)>)>,
-    /// The deserializer's new code, waiting for the upgrade barrier.
-    upgrade: UpgradeSlot,
 }
 
 /// What a checkpoint trigger means for the source's loop.
@@ -125,7 +122,7 @@ impl SourceTask<'_> {
         let (id, upgrade) = (barrier.id, barrier.kind == BarrierKind::Upgrade);
         self.output.writer().broadcast(StreamElement::Barrier(barrier)).map_err(|e| self.net(e))?;
         if upgrade && let SourceOutput::Guest(op) = &mut self.output {
-            self.upgrade.swap(self.ctx, op, id);
+            op.swap_staged(id);
         }
         Ok(if stop { AfterCheckpoint::Stop } else { AfterCheckpoint::Continue })
     }
@@ -146,7 +143,6 @@ impl SourceTask<'_> {
                         reader.commit(&positions);
                     }
                 }
-                TaskCommand::StageUpgrade(staged) => self.upgrade.stage(self.ctx, staged),
             }
         }
         Ok(false)
@@ -228,7 +224,6 @@ pub fn run(ctx: &TaskContext, reader: Box<dyn SourceReader>, output: SourceOutpu
         watermark: MIN_WATERMARK,
         status: WatermarkStatus::Active,
         pending: Vec::new(),
-        upgrade: UpgradeSlot::default(),
     };
     task.run(reader).or_else(outcome_of)
 }

@@ -2,15 +2,16 @@
 //! swap itself once the upgrade barrier has passed.
 //!
 //! The JobManager first has every TaskManager involved compile and pre-link the new component
-//! and stage it with the tasks it concerns ([`TaskCommand::StageUpgrade`]); only then does it
-//! trigger the upgrade barrier. A task that has aligned on that barrier snapshots as for any
+//! and stage it with its tasks ([`UpgradeMailbox`]); only then does it trigger the upgrade
+//! barrier. A task that has aligned on that barrier snapshots as for any
 //! checkpoint, passes the barrier on, and then swaps: a new instance of the new component gets
 //! the old instance's host services (keyed state, timers, output, metrics) and is opened; the
 //! old instance is dropped. So the barrier only swaps, and the state stays where it is.
 //!
 //! [`TaskCommand::StageUpgrade`]: crate::checkpoint::TaskCommand::StageUpgrade
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::TaskContext;
 use super::guest::GuestOperator;
@@ -38,31 +39,58 @@ impl StagedUpgrade {
     }
 }
 
-/// The upgrade a task holds until its upgrade barrier.
-#[derive(Default)]
-pub(crate) struct UpgradeSlot(Option<Arc<StagedUpgrade>>);
+/// The checkpoint id a swap reports when it happened at once rather than at the barrier.
+pub const IMMEDIATE: u64 = 0;
 
-impl UpgradeSlot {
-    /// Keeps `staged` if it concerns this task (a newer staging replaces an older one).
-    pub fn stage(&mut self, ctx: &TaskContext, staged: Arc<StagedUpgrade>) {
-        if staged.concerns(ctx) {
-            tracing::debug!(task = ctx.name(), upgrade = staged.id, "upgrade staged");
-            self.0 = Some(staged);
+/// Where a TaskManager leaves an upgrade for a task: the staged code, and a flag asking the task
+/// to swap at once. Shared rather than sent, so that a task busy with a long batch still finds it
+/// between two guest calls.
+#[derive(Debug, Default)]
+pub struct UpgradeMailbox {
+    staged: Mutex<Option<Arc<StagedUpgrade>>>,
+    swap_now: AtomicBool,
+}
+
+impl UpgradeMailbox {
+    /// Leaves `staged` for the task, replacing whatever was staged before (an upgrade that was
+    /// given up is never swapped to).
+    pub fn stage(&self, staged: Arc<StagedUpgrade>) {
+        *self.staged.lock().unwrap_or_else(|e| e.into_inner()) = Some(staged);
+        self.swap_now.store(false, Ordering::Release);
+    }
+
+    /// Asks the task to swap to upgrade `id` at once, if it is the one staged.
+    pub fn swap_now(&self, id: &str) {
+        let staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        if staged.as_ref().is_some_and(|s| s.id == id) {
+            self.swap_now.store(true, Ordering::Release);
         }
     }
 
-    /// At the upgrade barrier `checkpoint`: swaps `op` to the staged code, if any, and tells the
-    /// listener how it went. A swap that fails leaves the old code running; the JobManager then
-    /// rolls the whole job back to the barrier's snapshot.
-    pub fn swap(&mut self, ctx: &TaskContext, op: &mut GuestOperator, checkpoint: u64) {
-        let Some(staged) = self.0.take() else { return };
+    /// Takes the staged upgrade, if it concerns the task's operator.
+    fn take(&self, ctx: &TaskContext) -> Option<Arc<StagedUpgrade>> {
+        self.swap_now.store(false, Ordering::Release);
+        let staged = self.staged.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        staged.concerns(ctx).then_some(staged)
+    }
+}
+
+impl GuestOperator {
+    /// At the upgrade barrier `checkpoint` (or [`IMMEDIATE`]): swaps to the staged code, if any,
+    /// and tells the listener how it went. A swap that fails leaves the old code running; the
+    /// JobManager then rolls the whole job back.
+    pub fn swap_staged(&mut self, checkpoint: u64) {
+        let Some(staged) = self.context().upgrade.take(self.context()) else { return };
         let started = std::time::Instant::now();
-        match op.swap(&staged) {
+        let result = self.swap(&staged);
+        let ctx = self.context();
+        match result {
             Ok(()) => {
                 tracing::info!(
                     task = ctx.name(),
                     upgrade = staged.id,
                     component = &staged.component.hash()[..12],
+                    at = if checkpoint == IMMEDIATE { "once" } else { "the barrier" },
                     took = ?started.elapsed(),
                     "swapped to the new code"
                 );
@@ -72,6 +100,15 @@ impl UpgradeSlot {
                 tracing::warn!(task = ctx.name(), upgrade = staged.id, %error, "the new code failed to start; the old code runs on");
                 ctx.listener.swapped(checkpoint, Some(error.to_string()));
             }
+        }
+    }
+
+    /// Swaps at once if the JobManager asked for it (the upgrade barrier is held up behind the
+    /// queued input): called between guest calls, so even a task working through a long
+    /// backlog swaps within one call's time.
+    pub fn swap_if_requested(&mut self) {
+        if self.context().upgrade.swap_now.load(Ordering::Acquire) {
+            self.swap_staged(IMMEDIATE);
         }
     }
 }

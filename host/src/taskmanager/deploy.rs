@@ -148,7 +148,14 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
     for (v, s) in local_tasks {
         let metrics = Arc::new(TaskMetrics::default());
         let (commands, command_receiver) = crossbeam_channel::unbounded();
-        running.tasks.push(RunningTask { vertex: v, subtask: s, metrics: metrics.clone(), commands });
+        let upgrade = Arc::new(crate::task::UpgradeMailbox::default());
+        running.tasks.push(RunningTask {
+            vertex: v,
+            subtask: s,
+            metrics: metrics.clone(),
+            commands,
+            upgrade: upgrade.clone(),
+        });
         let reporter =
             Arc::new(Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: v, subtask: s, attempt });
         let ctx = TaskContext {
@@ -161,6 +168,7 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
             attempt,
             commands: command_receiver,
             restore: restore.clone(),
+            upgrade,
         };
         let io = wiring.tasks.remove(&(v, s)).unwrap_or_default();
         let component = loaded[vertex_components[v].as_str()].clone();

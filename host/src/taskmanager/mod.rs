@@ -45,6 +45,8 @@ struct RunningTask {
     subtask: u32,
     metrics: Arc<TaskMetrics>,
     commands: crossbeam_channel::Sender<TaskCommand>,
+    /// Where an upgrade's new code is left for the task.
+    upgrade: Arc<crate::task::UpgradeMailbox>,
 }
 
 /// An attempt of a job with tasks here.
@@ -252,6 +254,15 @@ async fn session(
                     let _ = outbox.send(ToJobManager::UpgradePrepared { job, upgrade, failure });
                 });
             }
+            Ok(Some(ToTaskManager::SwapNow { job, upgrade })) => {
+                let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                tracing::info!(job, upgrade, "the upgrade barrier is held up: the tasks swap at once");
+                for running in jobs.values().filter(|r| r.job == job) {
+                    for t in &running.tasks {
+                        t.upgrade.swap_now(&upgrade);
+                    }
+                }
+            }
             Ok(Some(other)) => tracing::warn!(?other, "unexpected message from the JobManager"),
             Ok(None) => break Err(anyhow::anyhow!("the JobManager closed the connection")),
             Err(e) => break Err(e.into()),
@@ -281,9 +292,8 @@ fn prepare_upgrade(
     let mut staged_with = 0;
     for running in jobs.values().filter(|r| r.job == job) {
         for t in &running.tasks {
-            if t.commands.send(TaskCommand::StageUpgrade(staged.clone())).is_ok() {
-                staged_with += 1;
-            }
+            t.upgrade.stage(staged.clone());
+            staged_with += 1;
         }
     }
     if staged_with == 0 {

@@ -470,9 +470,12 @@ impl Frontend<'_> {
         };
         match op["result"].as_str() {
             Some(result @ ("SWAPPED" | "REDEPLOYED")) => {
+                let point = match op["checkpoint-id"].as_u64() {
+                    Some(checkpoint) => format!("at checkpoint {checkpoint}"),
+                    None => "at once (the barrier was held up by queued input)".to_string(),
+                };
                 self.println(&format!(
-                    "Upgrade completed: {result} at checkpoint {} in {} ms (operators: {}).",
-                    op["checkpoint-id"],
+                    "Upgrade completed: {result} {point} in {} ms (operators: {}).",
                     op["duration"],
                     format::json_list(&op["operators"])
                 ));

@@ -488,6 +488,14 @@ pub fn assert_exactly_once(lines: &[String], windows: i64) {
     assert_eq!(counts.len() as i64, windows * 6, "{counts:#?}");
 }
 
+/// Copies the built guest component `name` (for example `click_event_count_v2`) into `dir` as
+/// `file`, as a user holds a component file; returns its path.
+pub fn guest_component(dir: &Path, name: &str, file: &str) -> String {
+    let path = dir.join(file);
+    std::fs::copy(weir::builtin::guest_path(name), &path).expect("copy the component");
+    path.display().to_string()
+}
+
 /// Writes the Click Event Count component under the playground's jar name (Weir takes `.jar`
 /// and `.wasm` names alike) and returns its path.
 pub fn click_count_jar(dir: &Path) -> PathBuf {

@@ -5,14 +5,9 @@
 
 use std::time::Duration;
 
-use weir::builtin;
 use weir_tests::*;
 
-fn component(dir: &std::path::Path, name: &str, file: &str) -> String {
-    let path = dir.join(file);
-    std::fs::copy(builtin::guest_path(name), &path).expect("copy the component");
-    path.display().to_string()
-}
+use weir_tests::guest_component as component;
 
 fn job_id(out: &str) -> String {
     out.trim().rsplit(' ').next().expect("a job id").to_string()

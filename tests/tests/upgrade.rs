@@ -6,25 +6,29 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use weir::builtin;
 use weir_tests::*;
 
-/// Copies a built guest component into the test's directory.
+/// Copies a built guest component into the test's directory, under its own file name.
 fn component(dir: &std::path::Path, name: &str) -> String {
-    let path = dir.join(format!("{name}.wasm"));
-    std::fs::copy(builtin::guest_path(name), &path).expect("copy the component");
-    path.display().to_string()
+    guest_component(dir, name, &format!("{name}.wasm"))
 }
 
 fn job_id(out: &str) -> String {
     out.trim().rsplit(' ').next().expect("a job id").to_string()
 }
 
-/// Runs version 1 of the job at parallelism `p` with `extra` arguments; returns the job id.
+/// Runs version 1 of the job at parallelism `p` with checkpointing and `extra` arguments;
+/// returns the job id.
 fn run_v1(cluster: &Cluster, bootstrap: &str, p: &str, extra: &[&str]) -> String {
+    let mut args = vec!["--checkpointing"];
+    args.extend(extra);
+    run_v1_with(cluster, bootstrap, p, &args)
+}
+
+/// Runs version 1 of the job with event time and `extra` arguments; returns the job id.
+fn run_v1_with(cluster: &Cluster, bootstrap: &str, p: &str, extra: &[&str]) -> String {
     let v1 = component(cluster.dir.path(), "click_event_count");
-    let mut args =
-        vec!["-d", "-p", p, v1.as_str(), "--bootstrap.servers", bootstrap, "--checkpointing", "--event-time"];
+    let mut args = vec!["-d", "-p", p, v1.as_str(), "--bootstrap.servers", bootstrap, "--event-time"];
     args.extend(extra);
     let (code, out, err) = cluster.cli("run", &args);
     assert_eq!(code, Some(0), "{out}{err}");
@@ -290,5 +294,32 @@ fn a_jobmanager_restart_after_an_upgrade_resumes_the_new_code() {
 
     let lines = witness(&bootstrap, "output", 19 * 6, Duration::from_secs(90)).expect("the witness reads output");
     assert_exactly_once(&lines, 19);
+    assert_switches_once(&lines, "1.1");
+}
+
+#[test]
+fn without_checkpointing_the_upgrade_barrier_still_snapshots_for_the_rollback() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start(1, 2);
+    let _generator = cluster.generator(&bootstrap, 90_000, 6_000);
+    let job = run_v1_with(&cluster, &bootstrap, "2", &[]);
+    witness(&bootstrap, "output", 6, Duration::from_secs(30)).expect("the first windows");
+    assert_eq!(cluster.checkpoints_completed(&job), 0, "no periodic checkpoints");
+
+    let faulty = component(cluster.dir.path(), "click_event_count_faulty");
+    let (code, out, err) = cluster.cli("upgrade", &[&job, &faulty]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("Upgrade completed: ROLLED_BACK"), "{out}");
+    assert!(err.contains("fails on its first call"), "{err}");
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+
+    let v1_1 = component(cluster.dir.path(), "click_event_count_v1_1");
+    let (code, out, err) = cluster.cli("upgrade", &[&job, &v1_1]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Upgrade completed: SWAPPED at checkpoint"), "{out}");
+
+    let lines = witness(&bootstrap, "output", 14 * 6, Duration::from_secs(90)).expect("the witness reads output");
+    assert_exactly_once(&lines, 14);
     assert_switches_once(&lines, "1.1");
 }

@@ -98,7 +98,7 @@ pub async fn stop(
 }
 
 /// Flink's `SerializedThrowable` on the wire.
-fn failure_cause(cause: &str) -> Value {
+pub(super) fn failure_cause(cause: &str) -> Value {
     json!({
         "class": "org.apache.flink.util.FlinkException",
         "stack-trace": format!("org.apache.flink.util.FlinkException: {cause}"),

@@ -63,11 +63,7 @@ pub fn upgrade_json(h: &UpgradeRecord) -> Value {
         op["result"] = json!(result.name());
     }
     if let Some(cause) = &h.failure {
-        op["failure-cause"] = json!({
-            "class": "org.apache.flink.util.FlinkException",
-            "stack-trace": format!("org.apache.flink.util.FlinkException: {cause}"),
-            "serialized-throwable": "",
-        });
+        op["failure-cause"] = super::checkpoints::failure_cause(cause);
     }
     let status = if h.completed.is_some() { "COMPLETED" } else { "IN_PROGRESS" };
     json!({"status": {"id": status}, "operation": op})

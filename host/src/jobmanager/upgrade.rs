@@ -43,7 +43,7 @@ pub const PROBATION_KEY: &str = "weir.upgrade.probation";
 /// How long the upgrade barrier may take to reach every task before they swap at once instead
 /// (Weir's own key): a backpressured operator's input can hold minutes of records ahead of it.
 pub const BARRIER_TIMEOUT_KEY: &str = "weir.upgrade.barrier-timeout";
-const DEFAULT_BARRIER_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How an upgrade changes the job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -276,6 +276,8 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     jobmanager: Option<WeirProcess>,
     taskmanagers: Vec<WeirProcess>,
+    /// More `-Dkey=value` options for the JobManager.
+    jobmanager_options: Vec<String>,
 }
 
 /// An HTTP answer: status and body.
@@ -305,9 +307,20 @@ impl Cluster {
     /// Starts a JobManager and `taskmanagers` TaskManagers with `slots` slots each, and waits
     /// until they have registered.
     pub fn start(taskmanagers: usize, slots: u32) -> Cluster {
+        Self::start_with(taskmanagers, slots, &[])
+    }
+
+    /// [`Cluster::start`] with more configuration for the JobManager (`-Dkey=value`).
+    pub fn start_with(taskmanagers: usize, slots: u32, jobmanager_options: &[&str]) -> Cluster {
         let dir = temp_dir();
-        let mut cluster =
-            Cluster { rest_port: free_port(), rpc_port: free_port(), dir, jobmanager: None, taskmanagers: Vec::new() };
+        let mut cluster = Cluster {
+            rest_port: free_port(),
+            rpc_port: free_port(),
+            dir,
+            jobmanager: None,
+            taskmanagers: Vec::new(),
+            jobmanager_options: jobmanager_options.iter().map(|o| o.to_string()).collect(),
+        };
         cluster.start_jobmanager();
         for _ in 0..taskmanagers {
             cluster.add_taskmanager(slots);
@@ -339,7 +352,8 @@ impl Cluster {
         let data = data.to_str().expect("utf-8 path").to_string();
         let checkpoints = format!("-Dexecution.checkpointing.dir={}", self.checkpoint_dir().display());
         let savepoints = format!("-Dexecution.checkpointing.savepoint-dir={}", self.savepoint_dir().display());
-        let args = ["jobmanager", &rest, &rpc, "--data-dir", &data, &checkpoints, &savepoints];
+        let mut args = vec!["jobmanager", &rest, &rpc, "--data-dir", &data, &checkpoints, &savepoints];
+        args.extend(self.jobmanager_options.iter().map(String::as_str));
         self.jobmanager = Some(WeirProcess::spawn(&self.cache(), &args, log));
         let ready = eventually(Duration::from_secs(20), || (self.get("/overview").status == 200).then_some(()));
         assert!(ready.is_some(), "the JobManager did not come up:\n{}", self.jobmanager_log());

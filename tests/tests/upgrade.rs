@@ -325,3 +325,45 @@ fn without_checkpointing_the_upgrade_barrier_still_snapshots_for_the_rollback() 
     assert_exactly_once(&lines, 14);
     assert_switches_once(&lines, "1.1");
 }
+
+#[test]
+fn during_probation_a_second_upgrade_is_refused_and_a_lost_taskmanager_rolls_back() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let mut cluster = Cluster::start_with(1, 2, &["-Dweir.upgrade.probation=60 s"]);
+    let _generator = cluster.generator(&bootstrap, 120_000, 6_000);
+    let job = run_v1(&cluster, &bootstrap, "2", &[]);
+    witness(&bootstrap, "output", 6, Duration::from_secs(30)).expect("the first windows");
+
+    let jar = cluster.upload(std::path::Path::new(&component(cluster.dir.path(), "click_event_count_v1_1")));
+    let answer = post(&cluster, &format!("/jobs/{job}/upgrade"), serde_json::json!({ "jarId": jar }));
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let request = answer.json()["request-id"].as_str().expect("request-id").to_string();
+    // The new code runs; probation lasts a minute.
+    let tagged = eventually(Duration::from_secs(30), || {
+        let lines = witness(&bootstrap, "output", 1, Duration::from_secs(5)).ok()?;
+        lines.iter().any(|l| l.contains("\"version\":\"1.1\"")).then_some(())
+    });
+    assert!(tagged.is_some(), "version 1.1 never wrote");
+    let status = cluster.get(&format!("/jobs/{job}/upgrade/{request}")).json();
+    assert_eq!(status["status"]["id"], "IN_PROGRESS", "{status}");
+    let again = post(&cluster, &format!("/jobs/{job}/upgrade"), serde_json::json!({ "jarId": jar, "dryRun": true }));
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("already in progress"), "{}", again.body);
+
+    // A TaskManager lost in probation: the job goes back to version 1 and recovers as usual.
+    cluster.kill_taskmanager(0);
+    let status = await_upgrade(&cluster, &job, &request);
+    assert_eq!(status["operation"]["result"], "ROLLED_BACK", "{status}");
+    let cause = status["operation"]["failure-cause"]["stack-trace"].as_str().unwrap_or_default();
+    assert!(cause.contains("was lost"), "{status}");
+    cluster.add_taskmanager(2);
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+    let details = cluster.get(&format!("/jobs/{job}")).json();
+    let counter = details["vertices"].as_array().unwrap().iter().find(|v| v["name"] == "ClickEvent Counter").cloned();
+    assert_eq!(counter.expect("the counter")["component"]["name"], "click_event_count.wasm");
+
+    // 20 windows; 19 can close, each once at 1000, whichever version wrote it.
+    let lines = witness(&bootstrap, "output", 19 * 6, Duration::from_secs(90)).expect("the witness reads output");
+    assert_exactly_once(&lines, 19);
+}

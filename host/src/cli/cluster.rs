@@ -93,6 +93,7 @@ pub fn jobmanager_options(
         heartbeat_timeout,
         default_parallelism,
         limits: Limits::default(),
+        upgrade: crate::jobmanager::upgrade::UpgradeOptions::from_config(&config)?,
         config,
     })
 }

@@ -222,9 +222,6 @@ impl JobManager {
             latest_checkpoint: None,
             vertex_components: BTreeMap::new(),
             upgrades: Vec::new(),
-            num_upgrades: 0,
-            num_upgrade_rollbacks: 0,
-            last_upgrade_duration_ms: 0,
         };
         record.transition(JobStatus::Created);
         let mut subtasks: Vec<Vec<Subtask>> =

@@ -74,18 +74,12 @@ pub fn job_metrics(job: &JobEntry, now: i64) -> Vec<Metric> {
         ("numberOfInProgressCheckpoints".into(), c.in_progress() as f64),
         ("totalNumberOfCheckpoints".into(), c.total() as f64),
     ]);
-    // Weir's hot-swap upgrades.
+    // Weir's hot-swap upgrades, counted from the job's upgrade history.
+    let counts = super::upgrade::UpgradeCounts::of(&job.record);
     metrics.extend([
-        ("numUpgrades".into(), f64::from(job.record.num_upgrades)),
-        ("numUpgradeRollbacks".into(), f64::from(job.record.num_upgrade_rollbacks)),
-        (
-            "lastUpgradeDurationMs".into(),
-            if job.record.num_upgrades + job.record.num_upgrade_rollbacks == 0 {
-                -1.0
-            } else {
-                job.record.last_upgrade_duration_ms as f64
-            },
-        ),
+        ("numUpgrades".into(), f64::from(counts.completed)),
+        ("numUpgradeRollbacks".into(), f64::from(counts.rolled_back)),
+        ("lastUpgradeDurationMs".into(), counts.last_duration_ms.map_or(-1.0, |d| d as f64)),
     ]);
     metrics
 }

@@ -47,6 +47,8 @@ pub struct JobManagerOptions {
     pub heartbeat_timeout: Duration,
     pub default_parallelism: u32,
     pub limits: Limits,
+    /// How hot-swap upgrades behave (`weir.upgrade.*`).
+    pub upgrade: upgrade::UpgradeOptions,
     /// The whole configuration, for `/jobmanager/config`.
     pub config: Configuration,
 }
@@ -106,17 +108,9 @@ pub struct JobRecord {
     /// upgrade of some of the job's operators).
     #[serde(default)]
     pub vertex_components: BTreeMap<String, String>,
-    /// The job's upgrades, oldest first.
+    /// The job's upgrades, oldest first (its upgrade metrics are counted from them).
     #[serde(default)]
     pub upgrades: Vec<upgrade::UpgradeRecord>,
-    /// Upgrades that completed (swapped or redeployed), and those rolled back.
-    #[serde(default)]
-    pub num_upgrades: u32,
-    #[serde(default)]
-    pub num_upgrade_rollbacks: u32,
-    /// How long the last completed upgrade took, from request to end (ms).
-    #[serde(default)]
-    pub last_upgrade_duration_ms: i64,
 }
 
 impl JobRecord {

@@ -220,6 +220,11 @@ fn finish_if_done(state: &mut ClusterState, job_id: &str) -> Option<super::JobRe
     if job.record.status.is_globally_terminal() || !job.all_subtasks().all(|s| s.state.is_terminal()) {
         return None;
     }
+    if job.record.status == JobStatus::Running && upgrade::redeploy_if_stopped(state, job_id) {
+        // An upgrade that changes the graph: the job goes on with its new graph.
+        return state.jobs.get(job_id).map(|j| j.record.clone());
+    }
+    let job = state.jobs.get_mut(job_id)?;
     if job.record.status == JobStatus::Restarting {
         if job.restart_at.is_none() {
             let delay = if std::mem::take(&mut job.immediate_restart) { Duration::ZERO } else { RESTART_DELAY };
@@ -229,11 +234,6 @@ fn finish_if_done(state: &mut ClusterState, job_id: &str) -> Option<super::JobRe
         }
         return None;
     }
-    if job.record.status == JobStatus::Running && upgrade::redeploy_if_stopped(state, job_id) {
-        // An upgrade that changes the graph: the job goes on with its new graph.
-        return state.jobs.get(job_id).map(|j| j.record.clone());
-    }
-    let job = state.jobs.get_mut(job_id)?;
     job.restart_at = None;
     job.checkpoints.discard_all();
     let end = match job.record.status {
@@ -297,7 +297,7 @@ fn deploy(state: &mut ClusterState, id: &str) {
         return;
     }
     let hashes = job.record.component_hashes();
-    if job.components.is_empty() || !hashes.iter().all(|h| job.components.contains_key(h)) {
+    if !hashes.iter().all(|h| job.components.contains_key(h)) {
         return;
     }
     let chosen = &free[..needed];

@@ -43,7 +43,57 @@ pub const PROBATION_KEY: &str = "weir.upgrade.probation";
 /// How long the upgrade barrier may take to reach every task before they swap at once instead
 /// (Weir's own key): a backpressured operator's input can hold minutes of records ahead of it.
 pub const BARRIER_TIMEOUT_KEY: &str = "weir.upgrade.barrier-timeout";
-const DEFAULT_BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How upgrades behave, read from the configuration once, when the JobManager starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpgradeOptions {
+    /// [`PROBATION_KEY`], default 0.
+    pub probation: Duration,
+    /// [`BARRIER_TIMEOUT_KEY`], default 5 s.
+    pub barrier_timeout: Duration,
+}
+
+impl Default for UpgradeOptions {
+    fn default() -> Self {
+        UpgradeOptions { probation: Duration::ZERO, barrier_timeout: Duration::from_secs(5) }
+    }
+}
+
+impl UpgradeOptions {
+    /// The options in `config`; a malformed duration is an error naming the key.
+    pub fn from_config(config: &crate::config::Configuration) -> Result<Self, crate::config::ConfigError> {
+        let default = UpgradeOptions::default();
+        Ok(UpgradeOptions {
+            probation: config.get_duration_ms(PROBATION_KEY, default.probation)?,
+            barrier_timeout: config.get_duration_ms(BARRIER_TIMEOUT_KEY, default.barrier_timeout)?,
+        })
+    }
+}
+
+/// A job's upgrade metrics, counted from its history.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpgradeCounts {
+    /// Upgrades that swapped or redeployed.
+    pub completed: u32,
+    pub rolled_back: u32,
+    /// How long the last one of those took, request to end.
+    pub last_duration_ms: Option<i64>,
+}
+
+impl UpgradeCounts {
+    /// The counts of `record`'s upgrades.
+    pub fn of(record: &JobRecord) -> Self {
+        let mut counts = UpgradeCounts::default();
+        for h in record.upgrades.iter().filter(|h| h.result.is_some()) {
+            match h.result {
+                Some(UpgradeResult::RolledBack) => counts.rolled_back += 1,
+                _ => counts.completed += 1,
+            }
+            counts.last_duration_ms = h.duration_ms();
+        }
+        counts
+    }
+}
 
 /// How an upgrade changes the job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,7 +179,8 @@ pub struct UpgradeRequest {
 enum Phase {
     /// TaskManagers compile and stage the new component.
     Preparing { waiting: BTreeSet<String> },
-    /// Ready for the barrier, which waits for the checkpoint in flight to end.
+    /// Ready for the barrier, which waits only for a savepoint in flight to end (a periodic
+    /// checkpoint in flight is superseded).
     Ready,
     /// The upgrade barrier (a checkpoint, or a stop savepoint for a redeploy) is under way.
     Barrier { checkpoint: u64, completed: bool, since: Instant },
@@ -213,6 +264,11 @@ fn same_place(a: &JobVertex, b: &JobVertex) -> bool {
     kind && inputs && a.uid == b.uid && a.parallelism == b.parallelism
 }
 
+/// The uids of `graph`'s operators that `other` lacks.
+fn uids_missing(graph: &JobGraph, other: &JobGraph) -> Vec<String> {
+    graph.vertices.iter().filter(|v| !other.vertices.iter().any(|o| o.uid == v.uid)).map(|v| v.uid.clone()).collect()
+}
+
 /// True if the vertex keeps state a redeploy must carry: keyed state, source offsets, sink state.
 fn has_state(v: &JobVertex) -> bool {
     v.is_keyed() || matches!(v.kind, VertexKind::Source { .. } | VertexKind::SinkWriter { .. })
@@ -256,18 +312,7 @@ pub fn plan(
                 "The upgrade changes the job's graph (operators, edges, parallelism or connectors), so it redeploys the whole job; 'operators' applies only to in-place upgrades.".into(),
             ));
         }
-        let removed: Vec<String> = old
-            .vertices
-            .iter()
-            .filter(|v| !new.vertices.iter().any(|n| n.uid == v.uid))
-            .map(|v| v.uid.clone())
-            .collect();
-        let added: Vec<String> = new
-            .vertices
-            .iter()
-            .filter(|v| !old.vertices.iter().any(|o| o.uid == v.uid))
-            .map(|v| v.uid.clone())
-            .collect();
+        let (removed, added) = (uids_missing(old, &new), uids_missing(&new, old));
         if !request.allow_non_restored_state
             && let Some(lost) = old.vertices.iter().find(|v| has_state(v) && removed.contains(&v.uid))
         {
@@ -309,11 +354,6 @@ pub fn plan(
 }
 
 impl JobManager {
-    /// How long the probation lasts at least.
-    fn probation(&self) -> Duration {
-        self.options.config.get_duration_ms(PROBATION_KEY, Duration::ZERO).unwrap_or(Duration::ZERO)
-    }
-
     /// Starts an upgrade of `job_id` (or, with `dry_run`, says what it would do). Blocking: it
     /// compiles the component and runs its plan.
     pub fn upgrade(&self, job_id: &str, request: UpgradeRequest) -> Result<Started, DispatchError> {
@@ -352,6 +392,8 @@ impl JobManager {
             return Ok(Started::DryRun(Box::new((plan, history))));
         }
         self.store_component(&meta.hash, &bytes)?;
+        // Encoded before the cluster's lock is taken: nothing large is built under it.
+        let encoded = (plan.mode == UpgradeMode::InPlace).then(|| hex::encode(&bytes));
         let id = history.id.clone();
         let mut state = self.state();
         let job =
@@ -401,8 +443,7 @@ impl JobManager {
             failure: None,
             old: None,
         });
-        if plan.mode == UpgradeMode::InPlace {
-            let component = hex::encode(job.upgrade.as_ref().map(|u| u.component.as_slice()).unwrap_or_default());
+        if let Some(component) = encoded {
             for tm in &taskmanagers {
                 if let Some(entry) = state.taskmanagers.get(tm) {
                     entry.send(ToTaskManager::PrepareUpgrade {
@@ -474,7 +515,7 @@ impl JobManager {
 
     /// Moves an in-flight upgrade on after a swap report or a completed checkpoint.
     pub(super) fn advance_upgrade(&self, job_id: &str) {
-        let probation = self.probation();
+        let probation = self.options.upgrade.probation;
         let finished = {
             let mut state = self.state();
             let Some(job) = state.jobs.get_mut(job_id) else { return };
@@ -559,12 +600,9 @@ impl JobManager {
                 let cause = format!("The upgrade barrier's checkpoint failed: {reason}");
                 rollback(state, job_id, &cause);
             }
-            Phase::Probation { triggered: Some(c), .. } if c == checkpoint => {
-                // Try again with the next one.
-                flight.phase = match flight.phase {
-                    Phase::Probation { after, until, .. } => Phase::Probation { after, until, triggered: None },
-                    ref other => other.clone(),
-                };
+            Phase::Probation { ref mut triggered, .. } if *triggered == Some(checkpoint) => {
+                // The next one ends the probation instead.
+                *triggered = None;
             }
             _ => {}
         }
@@ -640,11 +678,7 @@ pub(super) fn probation_checkpoint(state: &mut ClusterState, job_id: &str, jm: &
 /// Called by the timer: barriers that waited for a checkpoint in flight, barriers stuck behind
 /// queued input, probation checkpoints.
 pub(super) fn tick(state: &mut ClusterState, jm: &JobManager) {
-    let timeout = jm
-        .options
-        .config
-        .get_duration_ms(BARRIER_TIMEOUT_KEY, DEFAULT_BARRIER_TIMEOUT)
-        .unwrap_or(DEFAULT_BARRIER_TIMEOUT);
+    let timeout = jm.options.upgrade.barrier_timeout;
     let ids: Vec<String> = state.jobs.iter().filter(|(_, j)| j.upgrade.is_some()).map(|(id, _)| id.clone()).collect();
     for id in ids {
         trigger_if_ready(state, &id, jm);
@@ -702,9 +736,6 @@ fn record_end(job: &mut super::JobEntry, flight: &InFlight, result: Option<Upgra
         h.completed = Some(now);
         h.result = result;
         h.failure = failure.clone();
-        if result.is_some() {
-            job.record.last_upgrade_duration_ms = (now - h.requested).max(0);
-        }
     }
     match (result, failure) {
         (Some(r), cause) => tracing::info!(
@@ -742,7 +773,6 @@ fn commit(job: &mut super::JobEntry, result: UpgradeResult) {
         .chain([job.record.component_hash.clone()])
         .collect();
     job.components.retain(|hash, _| used.contains(hash));
-    job.record.num_upgrades += 1;
     end(job, Some(result), None);
 }
 
@@ -759,7 +789,6 @@ fn rollback(state: &mut ClusterState, job_id: &str, cause: &str) {
         job.record.vertex_components = old.vertex_components;
         job.components = old.components;
     }
-    job.record.num_upgrade_rollbacks += 1;
     record_end(job, &flight, Some(UpgradeResult::RolledBack), Some(cause.to_string()));
     tracing::warn!(job = job_id, cause, "rolling the upgrade back");
     if job.record.latest_checkpoint.is_none() {
@@ -803,7 +832,9 @@ pub(super) fn rollback_on_failure(state: &mut ClusterState, job_id: &str, failur
 }
 
 /// Every task of a job stopped at a redeploying upgrade's barrier: deploy the new graph from
-/// the barrier's savepoint onto the job's slots. True if it did (the job runs on).
+/// the barrier's savepoint onto the job's slots. True if it did (the job runs on). If the
+/// snapshot did not complete or cannot be read, the job is not lost: it rolls back, restarting
+/// its old graph from its latest checkpoint.
 pub(super) fn redeploy_if_stopped(state: &mut ClusterState, job_id: &str) -> bool {
     let Some(job) = state.jobs.get_mut(job_id) else { return false };
     let stopped = job.all_subtasks().all(|s| s.state == ExecutionState::Finished);
@@ -812,19 +843,15 @@ pub(super) fn redeploy_if_stopped(state: &mut ClusterState, job_id: &str) -> boo
     if flight.mode != UpgradeMode::Redeploy || !stopped {
         return false;
     }
-    if !completed {
-        // The snapshot failed: the job cannot take its state along, so it ends as a stop would.
-        end(job, None, Some("the upgrade's snapshot did not complete".to_string()));
-        return false;
-    }
-    let Some(dir) = job.checkpoints.history.iter().find(|c| c.id == checkpoint).and_then(|c| c.external_path.clone())
-    else {
-        return false;
+    let snapshot = job.checkpoints.history.iter().find(|c| c.id == checkpoint).and_then(|c| c.external_path.clone());
+    let point = match snapshot.filter(|_| completed) {
+        None => Err("the upgrade's snapshot did not complete".to_string()),
+        Some(dir) => storage::load(&dir).map_err(|e| format!("the upgrade's snapshot cannot be read: {e}")),
     };
-    let point = match storage::load(&dir) {
+    let point = match point {
         Ok(point) => point,
-        Err(error) => {
-            end(job, None, Some(format!("the upgrade's snapshot cannot be read: {error}")));
+        Err(cause) => {
+            rollback(state, job_id, &cause);
             return false;
         }
     };

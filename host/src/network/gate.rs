@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 
 use super::{NetworkError, StreamElement};
+use crate::checkpoint::Barrier;
+use crate::checkpoint::align::{Aligner, Alignment};
 use crate::metrics::TaskMetrics;
 
 /// A channel from one upstream subtask, and which of the task's inputs it belongs to.
@@ -89,6 +91,25 @@ impl InputGate {
     /// Stops reading `channel` until [`InputGate::unblock_all`] (barrier alignment).
     pub fn block(&mut self, channel: usize) {
         self.channels[channel].blocked = true;
+    }
+
+    /// A barrier arrived on `channel`: blocks and unblocks channels as `aligner` says, and
+    /// returns the barrier once it has arrived on every open channel (then snapshot, forward
+    /// it and [`InputGate::unblock_all`]).
+    pub fn align(&mut self, aligner: &mut Aligner, channel: usize, barrier: Barrier) -> Option<Barrier> {
+        let alignment = aligner.on_barrier(channel, barrier, &self.open_channels());
+        if aligner.take_abandoned() {
+            // The alignment of a checkpoint given up: what it blocked is read again.
+            self.unblock_all();
+        }
+        match alignment {
+            Alignment::Block(c) => {
+                self.block(c);
+                None
+            }
+            Alignment::Aligned(barrier) => Some(barrier),
+            Alignment::Stale => None,
+        }
     }
 
     /// Reads every channel again.

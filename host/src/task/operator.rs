@@ -97,15 +97,6 @@ impl OperatorTask<'_> {
         self.op.swap_if_requested();
     }
 
-    fn on_alignment(&mut self, gate: &mut InputGate, alignment: Alignment) -> Result<(), TaskError> {
-        match alignment {
-            Alignment::Block(channel) => gate.block(channel),
-            Alignment::Aligned(barrier) => self.checkpoint(gate, barrier)?,
-            Alignment::Stale => {}
-        }
-        Ok(())
-    }
-
     fn run(&mut self, mut gate: InputGate) -> Result<TaskOutcome, TaskError> {
         loop {
             if self.ctx.cancel.is_cancelled() {
@@ -140,11 +131,9 @@ impl OperatorTask<'_> {
                     self.advance(out)?;
                 }
                 StreamElement::Barrier(barrier) => {
-                    let alignment = self.aligner.on_barrier(channel, barrier, &gate.open_channels());
-                    if self.aligner.take_abandoned() {
-                        gate.unblock_all();
+                    if let Some(barrier) = gate.align(&mut self.aligner, channel, barrier) {
+                        self.checkpoint(&mut gate, barrier)?;
                     }
-                    self.on_alignment(&mut gate, alignment)?;
                 }
                 StreamElement::EndOfInput if self.stopping => {
                     if gate.is_finished() {
@@ -154,8 +143,8 @@ impl OperatorTask<'_> {
                     }
                 }
                 StreamElement::EndOfInput => {
-                    if let Some(alignment) = self.aligner.on_end(&gate.open_channels()) {
-                        self.on_alignment(&mut gate, alignment)?;
+                    if let Some(Alignment::Aligned(barrier)) = self.aligner.on_end(&gate.open_channels()) {
+                        self.checkpoint(&mut gate, barrier)?;
                     }
                     let out = self.valve.on_end(channel);
                     self.advance(out)?;

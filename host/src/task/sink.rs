@@ -71,14 +71,8 @@ impl WriterTask<'_> {
                 StreamElement::Watermark(w) => self.ctx.metrics.current_input_watermark.set(w),
                 StreamElement::Status(_) => {}
                 StreamElement::Barrier(barrier) => {
-                    let alignment = self.aligner.on_barrier(channel, barrier, &gate.open_channels());
-                    if self.aligner.take_abandoned() {
-                        gate.unblock_all();
-                    }
-                    match alignment {
-                        Alignment::Block(c) => gate.block(c),
-                        Alignment::Aligned(b) => self.checkpoint(&mut gate, b)?,
-                        Alignment::Stale => {}
+                    if let Some(b) = gate.align(&mut self.aligner, channel, barrier) {
+                        self.checkpoint(&mut gate, b)?;
                     }
                 }
                 StreamElement::EndOfInput => {
@@ -121,17 +115,9 @@ pub fn run_committer(ctx: &TaskContext, mut gate: InputGate) -> Result<TaskOutco
         while ctx.commands.try_recv().is_ok() {}
         match gate.next(POLL) {
             Ok(Some((channel, StreamElement::Barrier(barrier)))) => {
-                let alignment = aligner.on_barrier(channel, barrier, &gate.open_channels());
-                if aligner.take_abandoned() {
+                if let Some(b) = gate.align(&mut aligner, channel, barrier) {
+                    acknowledge(b);
                     gate.unblock_all();
-                }
-                match alignment {
-                    Alignment::Block(c) => gate.block(c),
-                    Alignment::Aligned(b) => {
-                        acknowledge(b);
-                        gate.unblock_all();
-                    }
-                    Alignment::Stale => {}
                 }
             }
             Ok(Some((_, StreamElement::EndOfInput))) => {

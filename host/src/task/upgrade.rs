@@ -8,7 +8,9 @@
 //! the old instance's host services (keyed state, timers, output, metrics) and is opened; the
 //! old instance is dropped. So the barrier only swaps, and the state stays where it is.
 //!
-//! [`TaskCommand::StageUpgrade`]: crate::checkpoint::TaskCommand::StageUpgrade
+//! A barrier can be held up for minutes behind a backpressured operator's queued input. Then
+//! the JobManager has the tasks swap at once ([`UpgradeMailbox::swap_now`]): each operator
+//! swaps between two guest calls, ahead of its queue ([`GuestOperator::swap_if_requested`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

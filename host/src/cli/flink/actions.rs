@@ -426,7 +426,8 @@ impl Frontend<'_> {
         let (active, config) = self.active_command_line(&cmd)?;
         let (client, config) = self.rest_client(&cmd, active, config)?;
         let timeout = client_timeout(&config)?;
-        let failed = |e: &RestError| wrap_failure(format!("Could not upgrade job \"{job_id}\"."), e.to_failure());
+        let could_not = || format!("Could not upgrade job \"{job_id}\".");
+        let failed = |e: &RestError| wrap_failure(could_not(), e.to_failure());
         let path = PathBuf::from(component);
         let jar_id = if path.is_file() { client.upload_jar(&path).map_err(|e| failed(&e))? } else { component.clone() };
         let request = UpgradeRequest {
@@ -447,22 +448,12 @@ impl Frontend<'_> {
         let Some(request_id) = answer.get("request-id").and_then(|r| r.as_str()).map(String::from) else {
             return Err(failed(&RestError::Response(format!("unexpected answer: {answer}"))));
         };
-        let deadline = Instant::now() + timeout;
-        let mut interval = Duration::from_millis(10);
-        let status = loop {
-            let status = client.upgrade_status(&job_id, &request_id).map_err(|e| failed(&e))?;
-            if status["status"]["id"] == "COMPLETED" {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                return Err(wrap_failure(
-                    format!("Could not upgrade job \"{job_id}\"."),
-                    Failure::bare(class::TIMEOUT_EXCEPTION),
-                ));
-            }
-            thread::sleep(interval.min(deadline.saturating_duration_since(Instant::now())));
-            interval = (interval * 2).min(self.max_poll_interval);
-        };
+        let status = self
+            .poll_until(timeout, || {
+                let status = client.upgrade_status(&job_id, &request_id).map_err(|e| e.to_failure())?;
+                Ok((status["status"]["id"] == "COMPLETED").then_some(status))
+            })
+            .map_err(|cause| wrap_failure(could_not(), cause))?;
         let op = &status["operation"];
         let cause = || {
             let trace = op["failure-cause"]["stack-trace"].as_str().unwrap_or_default();
@@ -491,10 +482,7 @@ impl Frontend<'_> {
                     Failure::new(class::FLINK_EXCEPTION, cause()),
                 ))
             }
-            None => Err(wrap_failure(
-                format!("Could not upgrade job \"{job_id}\"."),
-                Failure::new(class::FLINK_EXCEPTION, cause()),
-            )),
+            None => Err(wrap_failure(could_not(), Failure::new(class::FLINK_EXCEPTION, cause()))),
         }
     }
 
@@ -550,14 +538,22 @@ impl Frontend<'_> {
         trigger: impl FnOnce() -> Result<String, RestError>,
         poll: impl Fn(&str) -> Result<Operation, RestError>,
     ) -> Result<String, Failure> {
-        let deadline = Instant::now() + timeout;
         let trigger_id = trigger().map_err(|e| e.to_failure())?;
+        self.poll_until(timeout, || match poll(&trigger_id).map_err(|e| e.to_failure())? {
+            Operation::Completed(location) => Ok(Some(location.unwrap_or_else(|| "null".to_string()))),
+            Operation::Failed(cause) => Err(cause),
+            Operation::InProgress => Ok(None),
+        })
+    }
+
+    /// Calls `poll` until it answers, with growing pauses, failing with Flink's timeout after
+    /// `timeout`.
+    fn poll_until<T>(&self, timeout: Duration, poll: impl Fn() -> Result<Option<T>, Failure>) -> Result<T, Failure> {
+        let deadline = Instant::now() + timeout;
         let mut interval = Duration::from_millis(20);
         loop {
-            match poll(&trigger_id).map_err(|e| e.to_failure())? {
-                Operation::Completed(location) => return Ok(location.unwrap_or_else(|| "null".to_string())),
-                Operation::Failed(cause) => return Err(cause),
-                Operation::InProgress => {}
+            if let Some(answer) = poll()? {
+                return Ok(answer);
             }
             if Instant::now() >= deadline {
                 return Err(Failure::bare(class::TIMEOUT_EXCEPTION));

@@ -16,14 +16,14 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use weir::broker::{BrokerConfig, EmbeddedBroker};
 use weir::builtin::CLICK_EVENT_COUNT;
-use weir::component::Limits;
-use weir::component::cache::ComponentCache;
-use weir::generator::GeneratorOptions;
-use weir::minicluster::{JobStatus, MiniCluster};
-use weir::task::CancelToken;
+use weir_broker::{BrokerConfig, EmbeddedBroker};
+use weir_connectors::generator::GeneratorOptions;
+use weir_core::cancel::CancelToken;
+use weir_runtime::minicluster::{JobStatus, MiniCluster};
 use weir_tests::*;
+use weir_wasm::Limits;
+use weir_wasm::cache::ComponentCache;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -317,7 +317,10 @@ fn the_click_event_count_job_runs_against_the_embedded_broker() {
         rate: None,
         count: Some(12_000),
     };
-    assert_eq!(weir::generator::run(&options, &CancelToken::new(), |_| {}).expect("the generator runs"), 12_000);
+    assert_eq!(
+        weir_connectors::generator::run(&options, &CancelToken::new(), |_| {}).expect("the generator runs"),
+        12_000
+    );
     let cluster = MiniCluster::new(Limits::default(), ComponentCache::disabled()).expect("a mini cluster");
     let args: Vec<String> = format!("--bootstrap.servers {bootstrap} --event-time --bounded")
         .split_whitespace()

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use weir::builtin::CLICK_EVENT_COUNT;
-use weir::component::Limits;
-use weir::component::cache::ComponentCache;
-use weir::minicluster::{JobStatus, MiniCluster};
+use weir_runtime::minicluster::{JobStatus, MiniCluster};
 use weir_tests::*;
+use weir_wasm::Limits;
+use weir_wasm::cache::ComponentCache;
 
 fn cluster() -> MiniCluster {
     MiniCluster::new(Limits::default(), ComponentCache::disabled()).expect("a mini cluster")
@@ -19,7 +19,7 @@ fn args(s: &str) -> Vec<String> {
     s.split_whitespace().map(String::from).collect()
 }
 
-fn subtask_values(job: &weir::minicluster::JobHandle, vertex: &str, metric: &str) -> Vec<f64> {
+fn subtask_values(job: &weir_runtime::minicluster::JobHandle, vertex: &str, metric: &str) -> Vec<f64> {
     let metrics = job.metrics();
     let v = metrics.vertices.iter().find(|v| v.name == vertex).expect("vertex");
     v.subtasks.iter().map(|t| t.values().into_iter().find(|(n, _)| n == metric).map_or(0.0, |(_, v)| v)).collect()

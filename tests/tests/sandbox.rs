@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use weir::builtin;
-use weir::component::Limits;
-use weir::component::cache::ComponentCache;
-use weir::minicluster::{JobStatus, MiniCluster, SubmitError};
+use weir_runtime::minicluster::{JobStatus, MiniCluster, SubmitError};
 use weir_tests::*;
+use weir_wasm::Limits;
+use weir_wasm::cache::ComponentCache;
 
 fn cluster() -> MiniCluster {
     // Tight limits keep the loop and memory-bomb cases quick.

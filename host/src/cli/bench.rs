@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::builtin;
-use crate::component::Limits;
-use crate::component::cache::ComponentCache;
-use crate::generator::GeneratorOptions;
-use crate::minicluster::{JobStatus, MiniCluster};
-use crate::task::CancelToken;
+use weir_connectors::generator::GeneratorOptions;
+use weir_core::cancel::CancelToken;
+use weir_runtime::minicluster::{JobStatus, MiniCluster};
+use weir_wasm::Limits;
+use weir_wasm::cache::ComponentCache;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,7 +40,7 @@ fn cpu_time() -> Duration {
     // SAFETY: getrusage only writes into the struct we pass.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
@@ -78,6 +78,9 @@ fn measure(cluster: &MiniCluster, bytes: &[u8], args: &[String], parallelism: u3
     if let JobStatus::Failed(cause) = status {
         anyhow::bail!("the benchmark job failed: {cause}");
     }
+    // why: the sum is of whole record counts carried as f64; a float-to-int `as` saturates and
+    // there is no checked f64 conversion.
+    #[allow(clippy::cast_possible_truncation)]
     let windows = metrics.sum("ClickEventStatistics Sink: Writer", "numRecordsIn") as u64;
     Ok(Measurement { seconds, cpu_seconds, windows })
 }
@@ -115,21 +118,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         report("datagen", events, p, &m, expected);
     }
     let embedded = if args.embedded_broker {
-        let config = crate::broker::BrokerConfig {
+        let config = weir_broker::BrokerConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             advertised_host: "127.0.0.1".into(),
             default_partitions: 2,
         };
-        Some(
-            crate::broker::EmbeddedBroker::start_blocking(config)
-                .map_err(|e| anyhow::anyhow!("embedded broker: {e}"))?,
-        )
+        Some(weir_broker::EmbeddedBroker::start_blocking(config).map_err(|e| anyhow::anyhow!("embedded broker: {e}"))?)
     } else {
         None
     };
     let servers = args.bootstrap_servers.clone().or_else(|| embedded.as_ref().map(|b| b.bootstrap_servers()));
     if let Some(servers) = &servers {
-        let topic = format!("bench-input-{}", &crate::jobgraph::new_job_id()[..8]);
+        let topic = format!("bench-input-{}", &weir_core::jobgraph::new_job_id()[..8]);
         let fill = Instant::now();
         let options = GeneratorOptions {
             bootstrap_servers: servers.clone(),
@@ -137,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             rate: None,
             count: Some(events),
         };
-        crate::generator::run(&options, &CancelToken::new(), |_| {})?;
+        weir_connectors::generator::run(&options, &CancelToken::new(), |_| {})?;
         println!("(filled topic {topic} with {events} events in {:.1} s)", fill.elapsed().as_secs_f64());
         for &p in &args.parallelism {
             let job_args: Vec<String> = [

@@ -17,13 +17,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::broker::{BrokerConfig, EmbeddedBroker};
 use crate::builtin;
-use crate::config::{Configuration, keys};
-use crate::jobmanager::JobManager;
-use crate::jobmanager::dispatcher::RunOptions;
-use crate::jobmanager::upgrade::{Started, UpgradeRequest};
-use crate::task::CancelToken;
+use weir_broker::{BrokerConfig, EmbeddedBroker};
+use weir_cluster::jobmanager::JobManager;
+use weir_cluster::jobmanager::dispatcher::RunOptions;
+use weir_cluster::jobmanager::upgrade::{Started, UpgradeRequest};
+use weir_config::{Configuration, keys};
+use weir_core::cancel::CancelToken;
 
 /// How long the job runs before the swap.
 const WARM_UP: Duration = Duration::from_secs(4);
@@ -62,11 +62,11 @@ pub fn run(parallelisms: &[u32], events: u64) -> anyhow::Result<()> {
     let rpc = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))?;
     let rest = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))?;
     let rpc_address = rpc.local_addr()?;
-    runtime.spawn(crate::jobmanager::serve(jm.clone(), rpc, rest, shutdown.clone()));
+    runtime.spawn(weir_rest::serve(jm.clone(), rpc, rest, shutdown.clone()));
     config.set(keys::TASKMANAGER_HOST, "127.0.0.1");
     let slots = parallelisms.iter().copied().max().unwrap_or(1);
     let tm_options = super::cluster::taskmanager_options(&config, Some(rpc_address.to_string()), Some(slots))?;
-    runtime.spawn(crate::taskmanager::run(tm_options, shutdown.clone()));
+    runtime.spawn(weir_cluster::taskmanager::run(tm_options, shutdown.clone()));
     let deadline = Instant::now() + Duration::from_secs(30);
     while jm.state().taskmanagers.is_empty() {
         anyhow::ensure!(Instant::now() < deadline, "the TaskManager did not register");
@@ -94,8 +94,8 @@ fn measure(
     parallelism: u32,
     events: u64,
 ) -> anyhow::Result<()> {
-    let topic = format!("bench-output-{}", &crate::jobgraph::new_job_id()[..8]);
-    crate::connector::kafka::ensure_topics(bootstrap, &[topic.as_str()], 2)?;
+    let topic = format!("bench-output-{}", &weir_core::jobgraph::new_job_id()[..8]);
+    weir_connectors::kafka::ensure_topics(bootstrap, &[topic.as_str()], 2)?;
     let arrivals = Arc::new(Mutex::new(Vec::<Arrival>::new()));
     let stop = CancelToken::new();
     let reader = {
@@ -145,7 +145,7 @@ fn measure(
     };
     let completed = requested.elapsed();
     // The bounded job finishes, and the consumer reads what is left.
-    let expected = super::bench::expected_windows(events) as usize;
+    let expected = usize::try_from(super::bench::expected_windows(events)).unwrap_or(usize::MAX);
     let deadline = Instant::now() + Duration::from_secs(120);
     while arrivals.lock().map(|a| a.len() < expected).unwrap_or(false) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::component::Limits;
-use crate::config::{Configuration, keys};
-use crate::jobmanager::{JobManager, JobManagerOptions};
-use crate::task::CancelToken;
-use crate::taskmanager::TaskManagerOptions;
+use weir_cluster::jobmanager::{JobManager, JobManagerOptions};
+use weir_cluster::taskmanager::TaskManagerOptions;
+use weir_config::{Configuration, keys};
+use weir_core::cancel::CancelToken;
+use weir_wasm::Limits;
 
 /// Options every cluster process takes.
 #[derive(clap::Args, Clone, Debug)]
@@ -93,7 +93,7 @@ pub fn jobmanager_options(
         heartbeat_timeout,
         default_parallelism,
         limits: Limits::default(),
-        upgrade: crate::jobmanager::upgrade::UpgradeOptions::from_config(&config)?,
+        upgrade: weir_cluster::jobmanager::upgrade::UpgradeOptions::from_config(&config)?,
         config,
     })
 }
@@ -156,7 +156,7 @@ pub fn jobmanager(args: JobManagerArgs) -> anyhow::Result<ExitCode> {
     let shutdown = CancelToken::new();
     super::cancel_on_signal(shutdown.clone());
     let jm = JobManager::open(options)?;
-    runtime()?.block_on(crate::jobmanager::run(jm, shutdown))?;
+    runtime()?.block_on(weir_rest::run(jm, shutdown))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -165,6 +165,6 @@ pub fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
     let options = taskmanager_options(&config, args.jobmanager, args.slots)?;
     let shutdown = CancelToken::new();
     super::cancel_on_signal(shutdown.clone());
-    runtime()?.block_on(crate::taskmanager::run(options, shutdown))?;
+    runtime()?.block_on(weir_cluster::taskmanager::run(options, shutdown))?;
     Ok(ExitCode::SUCCESS)
 }

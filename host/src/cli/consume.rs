@@ -8,7 +8,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::task::CancelToken;
+use weir_core::cancel::CancelToken;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -45,7 +45,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .ok_or_else(|| anyhow::anyhow!("topic '{}' does not exist", args.topic))?;
     let mut assignment = TopicPartitionList::new();
     let start = if args.from_beginning { Offset::Beginning } else { Offset::End };
-    for p in 0..partitions as i32 {
+    let partitions = i32::try_from(partitions).map_err(|_| {
+        anyhow::anyhow!("topic '{}' reports {partitions} partitions, more than Kafka allows", args.topic)
+    })?;
+    for p in 0..partitions {
         assignment.add_partition_offset(&args.topic, p, start)?;
     }
     consumer.assign(&assignment)?;

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use crate::generator::{DEFAULT_RATE, GeneratorOptions};
-use crate::task::CancelToken;
+use weir_connectors::generator::{DEFAULT_RATE, GeneratorOptions};
+use weir_core::cancel::CancelToken;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,7 +34,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cancel = CancelToken::new();
     super::cancel_on_signal(cancel.clone());
     tracing::info!(topic = options.topic, servers = options.bootstrap_servers, rate = ?options.rate, count = ?options.count, "generating click events");
-    let written = crate::generator::run(&options, &cancel, |n| tracing::info!(events = n, "click events written"))?;
+    let written =
+        weir_connectors::generator::run(&options, &cancel, |n| tracing::info!(events = n, "click events written"))?;
     tracing::info!(events = written, "generator stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ mod bench;
 mod bench_upgrade;
 mod cluster;
 mod consume;
-pub mod flink;
+
 mod generator;
 mod playground;
 mod run_local;
@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::task::CancelToken;
+use weir_core::cancel::CancelToken;
 
 /// Weir: a stream-processing cluster whose job logic is WebAssembly components.
 #[derive(Parser)]
@@ -129,7 +129,7 @@ pub fn main() -> ExitCode {
         .unwrap_or_default();
     let rest: Vec<String> = args.iter().skip(1).cloned().collect();
     if program == "flink" {
-        return flink::main("flink", rest);
+        return weir_flink_cli::main("flink", rest);
     }
     let first = rest.first().map(String::as_str);
     match first {
@@ -139,8 +139,8 @@ pub fn main() -> ExitCode {
             let _ = std::io::stdout().write_all(short_help().as_bytes());
             return if first.is_none() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
         }
-        Some("--flink-help") => return flink::main("weir", vec!["--help".to_string()]),
-        Some(action) if FLINK_ACTIONS.contains(&action) => return flink::main("weir", rest),
+        Some("--flink-help") => return weir_flink_cli::main("weir", vec!["--help".to_string()]),
+        Some(action) if FLINK_ACTIONS.contains(&action) => return weir_flink_cli::main("weir", rest),
         Some(_) => {}
     }
     let cli = Cli::parse();

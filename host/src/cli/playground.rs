@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::broker::{BrokerConfig, EmbeddedBroker};
 use crate::builtin;
-use crate::config::{Configuration, keys};
-use crate::generator::{DEFAULT_RATE, GeneratorOptions};
-use crate::jobmanager::JobManager;
-use crate::jobmanager::dispatcher::RunOptions;
-use crate::task::CancelToken;
+use weir_broker::{BrokerConfig, EmbeddedBroker};
+use weir_cluster::jobmanager::JobManager;
+use weir_cluster::jobmanager::dispatcher::RunOptions;
+use weir_config::{Configuration, keys};
+use weir_connectors::generator::{DEFAULT_RATE, GeneratorOptions};
+use weir_core::cancel::CancelToken;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -107,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rest = runtime.block_on(tokio::net::TcpListener::bind(("0.0.0.0", args.rest_port))).map_err(|e| {
         anyhow::anyhow!("cannot listen on port {} for the REST API: {e} (try --rest-port)", args.rest_port)
     })?;
-    let server = runtime.spawn(crate::jobmanager::serve(jm.clone(), rpc, rest, shutdown.clone()));
+    let server = runtime.spawn(weir_rest::serve(jm.clone(), rpc, rest, shutdown.clone()));
 
     // The TaskManager, as a process of its own.
     let log_path = data.join("taskmanager.log");
@@ -146,7 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let stop = generator_stop.clone();
         std::thread::Builder::new().name("generator".into()).spawn(move || {
-            if let Err(error) = crate::generator::run(&options, &stop, |_| {}) {
+            if let Err(error) = weir_connectors::generator::run(&options, &stop, |_| {}) {
                 tracing::error!(%error, "the generator stopped");
             }
         })?

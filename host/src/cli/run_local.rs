@@ -4,10 +4,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::builtin;
-use crate::component::Limits;
-use crate::component::cache::ComponentCache;
-use crate::jobgraph::JobGraph;
-use crate::minicluster::{JobStatus, MiniCluster};
+use weir_core::jobgraph::JobGraph;
+use weir_runtime::minicluster::{JobStatus, MiniCluster};
+use weir_wasm::Limits;
+use weir_wasm::cache::ComponentCache;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -60,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             waited = Duration::ZERO;
             for v in &job.metrics().vertices {
                 let sum =
-                    |f: &dyn Fn(&crate::metrics::TaskMetrics) -> u64| v.subtasks.iter().map(|t| f(t)).sum::<u64>();
+                    |f: &dyn Fn(&weir_core::metrics::TaskMetrics) -> u64| v.subtasks.iter().map(|t| f(t)).sum::<u64>();
                 tracing::info!(
                     vertex = v.name,
                     records_in = sum(&|t| t.num_records_in.get()),

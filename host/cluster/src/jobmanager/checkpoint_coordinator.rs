@@ -1,0 +1,594 @@
+//! The checkpoint coordinator (Flink's `CheckpointCoordinator`): triggers a job's periodic
+//! checkpoints and its savepoints at the sources, collects every subtask's acknowledgement,
+//! completes the checkpoint by writing its `_metadata`, keeps the latest one (and deletes the
+//! older), and tells the TaskManagers so sinks can commit.
+//!
+//! One checkpoint at a time per job, as the playground configures Flink (max concurrent 1).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{ClusterState, JobManager};
+use crate::rpc::ToTaskManager;
+use weir_config::keys;
+use weir_core::checkpoint::storage::{self, uri};
+use weir_core::checkpoint::{
+    BarrierKind, CheckpointMetadata, METADATA_FORMAT, OperatorSnapshot, RestorePoint, SubtaskSnapshot,
+};
+use weir_core::execution::{ExecutionState, JobStatus, now_ms};
+use weir_core::jobgraph::VertexKind;
+
+/// Checkpoints that take longer fail (Flink's `execution.checkpointing.timeout`).
+const CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Completed checkpoints kept in the history (Flink's `web.checkpoints.history`).
+const HISTORY: usize = 10;
+
+/// A checkpoint or savepoint as the statistics show it.
+#[derive(Clone, Debug)]
+pub struct CheckpointStats {
+    /// The checkpoint's ID, increasing per job.
+    pub id: u64,
+    /// Checkpoint, savepoint, stop-with-savepoint or upgrade barrier.
+    pub kind: BarrierKind,
+    /// In progress, completed or failed.
+    pub status: CheckpointStatus,
+    /// When it was triggered (ms since the epoch).
+    pub trigger_timestamp: i64,
+    /// When the last acknowledgement arrived, or when it completed (ms since the epoch).
+    pub latest_ack_timestamp: i64,
+    /// Its size on disk, state files plus `_metadata`, in bytes.
+    pub size: u64,
+    /// How many subtasks must acknowledge it.
+    pub num_subtasks: usize,
+    /// How many subtasks have acknowledged it.
+    pub num_acknowledged: usize,
+    /// The checkpoint's directory (`file:/…`).
+    pub external_path: Option<String>,
+    /// Its files were deleted (a newer checkpoint completed, or the job ended).
+    pub discarded: bool,
+    /// When it failed (ms since the epoch) and why.
+    pub failure: Option<(i64, String)>,
+}
+
+/// Where a checkpoint stands (Flink's `CheckpointStatsStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointStatus {
+    /// Triggered, waiting for acknowledgements.
+    InProgress,
+    /// Every subtask acknowledged and the `_metadata` is written.
+    Completed,
+    /// Declined, expired, not writable, or abandoned (the job failed, was cancelled, upgraded).
+    Failed,
+}
+
+impl CheckpointStats {
+    /// The end-to-end duration, ms.
+    pub fn duration(&self) -> i64 {
+        let end = match self.failure {
+            Some((t, _)) => t,
+            None => self.latest_ack_timestamp,
+        };
+        (end - self.trigger_timestamp).max(0)
+    }
+}
+
+/// A savepoint asked for over REST: its progress.
+#[derive(Clone, Debug)]
+pub enum Operation {
+    /// The savepoint is queued or being taken.
+    InProgress,
+    /// The savepoint completed.
+    Completed {
+        /// The savepoint's directory (`file:/…`).
+        location: String,
+    },
+    /// The savepoint failed.
+    Failed {
+        /// Why it failed.
+        cause: String,
+    },
+}
+
+/// A checkpoint being taken.
+#[derive(Debug)]
+struct Pending {
+    id: u64,
+    kind: BarrierKind,
+    location: PathBuf,
+    trigger: Instant,
+    acks: HashMap<(usize, u32), SubtaskSnapshot>,
+    expected: usize,
+    /// The REST operation waiting for it, and whether to cancel the job after.
+    operation: Option<(String, bool)>,
+}
+
+/// A job's checkpoints: the one in flight, the latest completed, statistics, operations.
+#[derive(Debug, Default)]
+pub struct Checkpoints {
+    next_id: u64,
+    pending: Option<Pending>,
+    last_trigger: Option<Instant>,
+    /// Most recent first.
+    pub history: VecDeque<CheckpointStats>,
+    /// Checkpoints and savepoints completed so far.
+    pub completed: u64,
+    /// Checkpoints and savepoints failed so far.
+    pub failed: u64,
+    /// What the job restored from: (checkpoint ID, when in ms since the epoch, whether it was a
+    /// savepoint, its directory URI).
+    pub restored: Option<(u64, i64, bool, String)>,
+    /// The latest completed checkpoint (not savepoint) and its directory.
+    latest: Option<(u64, PathBuf)>,
+    /// Savepoints asked for over REST, by trigger ID.
+    pub operations: HashMap<String, Operation>,
+    /// A savepoint asked for while a checkpoint was in flight: it starts next.
+    queued: Option<QueuedSavepoint>,
+}
+
+/// A savepoint waiting for the checkpoint in flight.
+#[derive(Debug)]
+struct QueuedSavepoint {
+    kind: BarrierKind,
+    target: PathBuf,
+    cancel_after: bool,
+    trigger: String,
+}
+
+impl Checkpoints {
+    /// Checkpoints triggered so far.
+    pub fn total(&self) -> u64 {
+        self.completed + self.failed + u64::from(self.pending.is_some())
+    }
+
+    /// How many checkpoints are in flight (0 or 1).
+    pub fn in_progress(&self) -> u64 {
+        u64::from(self.pending.is_some())
+    }
+
+    /// The id of the latest checkpoint triggered.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// True while a checkpoint or savepoint is being taken.
+    pub fn in_flight(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// What the checkpoint being taken is, if one is.
+    pub fn in_flight_kind(&self) -> Option<BarrierKind> {
+        self.pending.as_ref().map(|p| p.kind)
+    }
+
+    /// The latest completed checkpoint or savepoint in the history.
+    pub fn latest_completed(&self, savepoint: bool) -> Option<&CheckpointStats> {
+        self.history.iter().find(|c| c.status == CheckpointStatus::Completed && c.kind.is_savepoint() == savepoint)
+    }
+
+    /// The latest failed checkpoint or savepoint in the history.
+    pub fn latest_failed(&self) -> Option<&CheckpointStats> {
+        self.history.iter().find(|c| c.status == CheckpointStatus::Failed)
+    }
+
+    fn record(&mut self, stats: CheckpointStats) {
+        self.history.retain(|c| c.id != stats.id);
+        self.history.push_front(stats);
+        self.history.truncate(HISTORY);
+    }
+
+    /// The job has ended: its checkpoints go (they are not externalized), savepoints stay.
+    pub(super) fn discard_all(&mut self) {
+        if let Some((id, dir)) = self.latest.take() {
+            remove_checkpoint(&dir);
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+            if let Some(s) = self.history.iter_mut().find(|c| c.id == id) {
+                s.discarded = true;
+            }
+        }
+    }
+
+    /// Takes over checkpoint `id` in `dir` as the latest (a resumed job's), to be deleted when a
+    /// newer one completes.
+    pub fn adopt(&mut self, id: u64, dir: PathBuf) {
+        self.latest = Some((id, dir));
+        self.continue_after(id);
+    }
+
+    /// Starts numbering after `id` (a restored checkpoint).
+    pub fn continue_after(&mut self, id: u64) {
+        self.next_id = self.next_id.max(id);
+    }
+}
+
+/// Why a savepoint cannot be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SavepointError {
+    /// No job has this ID.
+    #[error("Job {0} not found")]
+    NotFound(String),
+    /// Neither the request nor `state.savepoints.dir` names a target directory.
+    #[error("Config key [state.savepoints.dir] is not set. Property [target-directory] must be provided.")]
+    NoDirectory,
+    /// The job is not in a state to take one (not all tasks running, an upgrade under way).
+    #[error("{0}")]
+    NotRunning(String),
+}
+
+impl JobManager {
+    /// Where a job's checkpoints go.
+    pub fn checkpoint_directory(&self, job: &str) -> PathBuf {
+        let base = self
+            .options
+            .config
+            .get_path(&keys::CHECKPOINTS_DIR)
+            .unwrap_or_else(|| std::env::temp_dir().join("weir-checkpoints"));
+        base.join(job)
+    }
+
+    /// Where the job's next periodic checkpoint goes: `<checkpoint dir>/<job>/chk-<n>`.
+    pub(super) fn next_checkpoint_location(&self, job_id: &str, checkpoints: &Checkpoints) -> PathBuf {
+        self.checkpoint_directory(job_id).join(format!("chk-{}", checkpoints.next_id + 1))
+    }
+
+    /// Triggers a savepoint (`POST /jobs/:id/savepoints`, `stop`); returns its trigger id.
+    pub fn trigger_savepoint(
+        &self,
+        job_id: &str,
+        target: Option<&str>,
+        kind: BarrierKind,
+        cancel_after: bool,
+        trigger_id: Option<String>,
+    ) -> Result<String, SavepointError> {
+        let target = target
+            .map(storage::local_path)
+            .or_else(|| self.options.config.get_path(&keys::SAVEPOINTS_DIR))
+            .ok_or(SavepointError::NoDirectory)?;
+        let mut state = self.state();
+        let job = state.jobs.get_mut(job_id).ok_or_else(|| SavepointError::NotFound(job_id.to_string()))?;
+        let trigger = trigger_id.unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>()));
+        if job.record.status != JobStatus::Running || !job.all_subtasks().all(|s| s.state == ExecutionState::Running) {
+            return Err(SavepointError::NotRunning(format!(
+                "The job {job_id} is {} with not all tasks running: a savepoint needs every task running.",
+                job.record.status.name()
+            )));
+        }
+        if job.upgrade.is_some() {
+            return Err(SavepointError::NotRunning(format!(
+                "An upgrade of job {job_id} is in progress: take the savepoint once it has completed."
+            )));
+        }
+        job.checkpoints.operations.insert(trigger.clone(), Operation::InProgress);
+        if job.checkpoints.pending.is_some() {
+            // One at a time: the savepoint starts when the checkpoint in flight ends.
+            job.checkpoints.queued = Some(QueuedSavepoint { kind, target, cancel_after, trigger: trigger.clone() });
+            return Ok(trigger);
+        }
+        let location = target.join(storage::savepoint_name(job_id));
+        start(&mut state, job_id, kind, location, Some((trigger.clone(), cancel_after)));
+        Ok(trigger)
+    }
+
+    /// A subtask has taken its part of a checkpoint.
+    pub fn acknowledge_checkpoint(
+        &self,
+        job_id: &str,
+        vertex: usize,
+        subtask: u32,
+        checkpoint: u64,
+        snapshot: SubtaskSnapshot,
+    ) {
+        let completed = {
+            let mut state = self.state();
+            let Some(job) = state.jobs.get_mut(job_id) else { return };
+            let Some(pending) = job.checkpoints.pending.as_mut().filter(|p| p.id == checkpoint) else { return };
+            pending.acks.insert((vertex, subtask), snapshot);
+            if pending.acks.len() < pending.expected {
+                return;
+            }
+            complete(&mut state, job_id)
+        };
+        if let Some((record, cancel)) = completed {
+            self.persist(&record);
+            if cancel {
+                let _ = self.cancel_job(job_id);
+            }
+            self.upgrade_checkpoint_completed(job_id, checkpoint);
+        }
+    }
+
+    /// A subtask could not take its part: the checkpoint fails.
+    pub fn decline_checkpoint(&self, job_id: &str, checkpoint: u64, reason: &str) {
+        let mut state = self.state();
+        let Some(job) = state.jobs.get_mut(job_id) else { return };
+        if job.checkpoints.pending.as_ref().is_some_and(|p| p.id == checkpoint) {
+            fail_pending(&mut state, job_id, reason);
+        }
+    }
+
+    /// What a run from `savepoint` restores, checked against the job's operators.
+    pub fn check_restore(
+        graph: &weir_core::jobgraph::JobGraph,
+        point: &RestorePoint,
+        path: &str,
+        allow_non_restored_state: bool,
+    ) -> Result<(), String> {
+        if point.metadata.max_parallelism != graph.max_parallelism {
+            return Err(format!(
+                "Failed to rollback to checkpoint/savepoint {path}. The max parallelism of the savepoint ({}) differs from the job's ({}); key groups cannot be redistributed.",
+                point.metadata.max_parallelism, graph.max_parallelism
+            ));
+        }
+        for uid in point.metadata.operators.keys() {
+            if !allow_non_restored_state && !graph.vertices.iter().any(|v| &v.uid == uid) {
+                return Err(format!(
+                    "Failed to rollback to checkpoint/savepoint {path}. Cannot map checkpoint/savepoint state for operator {uid} to the new program, because the operator is not available in the new program. If you want to allow to skip this, you can set the --allowNonRestoredState option on the CLI."
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Subtasks by TaskManager: (TaskManager, [(vertex, subtask)]).
+type TasksByTaskManager = Vec<(String, Vec<(usize, u32)>)>;
+
+/// How many subtasks a job has, and its source subtasks by TaskManager.
+fn tasks(state: &ClusterState, job_id: &str) -> (usize, TasksByTaskManager) {
+    let Some(job) = state.jobs.get(job_id) else { return (0, Vec::new()) };
+    let total = job.all_subtasks().count();
+    let mut by_tm: BTreeMap<String, Vec<(usize, u32)>> = BTreeMap::new();
+    for (v, vertex) in job.record.graph.vertices.iter().enumerate() {
+        if !matches!(vertex.kind, VertexKind::Source { .. }) {
+            continue;
+        }
+        for (s, subtask) in (0u32..).zip(&job.subtasks[v]) {
+            if let Some(tm) = &subtask.taskmanager {
+                by_tm.entry(tm.clone()).or_default().push((v, s));
+            }
+        }
+    }
+    (total, by_tm.into_iter().collect())
+}
+
+/// Starts checkpoint `kind` of `job_id` into `location`; returns its id, unless it failed at once.
+pub(super) fn start(
+    state: &mut ClusterState,
+    job_id: &str,
+    kind: BarrierKind,
+    location: PathBuf,
+    operation: Option<(String, bool)>,
+) -> Option<u64> {
+    let (expected, sources) = tasks(state, job_id);
+    let job = state.jobs.get_mut(job_id)?;
+    job.checkpoints.next_id += 1;
+    let id = job.checkpoints.next_id;
+    job.checkpoints.last_trigger = Some(Instant::now());
+    let now = now_ms();
+    let stats = CheckpointStats {
+        id,
+        kind,
+        status: CheckpointStatus::InProgress,
+        trigger_timestamp: now,
+        latest_ack_timestamp: now,
+        size: 0,
+        num_subtasks: expected,
+        num_acknowledged: 0,
+        external_path: Some(uri(&location)),
+        discarded: false,
+        failure: None,
+    };
+    job.checkpoints.record(stats);
+    job.checkpoints.pending = Some(Pending {
+        id,
+        kind,
+        location: location.clone(),
+        trigger: Instant::now(),
+        acks: HashMap::new(),
+        expected,
+        operation,
+    });
+    if let Err(error) = std::fs::create_dir_all(&location) {
+        fail_pending(state, job_id, &format!("cannot create {}: {error}", location.display()));
+        return None;
+    }
+    tracing::debug!(job = job_id, checkpoint = id, ?kind, "triggering checkpoint");
+    let location = location.display().to_string();
+    for (tm, tasks) in sources {
+        if let Some(entry) = state.taskmanagers.get(&tm) {
+            entry.send(ToTaskManager::TriggerCheckpoint {
+                job: job_id.to_string(),
+                checkpoint: id,
+                kind,
+                location: location.clone(),
+                tasks,
+            });
+        }
+    }
+    Some(id)
+}
+
+/// Every subtask acknowledged: write `_metadata`; returns the record to save and whether to
+/// cancel the job (a savepoint with `cancel-job`).
+fn complete(state: &mut ClusterState, job_id: &str) -> Option<(super::JobRecord, bool)> {
+    let job = state.jobs.get_mut(job_id)?;
+    let pending = job.checkpoints.pending.take()?;
+    let graph = &job.record.graph;
+    let mut operators: BTreeMap<String, OperatorSnapshot> = BTreeMap::new();
+    for ((v, _), snapshot) in &pending.acks {
+        if snapshot.is_empty() {
+            continue;
+        }
+        let vertex = &graph.vertices[*v];
+        let op = operators
+            .entry(vertex.uid.clone())
+            .or_insert_with(|| OperatorSnapshot { parallelism: vertex.parallelism, subtasks: Vec::new() });
+        op.subtasks.push(snapshot.clone());
+    }
+    for op in operators.values_mut() {
+        op.subtasks.sort_by_key(|s| s.subtask);
+    }
+    let metadata = CheckpointMetadata {
+        format: METADATA_FORMAT.into(),
+        job_id: job_id.to_string(),
+        job_name: graph.name.clone(),
+        checkpoint_id: pending.id,
+        timestamp: now_ms(),
+        kind: pending.kind,
+        max_parallelism: graph.max_parallelism,
+        operators,
+    };
+    // The state files plus `_metadata`, which holds the sources' offsets and the sinks' state.
+    let size = match storage::write_metadata(&pending.location, &metadata) {
+        Ok(metadata_size) => metadata.size() + metadata_size,
+        Err(error) => {
+            job.checkpoints.pending = Some(pending);
+            fail_pending(state, job_id, &error.to_string());
+            return None;
+        }
+    };
+    let location = uri(&pending.location);
+    let duration = pending.trigger.elapsed();
+    if let Some(stats) = job.checkpoints.history.iter_mut().find(|c| c.id == pending.id) {
+        stats.status = CheckpointStatus::Completed;
+        stats.latest_ack_timestamp = now_ms();
+        stats.size = size;
+        stats.num_acknowledged = pending.acks.len();
+    }
+    job.checkpoints.completed += 1;
+    if pending.kind.is_savepoint() {
+        tracing::info!(job = job_id, savepoint = location, ?duration, "savepoint completed");
+    } else {
+        tracing::info!(
+            job = job_id,
+            checkpoint = pending.id,
+            size,
+            ?duration,
+            "Completed checkpoint {} for job {job_id} ({size} bytes, {} ms).",
+            pending.id,
+            duration.as_millis()
+        );
+        // Keep only the latest checkpoint (state.checkpoints.num-retained = 1).
+        if let Some((old_id, old)) = job.checkpoints.latest.replace((pending.id, pending.location.clone())) {
+            remove_checkpoint(&old);
+            if let Some(s) = job.checkpoints.history.iter_mut().find(|c| c.id == old_id) {
+                s.discarded = true;
+            }
+        }
+        job.record.latest_checkpoint = Some(pending.location.display().to_string());
+    }
+    let mut cancel = false;
+    if let Some((trigger, cancel_after)) = &pending.operation {
+        job.checkpoints.operations.insert(trigger.clone(), Operation::Completed { location: location.clone() });
+        cancel = *cancel_after;
+    }
+    let record = job.record.clone();
+    let tms: Vec<String> = job.slots.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    for tm in tms {
+        if let Some(entry) = state.taskmanagers.get(&tm) {
+            entry.send(ToTaskManager::CheckpointComplete { job: job_id.to_string(), checkpoint: pending.id });
+        }
+    }
+    Some((record, cancel))
+}
+
+/// Deletes a checkpoint's directory.
+fn remove_checkpoint(dir: &Path) {
+    if let Err(error) = std::fs::remove_dir_all(dir) {
+        tracing::debug!(dir = %dir.display(), %error, "could not remove an old checkpoint");
+    }
+}
+
+/// The checkpoint in flight fails (declined, timed out, or the job failed).
+pub(super) fn fail_pending(state: &mut ClusterState, job_id: &str, reason: &str) {
+    let Some(job) = state.jobs.get_mut(job_id) else { return };
+    let Some(pending) = job.checkpoints.pending.take() else { return };
+    tracing::warn!(job = job_id, checkpoint = pending.id, reason, "checkpoint failed");
+    job.checkpoints.failed += 1;
+    if let Some(stats) = job.checkpoints.history.iter_mut().find(|c| c.id == pending.id) {
+        stats.status = CheckpointStatus::Failed;
+        stats.num_acknowledged = pending.acks.len();
+        stats.failure = Some((now_ms(), reason.to_string()));
+    }
+    if let Some((trigger, _)) = pending.operation {
+        job.checkpoints.operations.insert(trigger, Operation::Failed { cause: reason.to_string() });
+    }
+    if !pending.kind.is_savepoint() {
+        remove_checkpoint(&pending.location);
+    }
+    JobManager::upgrade_checkpoint_failed(state, job_id, pending.id, reason);
+}
+
+/// The latest completed checkpoint of a job, loaded for a restart.
+pub(super) fn latest_restore_point(job: &super::JobEntry) -> Option<RestorePoint> {
+    let dir = job.record.latest_checkpoint.as_ref()?;
+    match storage::load(dir) {
+        Ok(point) => Some(point),
+        Err(error) => {
+            tracing::error!(job = job.record.id(), %error, "the latest checkpoint cannot be read");
+            None
+        }
+    }
+}
+
+/// Triggers periodic checkpoints, times out slow ones, and redeploys restarting jobs.
+pub async fn timer(jm: Arc<JobManager>) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        ticker.tick().await;
+        let restarts = {
+            let mut state = jm.state();
+            let mut due = Vec::new();
+            let mut restarts = Vec::new();
+            for (id, job) in &state.jobs {
+                if let Some(at) = job.restart_at
+                    && Instant::now() >= at
+                {
+                    restarts.push(id.clone());
+                }
+                if let Some(p) = &job.checkpoints.pending {
+                    if p.trigger.elapsed() > CHECKPOINT_TIMEOUT {
+                        due.push((id.clone(), true));
+                    }
+                    continue;
+                }
+                let running = job.record.status == JobStatus::Running
+                    && !job.subtasks.is_empty()
+                    && job.all_subtasks().all(|s| s.state == ExecutionState::Running);
+                if running && job.checkpoints.queued.is_some() {
+                    due.push((id.clone(), false));
+                    continue;
+                }
+                if super::upgrade::holds_checkpoints(job) {
+                    // The upgrade triggers its own barrier and its probation checkpoint.
+                    continue;
+                }
+                let Some(interval) = job.record.graph.checkpoint_interval_ms else { continue };
+                let elapsed =
+                    job.checkpoints.last_trigger.is_none_or(|t| t.elapsed() >= Duration::from_millis(interval));
+                if running && elapsed {
+                    due.push((id.clone(), false));
+                }
+            }
+            for (id, timed_out) in due {
+                if timed_out {
+                    fail_pending(&mut state, &id, "Checkpoint expired before completing.");
+                } else if let Some(q) = state.jobs.get_mut(&id).and_then(|j| j.checkpoints.queued.take()) {
+                    let location = q.target.join(storage::savepoint_name(&id));
+                    start(&mut state, &id, q.kind, location, Some((q.trigger, q.cancel_after)));
+                } else {
+                    let location = jm.next_checkpoint_location(&id, &state.jobs[&id].checkpoints);
+                    start(&mut state, &id, BarrierKind::Checkpoint, location, None);
+                }
+            }
+            super::upgrade::tick(&mut state, &jm);
+            restarts
+        };
+        for id in restarts {
+            jm.restart(&id);
+        }
+    }
+}

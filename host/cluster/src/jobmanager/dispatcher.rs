@@ -1,0 +1,265 @@
+//! Jars and job submission (Flink's Dispatcher and web-submission handlers): uploaded
+//! components are checked to be Weir jobs before they are kept; running one plans it with the
+//! program arguments, creates its Kafka topics and hands it to the scheduler.
+//!
+//! These calls compile components and talk to Kafka: they block, so async callers run them on
+//! blocking threads.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{JarMeta, JobEntry, JobManager, JobRecord, Subtask};
+use weir_connectors::kafka::create_job_topics;
+use weir_core::checkpoint::RestorePoint;
+use weir_core::checkpoint::storage;
+use weir_core::execution::{ExecutionState, JobStatus, now_ms};
+use weir_core::jobgraph::{self, Id, JobGraph};
+use weir_wasm::JobComponent;
+use weir_wasm::cache::content_hash;
+
+/// Why a request to the dispatcher failed, with the HTTP status Flink answers.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// 400
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404
+    #[error("{0}")]
+    NotFound(String),
+    /// 409
+    #[error("{0}")]
+    Conflict(String),
+    /// 500
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<super::store::StoreError> for DispatchError {
+    fn from(e: super::store::StoreError) -> Self {
+        DispatchError::Internal(e.to_string())
+    }
+}
+
+/// A jar id: a random prefix and the file name reduced to safe characters, so an uploaded
+/// name can never reach outside the jar directory.
+pub fn jar_id(file_name: &str) -> String {
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let safe: String =
+        base.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    let safe = safe.trim_start_matches('.');
+    let safe = if safe.is_empty() { "job.wasm" } else { safe };
+    format!("{}_{safe}", uuid_hex())
+}
+
+/// 32 random hex digits.
+fn uuid_hex() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// True for 32 hex digits, as Flink's IDs.
+pub fn is_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// How to run a jar (Flink's `JarRunRequestBody`).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The arguments handed to the component's `plan` (Flink's `programArgsList`).
+    pub program_args: Vec<String>,
+    /// `None` for `parallelism.default`.
+    pub parallelism: Option<u32>,
+    /// The ID the job must get (32 hex digits); a random one if `None`.
+    pub job_id: Option<String>,
+    /// The savepoint or checkpoint directory to start the job from.
+    pub savepoint_path: Option<String>,
+    /// Start even if the savepoint holds state of operators the job no longer has.
+    pub allow_non_restored_state: bool,
+}
+
+impl JobManager {
+    /// Keeps an uploaded component after checking it is a Weir job.
+    pub fn upload_jar(&self, file_name: &str, bytes: Vec<u8>) -> Result<JarMeta, DispatchError> {
+        let lower = file_name.to_ascii_lowercase();
+        if !(lower.ends_with(".jar") || lower.ends_with(".wasm")) {
+            return Err(DispatchError::BadRequest("Only .wasm and .jar files are allowed.".into()));
+        }
+        JobComponent::load(&self.runtime, &self.cache, &bytes)
+            .map_err(|e| DispatchError::BadRequest(format!("'{file_name}' is not a Weir job component: {e}")))?;
+        let meta = JarMeta {
+            id: jar_id(file_name),
+            name: file_name.rsplit(['/', '\\']).next().unwrap_or(file_name).to_string(),
+            uploaded: now_ms(),
+            hash: content_hash(&bytes),
+        };
+        self.store.put_jar(&meta, &bytes)?;
+        tracing::info!(jar = meta.id, size = bytes.len(), "jar uploaded");
+        self.state().jars.insert(meta.id.clone(), meta.clone());
+        Ok(meta)
+    }
+
+    /// Where an uploaded jar is stored (Flink's `filename` in the upload answer).
+    pub fn jar_file(&self, id: &str) -> std::path::PathBuf {
+        self.store.jar_path(id)
+    }
+
+    /// The uploaded jars, newest first.
+    pub fn jars(&self) -> Vec<JarMeta> {
+        let mut jars: Vec<JarMeta> = self.state().jars.values().cloned().collect();
+        jars.sort_by_key(|j| std::cmp::Reverse(j.uploaded));
+        jars
+    }
+
+    fn jar(&self, id: &str) -> Result<JarMeta, DispatchError> {
+        self.state().jars.get(id).cloned().ok_or_else(|| {
+            DispatchError::BadRequest(format!("File {id} does not exist in {}.", self.store.jar_path("").display()))
+        })
+    }
+
+    /// Forgets an uploaded jar and deletes its file (jobs running it keep their component).
+    pub fn delete_jar(&self, id: &str) -> Result<(), DispatchError> {
+        self.jar(id)?;
+        self.store.delete_jar(id)?;
+        self.state().jars.remove(id);
+        Ok(())
+    }
+
+    /// Keeps a component the job store must have to redeploy a job.
+    pub(super) fn store_component(&self, hash: &str, bytes: &[u8]) -> Result<(), DispatchError> {
+        Ok(self.store.put_component(hash, bytes)?)
+    }
+
+    /// An uploaded jar's metadata, bytes and loaded component.
+    pub(super) fn load_jar(&self, id: &str) -> Result<(JarMeta, Vec<u8>, JobComponent), DispatchError> {
+        let meta = self.jar(id)?;
+        let bytes = self.store.component(&meta.hash)?;
+        let component = JobComponent::load(&self.runtime, &self.cache, &bytes)
+            .map_err(|e| DispatchError::Internal(format!("stored jar {id} no longer loads: {e}")))?;
+        Ok((meta, bytes, component))
+    }
+
+    fn parallelism(&self, requested: Option<u32>) -> u32 {
+        requested.unwrap_or(self.options.default_parallelism)
+    }
+
+    /// The job graph a jar plans with these arguments (`/jars/:id/plan`, `flink info`).
+    pub fn plan_jar(&self, id: &str, options: &RunOptions) -> Result<JobGraph, DispatchError> {
+        let (_, _, component) = self.load_jar(id)?;
+        let job_id = options.job_id.clone().unwrap_or_else(jobgraph::new_job_id);
+        weir_wasm::plan::compile(
+            &self.runtime,
+            &component,
+            &options.program_args,
+            self.parallelism(options.parallelism),
+            job_id,
+        )
+        .map_err(|e| DispatchError::BadRequest(e.to_string()))
+    }
+
+    /// Plans and submits a jar's job; returns its ID (`/jars/:id/run`, `flink run`).
+    pub fn run_jar(&self, id: &str, options: RunOptions) -> Result<Id, DispatchError> {
+        if let Some(job_id) = &options.job_id {
+            if !is_id(job_id) {
+                return Err(DispatchError::BadRequest(format!(
+                    "Cannot parse JobID from \"{job_id}\". The expected format is [0-9a-fA-F]{{32}}, e.g. fd72014d4c864993a2e5a9287b4a9c5d."
+                )));
+            }
+            if self.state().jobs.contains_key(&job_id.to_ascii_lowercase()) {
+                return Err(DispatchError::Conflict(format!("Job has already been submitted: {job_id}")));
+            }
+        }
+        let (meta, bytes, component) = self.load_jar(id)?;
+        let job_id = options.job_id.map(|j| j.to_ascii_lowercase()).unwrap_or_else(jobgraph::new_job_id);
+        let graph = weir_wasm::plan::compile(
+            &self.runtime,
+            &component,
+            &options.program_args,
+            self.parallelism(options.parallelism),
+            job_id,
+        )
+        .map_err(|e| DispatchError::BadRequest(e.to_string()))?;
+        let restore = match &options.savepoint_path {
+            None => None,
+            Some(path) => {
+                let point = storage::load(path)
+                    .map_err(|e| DispatchError::BadRequest(format!("Cannot restore the job from {path}: {e}")))?;
+                JobManager::check_restore(&graph, &point, path, options.allow_non_restored_state)
+                    .map_err(DispatchError::BadRequest)?;
+                Some((point, path.clone()))
+            }
+        };
+        self.submit(graph, Some(meta.id), meta.hash, Arc::new(bytes), options.program_args, restore)
+    }
+
+    /// Submits a planned job: creates its Kafka topics, records it and schedules it.
+    pub fn submit(
+        &self,
+        graph: JobGraph,
+        jar_id: Option<String>,
+        component_hash: String,
+        component: Arc<Vec<u8>>,
+        program_args: Vec<String>,
+        restore: Option<(RestorePoint, String)>,
+    ) -> Result<Id, DispatchError> {
+        create_job_topics(&graph).map_err(|e| DispatchError::BadRequest(format!("preparing Kafka topics: {e}")))?;
+        self.store.put_component(&component_hash, &component)?;
+        let id = graph.job_id.clone();
+        let now = now_ms();
+        let mut record = JobRecord {
+            graph,
+            jar_id,
+            component_hash,
+            program_args,
+            status: JobStatus::Initializing,
+            timestamps: BTreeMap::from([(JobStatus::Initializing, now)]),
+            start_time: now,
+            end_time: -1,
+            exceptions: Vec::new(),
+            final_subtasks: None,
+            num_restarts: 0,
+            attempt: 0,
+            restored_from: None,
+            latest_checkpoint: None,
+            vertex_components: BTreeMap::new(),
+            upgrades: Vec::new(),
+        };
+        record.transition(JobStatus::Created);
+        let mut subtasks: Vec<Vec<Subtask>> =
+            record.graph.vertices.iter().map(|v| (0..v.parallelism).map(|_| Subtask::new()).collect()).collect();
+        for s in subtasks.iter_mut().flatten() {
+            s.transition(ExecutionState::Scheduled);
+        }
+        // As in Flink, the job runs as soon as scheduling starts, even while its tasks wait.
+        record.transition(JobStatus::Running);
+        self.persist(&record);
+        tracing::info!(job = id, name = record.graph.name, "job submitted");
+        let components = BTreeMap::from([(record.component_hash.clone(), component)]);
+        let mut entry = JobEntry::new(record, subtasks, components);
+        if let Some((point, path)) = restore {
+            let checkpoint = point.metadata.checkpoint_id;
+            let is_savepoint = point.metadata.kind.is_savepoint();
+            entry.checkpoints.restored = Some((checkpoint, now_ms(), is_savepoint, storage::uri(&point.directory)));
+            entry.checkpoints.continue_after(checkpoint);
+            entry.record.restored_from = Some(path);
+            entry.restore = Some(point);
+            self.persist(&entry.record);
+        }
+        self.state().jobs.insert(id.clone(), entry);
+        self.schedule();
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jar_ids_never_escape_the_jar_directory() {
+        for name in ["../../etc/passwd", "..\\..\\x.wasm", "a/b/c.jar", "..", "", "ok job!.wasm"] {
+            let id = jar_id(name);
+            assert!(!id.contains('/') && !id.contains('\\') && !id.contains(".."), "{name} -> {id}");
+            assert!(is_id(&id[..32]), "{id}");
+        }
+        assert!(jar_id("ClickCountJob.jar").ends_with("_ClickCountJob.jar"));
+    }
+}

@@ -1,0 +1,11 @@
+//! The session cluster: a JobManager that accepts, schedules, checkpoints and upgrades jobs, and
+//! TaskManagers that run their subtasks, talking over one RPC channel.
+//!
+//! - [`jobmanager`]: dispatcher, scheduler, resource manager, checkpoint coordinator, upgrades
+//!   and the store that survives restarts.
+//! - [`taskmanager`]: registers slots, deploys subtasks, serves their data channels.
+//! - [`rpc`]: the JobManager–TaskManager messages and their framing.
+
+pub mod jobmanager;
+pub mod rpc;
+pub mod taskmanager;

@@ -1,0 +1,280 @@
+//! The control channel between the JobManager and its TaskManagers (Flink's RPC): one TCP
+//! connection per TaskManager, carrying length-prefixed JSON messages both ways.
+//!
+//! A TaskManager opens it, registers with its slots and data address, then heartbeats with
+//! its tasks' metrics and reports task state changes; the JobManager deploys and cancels
+//! tasks over it. A dropped connection is a lost TaskManager.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use weir_core::checkpoint::{BarrierKind, RestorePoint, SubtaskSnapshot};
+use weir_core::execution::ExecutionState;
+use weir_core::jobgraph::{Id, JobGraph};
+
+/// Messages are refused beyond this size (a corrupt or hostile peer).
+const MAX_MESSAGE: usize = 256 << 20;
+
+/// The machine a TaskManager runs on.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Hardware {
+    /// The CPU cores available to the process.
+    pub cpu_cores: u32,
+    /// The machine's total RAM, in bytes (0 if unknown).
+    pub physical_memory: u64,
+    /// The machine's free plus buffer RAM, in bytes (0 if unknown).
+    pub free_memory: u64,
+}
+
+/// One task's metrics, as a TaskManager reports them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskReport {
+    /// The job the task belongs to.
+    pub job: Id,
+    /// The index of the task's vertex in the job graph.
+    pub vertex: usize,
+    /// The subtask's index within its vertex (0-based).
+    pub subtask: u32,
+    /// The job's execution attempt the task belongs to: reports of an older one are stale.
+    pub attempt: u32,
+    /// The task's metrics as (Flink metric name, value) pairs.
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// What a TaskManager tells the JobManager. A heartbeat carries the tasks' metrics and the
+/// TaskManager's own (`metrics`; `None` in the extra report a task sends as it ends).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ToJobManager {
+    /// The first message on a connection: the TaskManager offers its slots.
+    Register {
+        /// The TaskManager's resource ID, unique in the cluster.
+        id: String,
+        /// Where other TaskManagers reach its data server (`host:port`).
+        data_address: String,
+        /// How many task slots it offers.
+        slots: u32,
+        /// The machine it runs on.
+        hardware: Hardware,
+    },
+    /// The periodic sign of life, with the metrics of everything running there.
+    Heartbeat {
+        /// The metrics of each task running on the TaskManager.
+        tasks: Vec<TaskReport>,
+        /// The machine, with its current free memory.
+        hardware: Hardware,
+        /// The TaskManager's own metrics as (name, value) pairs; `None` in a task's final report.
+        metrics: Option<Vec<(String, f64)>>,
+    },
+    /// A task moved to a new execution state (running, finished, failed, canceled).
+    TaskState {
+        /// The job the task belongs to.
+        job: Id,
+        /// The index of the task's vertex in the job graph.
+        vertex: usize,
+        /// The subtask's index within its vertex (0-based).
+        subtask: u32,
+        /// The job's execution attempt the task belongs to.
+        attempt: u32,
+        /// The state the task entered.
+        state: ExecutionState,
+        /// The root cause, when the task failed.
+        failure: Option<String>,
+    },
+    /// A task took its part of a checkpoint.
+    AcknowledgeCheckpoint {
+        /// The job the checkpoint belongs to.
+        job: Id,
+        /// The index of the task's vertex in the job graph.
+        vertex: usize,
+        /// The subtask's index within its vertex (0-based).
+        subtask: u32,
+        /// The checkpoint's ID.
+        checkpoint: u64,
+        /// Where the task wrote its state and what its sources and sinks must restore.
+        snapshot: SubtaskSnapshot,
+    },
+    /// A task could not take its part of a checkpoint, which therefore fails.
+    DeclineCheckpoint {
+        /// The job the checkpoint belongs to.
+        job: Id,
+        /// The checkpoint's ID.
+        checkpoint: u64,
+        /// Why the task declined.
+        reason: String,
+    },
+    /// The upgrade's new component is compiled and staged with the tasks here (or, with a
+    /// `failure`, could not be).
+    UpgradePrepared {
+        /// The job being upgraded.
+        job: Id,
+        /// The upgrade's ID.
+        upgrade: String,
+        /// Why the component could not be compiled or staged, if it could not.
+        failure: Option<String>,
+    },
+    /// A task swapped to the new code at upgrade barrier `checkpoint` (or, with a `failure`,
+    /// the new code did not start and the old code runs on).
+    Swapped {
+        /// The job being upgraded.
+        job: Id,
+        /// The index of the task's vertex in the job graph.
+        vertex: usize,
+        /// The subtask's index within its vertex (0-based).
+        subtask: u32,
+        /// The job's execution attempt the task belongs to.
+        attempt: u32,
+        /// The ID of the upgrade barrier at which the task swapped.
+        checkpoint: u64,
+        /// Why the new code did not start, if it did not.
+        failure: Option<String>,
+    },
+}
+
+/// Where the subtasks of a job run: the TaskManagers involved and, per vertex and subtask,
+/// which of them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Placement {
+    /// Data addresses of the TaskManagers, by index.
+    pub addresses: Vec<String>,
+    /// `hosts[vertex][subtask]` is an index into `addresses`.
+    pub hosts: Vec<Vec<usize>>,
+}
+
+/// What a TaskManager must run of a job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The job graph, of which this TaskManager runs the subtasks `placement` puts here.
+    pub graph: JobGraph,
+    /// The job's components by content hash, hex encoded.
+    pub components: std::collections::BTreeMap<String, String>,
+    /// The hash of the component each vertex runs, by vertex index (after an upgrade of some
+    /// operators, a job's vertices may run different components).
+    pub vertex_components: Vec<String>,
+    /// Where every subtask of the job runs, so channels to other TaskManagers can be wired.
+    pub placement: Placement,
+    /// This TaskManager's index in `placement.addresses`.
+    pub local: usize,
+    /// Which execution of the job this is (0, then one more per restart).
+    pub attempt: u32,
+    /// The checkpoint or savepoint to start from.
+    pub restore: Option<RestorePoint>,
+}
+
+/// What the JobManager tells a TaskManager.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ToTaskManager {
+    /// The registration was accepted; heartbeats may start.
+    Registered,
+    /// The registration was refused; the connection closes.
+    Rejected {
+        /// Why the JobManager refused it.
+        reason: String,
+    },
+    /// Run the subtasks of a job placed on this TaskManager.
+    Deploy(Box<Deployment>),
+    /// Cancel every task of a job running here.
+    CancelJob {
+        /// The job to cancel.
+        job: Id,
+    },
+    /// Sources `tasks` (vertex, subtask) of the job start checkpoint `checkpoint`.
+    TriggerCheckpoint {
+        /// The job to checkpoint.
+        job: Id,
+        /// The checkpoint's ID.
+        checkpoint: u64,
+        /// Checkpoint, savepoint, stop-with-savepoint or upgrade barrier.
+        kind: BarrierKind,
+        /// The directory the tasks write their state into.
+        location: String,
+        /// The source subtasks to inject the barrier, as (vertex index, subtask index).
+        tasks: Vec<(usize, u32)>,
+    },
+    /// Every task acknowledged the checkpoint: sinks may commit their transactions.
+    CheckpointComplete {
+        /// The job the checkpoint belongs to.
+        job: Id,
+        /// The completed checkpoint's ID.
+        checkpoint: u64,
+    },
+    /// Compile `component` (hex encoded) and stage it with the job's tasks of `operators`
+    /// (uids), which swap to it at the next upgrade barrier; `graph` is the job after it.
+    PrepareUpgrade {
+        /// The job being upgraded.
+        job: Id,
+        /// The upgrade's ID.
+        upgrade: String,
+        /// The new component's bytes, hex encoded.
+        component: String,
+        /// The job graph after the upgrade.
+        graph: Box<JobGraph>,
+        /// The uids of the operators that swap to the new component.
+        operators: Vec<String>,
+    },
+    /// The upgrade barrier is stuck behind queued input (a backpressured operator): the tasks
+    /// that staged `upgrade` and have not swapped yet swap now.
+    SwapNow {
+        /// The job being upgraded.
+        job: Id,
+        /// The upgrade's ID.
+        upgrade: String,
+    },
+}
+
+/// Why a message could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// The TCP connection failed or closed mid-message.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// A message is not valid JSON for the expected type (or could not be serialized).
+    #[error("malformed message: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A message's length, in bytes, exceeds what the framing allows: 256 MiB on reading, a
+    /// `u32` length prefix on writing.
+    #[error("message of {0} bytes is too large")]
+    TooLarge(usize),
+}
+
+/// Writes one message.
+pub async fn write<T: Serialize>(out: &mut (impl AsyncWriteExt + Unpin), message: &T) -> Result<(), RpcError> {
+    let bytes = serde_json::to_vec(message)?;
+    let len = u32::try_from(bytes.len()).map_err(|_| RpcError::TooLarge(bytes.len()))?;
+    out.write_all(&len.to_be_bytes()).await?;
+    out.write_all(&bytes).await?;
+    out.flush().await?;
+    Ok(())
+}
+
+/// Reads one message; `None` when the peer closed the connection.
+pub async fn read<T: DeserializeOwned>(input: &mut (impl AsyncReadExt + Unpin)) -> Result<Option<T>, RpcError> {
+    let mut len = [0u8; 4];
+    match input.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_MESSAGE {
+        return Err(RpcError::TooLarge(len));
+    }
+    let mut bytes = vec![0u8; len];
+    input.read_exact(&mut bytes).await?;
+    Ok(Some(serde_json::from_slice(&bytes)?))
+}
+
+/// The machine this process runs on.
+pub fn hardware() -> Hardware {
+    let cpu_cores =
+        std::thread::available_parallelism().map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX)).unwrap_or(1);
+    // SAFETY: sysinfo only writes into the struct we pass.
+    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+    let (physical_memory, free_memory) = if unsafe { libc::sysinfo(&mut info) } == 0 {
+        let unit = info.mem_unit as u64;
+        (info.totalram as u64 * unit, (info.freeram as u64 + info.bufferram as u64) * unit)
+    } else {
+        (0, 0)
+    };
+    Hardware { cpu_cores, physical_memory, free_memory }
+}

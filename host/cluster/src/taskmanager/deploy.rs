@@ -1,0 +1,233 @@
+//! Deploying a job's subtasks on this TaskManager: load the component, wire the channels
+//! (local ones in memory, remote ones through the data server), start a thread per subtask
+//! and report each one's state to the JobManager.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{RunningJob, RunningTask, Shared};
+use crate::rpc::{Deployment, TaskReport, ToJobManager};
+use weir_core::cancel::CancelToken;
+use weir_core::checkpoint::SubtaskSnapshot;
+use weir_core::execution::ExecutionState;
+use weir_core::jobgraph::Id;
+use weir_core::metrics::TaskMetrics;
+use weir_network::remote::spawn_sender;
+use weir_network::wiring::wire;
+use weir_runtime::launcher;
+use weir_runtime::task::{TaskContext, TaskListener, TaskResources};
+use weir_wasm::JobComponent;
+
+/// Tells the JobManager when a task starts running.
+struct Reporter {
+    outbox: UnboundedSender<ToJobManager>,
+    job: Id,
+    vertex: usize,
+    subtask: u32,
+    attempt: u32,
+}
+
+impl Reporter {
+    fn report(&self, state: ExecutionState, failure: Option<String>) {
+        let _ = self.outbox.send(ToJobManager::TaskState {
+            job: self.job.clone(),
+            vertex: self.vertex,
+            subtask: self.subtask,
+            attempt: self.attempt,
+            state,
+            failure,
+        });
+    }
+}
+
+impl Reporter {
+    /// Sends the task's final metrics ahead of its final state: the JobManager keeps a
+    /// finished job's numbers as of its end, not as of the heartbeat before.
+    fn final_metrics(&self, metrics: &TaskMetrics) {
+        let _ = self.outbox.send(ToJobManager::Heartbeat {
+            tasks: vec![TaskReport {
+                job: self.job.clone(),
+                vertex: self.vertex,
+                subtask: self.subtask,
+                attempt: self.attempt,
+                metrics: metrics.values(),
+            }],
+            hardware: crate::rpc::hardware(),
+            metrics: None,
+        });
+    }
+}
+
+impl TaskListener for Reporter {
+    fn running(&self) {
+        self.report(ExecutionState::Running, None);
+    }
+
+    fn acknowledge(&self, checkpoint: u64, snapshot: SubtaskSnapshot) {
+        let _ = self.outbox.send(ToJobManager::AcknowledgeCheckpoint {
+            job: self.job.clone(),
+            vertex: self.vertex,
+            subtask: self.subtask,
+            checkpoint,
+            snapshot,
+        });
+    }
+
+    fn decline(&self, checkpoint: u64, reason: String) {
+        let _ = self.outbox.send(ToJobManager::DeclineCheckpoint { job: self.job.clone(), checkpoint, reason });
+    }
+
+    fn swapped(&self, checkpoint: u64, failure: Option<String>) {
+        let _ = self.outbox.send(ToJobManager::Swapped {
+            job: self.job.clone(),
+            vertex: self.vertex,
+            subtask: self.subtask,
+            attempt: self.attempt,
+            checkpoint,
+            failure,
+        });
+    }
+}
+
+/// Starts this TaskManager's part of a job (blocking: loads the component).
+pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: UnboundedSender<ToJobManager>) {
+    let Deployment { graph, components, vertex_components, placement, local, attempt, restore } = deployment;
+    let graph = Arc::new(graph);
+    let job_id = graph.job_id.clone();
+    let scope = format!("{job_id}@{attempt}");
+    let restore = restore.map(Arc::new);
+    let hosts = placement.hosts.clone();
+    let host_of = move |v: usize, s: u32| hosts.get(v).and_then(|h| h.get(s as usize)).copied().unwrap_or(usize::MAX);
+    let mut local_tasks: Vec<(usize, u32)> = Vec::new();
+    for (v, vertex) in graph.vertices.iter().enumerate() {
+        for s in 0..vertex.parallelism {
+            if host_of(v, s) == local {
+                local_tasks.push((v, s));
+            }
+        }
+    }
+    let fail_all = |message: String| {
+        for (v, s) in &local_tasks {
+            let reporter = Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: *v, subtask: *s, attempt };
+            reporter.report(ExecutionState::Failed, Some(message.clone()));
+        }
+    };
+    // Each component the tasks here run, loaded once (compiled or from the cache).
+    let mut loaded: std::collections::BTreeMap<&str, JobComponent> = Default::default();
+    for (v, _) in &local_tasks {
+        let Some(hash) = vertex_components.get(*v) else {
+            return fail_all(format!("the deployment names no component for vertex {v}"));
+        };
+        if loaded.contains_key(hash.as_str()) {
+            continue;
+        }
+        let Some(encoded) = components.get(hash) else {
+            return fail_all(format!("the deployment lacks component {hash}"));
+        };
+        match load_component(shared, encoded) {
+            Ok(c) => loaded.insert(hash, c),
+            Err(message) => return fail_all(format!("could not load the job component: {message}")),
+        };
+    }
+
+    let cancel = CancelToken::new();
+    let mut wiring = wire(&graph, &scope, &host_of, local, &placement.addresses);
+    for input in wiring.remote_inputs.drain(..) {
+        shared.data.registry().register(input.channel, input.sender);
+    }
+    for output in wiring.remote_outputs.drain(..) {
+        if let Err(error) = spawn_sender(output.channel, output.address, output.receiver, cancel.clone()) {
+            return fail_all(format!("could not start a network thread: {error}"));
+        }
+    }
+
+    let mut running = RunningJob { job: job_id.clone(), attempt, cancel: cancel.clone(), tasks: Vec::new() };
+    let live = Arc::new(AtomicUsize::new(local_tasks.len()));
+    let mut threads = Vec::new();
+    for (v, s) in local_tasks {
+        let metrics = Arc::new(TaskMetrics::default());
+        let (commands, command_receiver) = crossbeam_channel::unbounded();
+        let upgrade = Arc::new(weir_runtime::task::UpgradeMailbox::default());
+        running.tasks.push(RunningTask {
+            vertex: v,
+            subtask: s,
+            metrics: metrics.clone(),
+            commands,
+            upgrade: upgrade.clone(),
+        });
+        let reporter =
+            Arc::new(Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: v, subtask: s, attempt });
+        let ctx = TaskContext {
+            job: graph.clone(),
+            vertex: v,
+            subtask: s,
+            cancel: cancel.clone(),
+            metrics,
+            listener: reporter.clone(),
+            attempt,
+            commands: command_receiver,
+            restore: restore.clone(),
+            upgrade,
+        };
+        let io = wiring.tasks.remove(&(v, s)).unwrap_or_default();
+        let component = loaded[vertex_components[v].as_str()].clone();
+        let resources = TaskResources { runtime: shared.runtime.clone(), component, state: shared.state.clone() };
+        threads.push((ctx, reporter, io, resources));
+    }
+    {
+        // A cancel that arrived while the component loaded wins: nothing starts. The check and
+        // the insert happen under the jobs lock, which the cancel handler takes too.
+        let mut jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if shared.cancelled.lock().unwrap_or_else(|e| e.into_inner()).remove(&job_id) {
+            drop(jobs);
+            for (_, reporter, _, _) in &threads {
+                reporter.report(ExecutionState::Canceled, None);
+            }
+            shared.data.registry().remove_job(&scope);
+            cancel.cancel();
+            return;
+        }
+        jobs.insert(scope.clone(), running);
+    }
+    tracing::info!(job = job_id, tasks = threads.len(), "deploying tasks");
+
+    for (ctx, reporter, channels, resources) in threads {
+        let task_shared = shared.clone();
+        let task_live = live.clone();
+        let task_reporter = reporter.clone();
+        reporter.report(ExecutionState::Initializing, None);
+        let launched = launcher::launch(ctx, resources, channels, move |ctx, ending| {
+            task_reporter.final_metrics(&ctx.metrics);
+            // The other tasks of the job here stopped with this one; the JobManager stops the rest.
+            task_reporter.report(ending.state, ending.failure);
+            if task_live.fetch_sub(1, Ordering::SeqCst) == 1 {
+                finished(&task_shared, &ctx.state_scope());
+            }
+        });
+        if let Err(error) = launched {
+            cancel.cancel();
+            reporter.report(ExecutionState::Failed, Some(format!("could not start the task thread: {error}")));
+            if live.fetch_sub(1, Ordering::SeqCst) == 1 {
+                finished(shared, &scope);
+            }
+        }
+    }
+}
+
+/// Decodes and loads a component sent hex encoded (compiled, or from the cache).
+pub(super) fn load_component(shared: &Shared, encoded: &str) -> Result<JobComponent, String> {
+    let bytes = hex::decode(encoded).map_err(|e| e.to_string())?;
+    JobComponent::load(&shared.runtime, &shared.cache, &bytes).map_err(|e| e.to_string())
+}
+
+/// The last task of a job's attempt here has ended: forget it and its state.
+fn finished(shared: &Shared, scope: &str) {
+    shared.jobs.lock().unwrap_or_else(|e| e.into_inner()).remove(scope);
+    shared.data.registry().remove_job(scope);
+    if let Err(error) = shared.state.drop_job(scope) {
+        tracing::warn!(scope, %error, "could not drop the job's state");
+    }
+    tracing::info!(scope, "all tasks of the job here have ended");
+}

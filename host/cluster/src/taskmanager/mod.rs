@@ -1,0 +1,318 @@
+//! The TaskManager: registers its slots with the JobManager, heartbeats with its tasks'
+//! metrics, and runs the subtasks it is given on the engine (`task`), exchanging records with
+//! other TaskManagers through its data server.
+//!
+//! It keeps going when the JobManager goes away: its tasks are cancelled (the JobManager no
+//! longer knows them) and it registers again once the JobManager is back.
+
+mod deploy;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::rpc::{self, TaskReport, ToJobManager, ToTaskManager};
+use weir_core::cancel::CancelToken;
+use weir_core::checkpoint::{Barrier, TaskCommand};
+use weir_core::jobgraph::Id;
+use weir_core::metrics::{TaskMetrics, process};
+use weir_core::state::{SledBackend, StateBackend};
+use weir_network::remote::DataServer;
+use weir_wasm::cache::ComponentCache;
+use weir_wasm::footprint;
+use weir_wasm::{Limits, WasmRuntime};
+
+/// How a TaskManager is set up.
+#[derive(Clone, Debug)]
+pub struct TaskManagerOptions {
+    /// The JobManager's RPC address, `host:port`.
+    pub jobmanager: String,
+    /// How many task slots it offers (`taskmanager.numberOfTaskSlots`).
+    pub slots: u32,
+    /// The host name other TaskManagers reach this one at.
+    pub host: String,
+    /// Where the data server listens (`host:port`; port 0 picks one).
+    pub data_bind: String,
+    /// How often it heartbeats to the JobManager.
+    pub heartbeat_interval: Duration,
+    /// The sandbox limits for every guest instance it runs.
+    pub limits: Limits,
+}
+
+/// A task running here: for metrics, and to hand it commands.
+struct RunningTask {
+    vertex: usize,
+    subtask: u32,
+    metrics: Arc<TaskMetrics>,
+    commands: crossbeam_channel::Sender<TaskCommand>,
+    /// Where an upgrade's new code is left for the task.
+    upgrade: Arc<weir_runtime::task::UpgradeMailbox>,
+}
+
+/// An attempt of a job with tasks here.
+struct RunningJob {
+    job: Id,
+    attempt: u32,
+    cancel: CancelToken,
+    tasks: Vec<RunningTask>,
+}
+
+/// What the TaskManager's threads share.
+pub(crate) struct Shared {
+    runtime: WasmRuntime,
+    cache: ComponentCache,
+    state: Arc<dyn StateBackend>,
+    data: DataServer,
+    /// Running jobs by scope (`<job>@<attempt>`).
+    jobs: Mutex<HashMap<String, RunningJob>>,
+    /// Jobs cancelled before their deployment got here: their tasks must not start.
+    cancelled: Mutex<std::collections::HashSet<Id>>,
+}
+
+impl Shared {
+    fn cancel_all(&self) {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        for job in jobs.values() {
+            job.cancel.cancel();
+        }
+    }
+
+    /// The TaskManager's own metrics: its process (CPU, memory, threads), its running tasks,
+    /// and its WASM instances with their linear memory.
+    fn status_metrics(&self) -> Vec<(String, f64)> {
+        static CPU_LOAD: process::CpuLoad = process::CpuLoad::new();
+        let running: usize = {
+            let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            jobs.values().map(|j| j.tasks.len()).sum()
+        };
+        let mut metrics = process::metrics(&CPU_LOAD);
+        metrics.extend([
+            ("Status.Tasks.Running".to_string(), running as f64),
+            ("Status.Wasm.Instances".to_string(), footprint::instances() as f64),
+            ("Status.Wasm.Memory.Used".to_string(), footprint::memory_bytes() as f64),
+        ]);
+        metrics
+    }
+
+    fn reports(&self) -> Vec<TaskReport> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.values()
+            .flat_map(|job| {
+                job.tasks.iter().map(move |t| TaskReport {
+                    job: job.job.clone(),
+                    vertex: t.vertex,
+                    subtask: t.subtask,
+                    attempt: job.attempt,
+                    metrics: t.metrics.values(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A TaskManager's ID as Flink shows them: `<data address>-<6 hex>`.
+fn new_id(address: &str) -> String {
+    format!("{address}-{}", &hex::encode(rand::random::<[u8; 3]>()))
+}
+
+/// Runs a TaskManager until `shutdown` is set.
+pub async fn run(options: TaskManagerOptions, shutdown: CancelToken) -> anyhow::Result<()> {
+    let data = DataServer::start(&options.data_bind, &options.host)?;
+    let state_dir = tempfile::tempdir()?;
+    let shared = Arc::new(Shared {
+        runtime: WasmRuntime::new(options.limits).map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?,
+        cache: ComponentCache::default_location(),
+        state: Arc::new(SledBackend::open(state_dir.path())?),
+        data,
+        jobs: Mutex::new(HashMap::new()),
+        cancelled: Mutex::new(Default::default()),
+    });
+    let id = new_id(shared.data.address());
+    tracing::info!(
+        id,
+        slots = options.slots,
+        data = shared.data.address(),
+        jobmanager = options.jobmanager,
+        "TaskManager starting"
+    );
+    let mut backoff = Duration::from_millis(200);
+    while !shutdown.is_cancelled() {
+        match session(&options, &id, &shared, &shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                shared.cancel_all();
+                tracing::warn!(jobmanager = options.jobmanager, %error, "lost the JobManager; registering again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    shared.cancel_all();
+    Ok(())
+}
+
+/// One connection to the JobManager: register, then serve it until it drops or shutdown.
+async fn session(
+    options: &TaskManagerOptions,
+    id: &str,
+    shared: &Arc<Shared>,
+    shutdown: &CancelToken,
+) -> anyhow::Result<()> {
+    let stream = TcpStream::connect(&options.jobmanager).await?;
+    stream.set_nodelay(true)?;
+    let (mut reader, mut writer) = stream.into_split();
+    rpc::write(
+        &mut writer,
+        &ToJobManager::Register {
+            id: id.to_string(),
+            data_address: shared.data.address().to_string(),
+            slots: options.slots,
+            hardware: rpc::hardware(),
+        },
+    )
+    .await?;
+    match rpc::read::<ToTaskManager>(&mut reader).await? {
+        Some(ToTaskManager::Registered) => tracing::info!(id, "registered with the JobManager"),
+        Some(ToTaskManager::Rejected { reason }) => anyhow::bail!("the JobManager refused registration: {reason}"),
+        other => anyhow::bail!("unexpected answer to registration: {other:?}"),
+    }
+
+    // Everything for the JobManager goes through one queue: task states from task threads,
+    // heartbeats from the timer below.
+    let (outbox, mut outgoing) = mpsc::unbounded_channel::<ToJobManager>();
+    let writer_task = tokio::spawn(async move {
+        while let Some(message) = outgoing.recv().await {
+            if rpc::write(&mut writer, &message).await.is_err() {
+                break;
+            }
+        }
+    });
+    let heartbeat_outbox = outbox.clone();
+    let heartbeat_shared = shared.clone();
+    let interval = options.heartbeat_interval;
+    let heartbeats = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            let message = ToJobManager::Heartbeat {
+                tasks: heartbeat_shared.reports(),
+                hardware: rpc::hardware(),
+                metrics: Some(heartbeat_shared.status_metrics()),
+            };
+            if heartbeat_outbox.send(message).is_err() {
+                break;
+            }
+        }
+    });
+
+    let result = loop {
+        let message = tokio::select! {
+            m = rpc::read::<ToTaskManager>(&mut reader) => m,
+            _ = wait_cancelled(shutdown.clone()) => break Ok(()),
+        };
+        match message {
+            Ok(Some(ToTaskManager::Deploy(deployment))) => {
+                let shared = shared.clone();
+                let outbox = outbox.clone();
+                tokio::task::spawn_blocking(move || deploy::deploy(&shared, *deployment, outbox));
+            }
+            Ok(Some(ToTaskManager::CancelJob { job })) => {
+                let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                let running: Vec<&RunningJob> = jobs.values().filter(|r| r.job == job).collect();
+                if running.is_empty() {
+                    // Its deployment is still being prepared: it will not start.
+                    shared.cancelled.lock().unwrap_or_else(|e| e.into_inner()).insert(job);
+                } else {
+                    tracing::info!(job, "cancelling the job's tasks");
+                    for r in running {
+                        r.cancel.cancel();
+                    }
+                }
+            }
+            Ok(Some(ToTaskManager::TriggerCheckpoint { job, checkpoint, kind, location, tasks })) => {
+                let barrier = Barrier { id: checkpoint, kind, location: location.into() };
+                let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                for running in jobs.values().filter(|r| r.job == job) {
+                    for t in running.tasks.iter().filter(|t| tasks.contains(&(t.vertex, t.subtask))) {
+                        let _ = t.commands.send(TaskCommand::TriggerCheckpoint(barrier.clone()));
+                    }
+                }
+            }
+            Ok(Some(ToTaskManager::CheckpointComplete { job, checkpoint })) => {
+                let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                for running in jobs.values().filter(|r| r.job == job) {
+                    for t in &running.tasks {
+                        let _ = t.commands.send(TaskCommand::CheckpointComplete(checkpoint));
+                    }
+                }
+            }
+            Ok(Some(ToTaskManager::PrepareUpgrade { job, upgrade, component, graph, operators })) => {
+                let shared = shared.clone();
+                let outbox = outbox.clone();
+                tokio::task::spawn_blocking(move || {
+                    let failure = prepare_upgrade(&shared, &job, &upgrade, &component, *graph, operators).err();
+                    let _ = outbox.send(ToJobManager::UpgradePrepared { job, upgrade, failure });
+                });
+            }
+            Ok(Some(ToTaskManager::SwapNow { job, upgrade })) => {
+                let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                tracing::info!(job, upgrade, "the upgrade barrier is held up: the tasks swap at once");
+                for running in jobs.values().filter(|r| r.job == job) {
+                    for t in &running.tasks {
+                        t.upgrade.swap_now(&upgrade);
+                    }
+                }
+            }
+            Ok(Some(other)) => tracing::warn!(?other, "unexpected message from the JobManager"),
+            Ok(None) => break Err(anyhow::anyhow!("the JobManager closed the connection")),
+            Err(e) => break Err(e.into()),
+        }
+    };
+    heartbeats.abort();
+    drop(outbox);
+    writer_task.abort();
+    result
+}
+
+/// Compiles an upgrade's component (or takes it from the cache) and stages it with the job's
+/// running tasks here, before the JobManager sends the upgrade barrier.
+fn prepare_upgrade(
+    shared: &Shared,
+    job: &str,
+    upgrade: &str,
+    component: &str,
+    graph: weir_core::jobgraph::JobGraph,
+    operators: Vec<String>,
+) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let component = deploy::load_component(shared, component)?;
+    let staged = Arc::new(weir_runtime::task::StagedUpgrade {
+        id: upgrade.to_string(),
+        component,
+        graph: Arc::new(graph),
+        operators,
+    });
+    let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+    let mut staged_with = 0;
+    for running in jobs.values().filter(|r| r.job == job) {
+        for t in &running.tasks {
+            t.upgrade.stage(staged.clone());
+            staged_with += 1;
+        }
+    }
+    if staged_with == 0 {
+        return Err(format!("job {job} has no running tasks on this TaskManager"));
+    }
+    tracing::info!(job, upgrade, tasks = staged_with, took = ?started.elapsed(), "upgrade staged");
+    Ok(())
+}
+
+/// Resolves when `token` is cancelled.
+async fn wait_cancelled(token: CancelToken) {
+    while !token.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,289 @@
+//! Flink-style configuration: a `config.yaml` (or the older `flink-conf.yaml`) of `key: value`
+//! entries, nested maps flattened with dots, overridden by the `FLINK_PROPERTIES` environment
+//! variable (as Flink's Docker images read it) and by `-D key=value` flags.
+//!
+//! The directory is, in order: the one given, `$WEIR_CONF_DIR`, `$FLINK_CONF_DIR`, `./conf`.
+//! A missing directory or file is an empty configuration: every key has a default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// The keys Weir reads, with Flink's names.
+pub mod keys {
+    /// The port of the JobManager's REST API and web UI (8081 by default).
+    pub const REST_PORT: &str = "rest.port";
+    /// The host clients such as the `flink` CLI reach the REST API at.
+    pub const REST_ADDRESS: &str = "rest.address";
+    /// The address the REST server listens on (`0.0.0.0` by default).
+    pub const REST_BIND_ADDRESS: &str = "rest.bind-address";
+    /// The host TaskManagers reach the JobManager at.
+    pub const JOBMANAGER_ADDRESS: &str = "jobmanager.rpc.address";
+    /// The port TaskManagers reach the JobManager at (6123 by default).
+    pub const JOBMANAGER_PORT: &str = "jobmanager.rpc.port";
+    /// How many slots a TaskManager offers: how many subtasks of each vertex it can run.
+    pub const TASK_SLOTS: &str = "taskmanager.numberOfTaskSlots";
+    /// The host a TaskManager tells others to reach it at for data exchange.
+    pub const TASKMANAGER_HOST: &str = "taskmanager.host";
+    /// The port of a TaskManager's data server for channels from other hosts (0: any free port).
+    pub const TASKMANAGER_DATA_PORT: &str = "taskmanager.data.port";
+    /// How often a TaskManager sends the JobManager a heartbeat (milliseconds unless a unit is given).
+    pub const HEARTBEAT_INTERVAL: &str = "heartbeat.interval";
+    /// How long without a heartbeat before the JobManager considers a TaskManager lost.
+    pub const HEARTBEAT_TIMEOUT: &str = "heartbeat.timeout";
+    /// The parallelism of operators that do not set their own.
+    pub const DEFAULT_PARALLELISM: &str = "parallelism.default";
+    /// Where checkpoints go (`state.checkpoints.dir` before Flink 1.20).
+    pub const CHECKPOINTS_DIR: [&str; 2] = ["execution.checkpointing.dir", "state.checkpoints.dir"];
+    /// Where savepoints go (`state.savepoints.dir` before Flink 1.20).
+    pub const SAVEPOINTS_DIR: [&str; 2] = ["execution.checkpointing.savepoint-dir", "state.savepoints.dir"];
+    /// Where the JobManager keeps jars, job graphs and history (Weir's own key).
+    pub const JOBMANAGER_DATA_DIR: &str = "weir.jobmanager.data-dir";
+    /// How often the web UI refreshes (reported by `/config`).
+    pub const WEB_REFRESH_INTERVAL: &str = "web.refresh-interval";
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file exists but could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The configuration file or `FLINK_PROPERTIES` is not YAML.
+    #[error("{path} is not valid YAML: {message}")]
+    Yaml {
+        /// The file, or `$FLINK_PROPERTIES`.
+        path: String,
+        /// The YAML parser's message.
+        message: String,
+    },
+    /// A `-D` flag without `key=value`.
+    #[error("invalid dynamic property '{0}': expected key=value")]
+    Dynamic(String),
+    /// A key's value does not parse as what the key takes.
+    #[error("invalid value '{value}' for {key}: {expected}")]
+    Value {
+        /// The key.
+        key: String,
+        /// Its value as configured.
+        value: String,
+        /// What the key takes, e.g. "a whole number".
+        expected: &'static str,
+    },
+}
+
+/// A flat map of configuration keys to values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Configuration {
+    values: BTreeMap<String, String>,
+}
+
+fn flatten(prefix: &str, yaml: &Yaml, out: &mut BTreeMap<String, String>) {
+    let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+    match yaml {
+        Yaml::Hash(map) => {
+            for (k, v) in map {
+                let k = match k {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Integer(i) => i.to_string(),
+                    Yaml::Real(r) => r.clone(),
+                    Yaml::Boolean(b) => b.to_string(),
+                    _ => continue,
+                };
+                flatten(&key(&k), v, out);
+            }
+        }
+        Yaml::Array(items) => {
+            let joined: Vec<String> = items.iter().filter_map(scalar).collect();
+            out.insert(prefix.to_string(), joined.join(";"));
+        }
+        other => {
+            if let Some(v) = scalar(other) {
+                out.insert(prefix.to_string(), v);
+            }
+        }
+    }
+}
+
+fn scalar(yaml: &Yaml) -> Option<String> {
+    match yaml {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Parses a duration as Flink writes them: `1000` (in `default_unit`), `500 ms`, `10 s`,
+/// `5 min`, `1 h`.
+pub fn parse_duration(text: &str, default_unit: Duration) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let unit = match unit.trim() {
+        "" => default_unit,
+        "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => Duration::from_millis(1),
+        "s" | "sec" | "secs" | "second" | "seconds" => Duration::from_secs(1),
+        "min" | "m" | "minute" | "minutes" => Duration::from_secs(60),
+        "h" | "hour" | "hours" => Duration::from_secs(3600),
+        "d" | "day" | "days" => Duration::from_secs(86_400),
+        _ => return None,
+    };
+    unit.checked_mul(u32::try_from(n).ok()?)
+}
+
+impl Configuration {
+    /// Parses YAML text (`path` is for messages).
+    pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
+        let docs = YamlLoader::load_from_str(text)
+            .map_err(|e| ConfigError::Yaml { path: path.to_string(), message: e.to_string() })?;
+        let mut values = BTreeMap::new();
+        for doc in &docs {
+            flatten("", doc, &mut values);
+        }
+        Ok(Configuration { values })
+    }
+
+    /// The configuration directory to use.
+    pub fn directory(explicit: Option<&Path>) -> PathBuf {
+        explicit
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("WEIR_CONF_DIR").map(PathBuf::from))
+            .or_else(|| std::env::var_os("FLINK_CONF_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("conf"))
+    }
+
+    /// Loads `config.yaml` (or `flink-conf.yaml`) from the configuration directory, then
+    /// applies `FLINK_PROPERTIES`.
+    pub fn load(explicit_dir: Option<&Path>) -> Result<Self, ConfigError> {
+        let dir = Self::directory(explicit_dir);
+        let mut config = Configuration::default();
+        for name in ["config.yaml", "flink-conf.yaml"] {
+            let path = dir.join(name);
+            if path.is_file() {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                config = Self::parse(&text, &path.display().to_string())?;
+                break;
+            }
+        }
+        if let Ok(props) = std::env::var("FLINK_PROPERTIES") {
+            let overrides = Self::parse(&props, "$FLINK_PROPERTIES")?;
+            config.values.extend(overrides.values);
+        }
+        Ok(config)
+    }
+
+    /// Applies `key=value` overrides (`-D` flags).
+    pub fn apply_dynamic(&mut self, properties: &[String]) -> Result<(), ConfigError> {
+        for p in properties {
+            let (k, v) = p.split_once('=').ok_or_else(|| ConfigError::Dynamic(p.clone()))?;
+            if k.trim().is_empty() {
+                return Err(ConfigError::Dynamic(p.clone()));
+            }
+            self.set(k.trim(), v.trim());
+        }
+        Ok(())
+    }
+
+    /// Sets `key` to `value`, replacing any earlier value.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.values.insert(key.to_string(), value.into());
+    }
+
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// The first of `keys` that is set (a key and its deprecated names).
+    pub fn get_any(&self, keys: &[&str]) -> Option<&str> {
+        keys.iter().find_map(|k| self.get(k))
+    }
+
+    /// The value of `key`, or `default` when unset.
+    pub fn get_or(&self, key: &str, default: &str) -> String {
+        self.get(key).unwrap_or(default).to_string()
+    }
+
+    /// A number, or `default` when unset.
+    pub fn get_u64(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|_| ConfigError::Value {
+                key: key.to_string(),
+                value: v.to_string(),
+                expected: "a whole number",
+            }),
+        }
+    }
+
+    /// A duration in milliseconds unless it names its unit, or `default` when unset.
+    pub fn get_duration_ms(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => parse_duration(v, Duration::from_millis(1)).ok_or_else(|| ConfigError::Value {
+                key: key.to_string(),
+                value: v.to_string(),
+                expected: "a duration such as 1000, 500 ms or 10 s",
+            }),
+        }
+    }
+
+    /// Every entry, for `/jobmanager/config`.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// A path value written as a path or a `file:` URI.
+    pub fn get_path(&self, keys: &[&str]) -> Option<PathBuf> {
+        let v = self.get_any(keys)?;
+        let path = v.strip_prefix("file://").or_else(|| v.strip_prefix("file:")).unwrap_or(v);
+        Some(PathBuf::from(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_playgrounds_flink_conf_and_nested_config_yaml() {
+        let flat = "jobmanager.rpc.address: jobmanager\ntaskmanager.numberOfTaskSlots: 2\nstate.savepoints.dir: file:///tmp/flink-savepoints-directory\nheartbeat.interval: 1000\nheartbeat.timeout: 5000\nrest.flamegraph.enabled: true\n";
+        let c = Configuration::parse(flat, "flink-conf.yaml").unwrap();
+        assert_eq!(c.get(keys::JOBMANAGER_ADDRESS), Some("jobmanager"));
+        assert_eq!(c.get_u64(keys::TASK_SLOTS, 1).unwrap(), 2);
+        assert_eq!(c.get_path(&keys::SAVEPOINTS_DIR), Some(PathBuf::from("/tmp/flink-savepoints-directory")));
+        assert_eq!(c.get_duration_ms(keys::HEARTBEAT_TIMEOUT, Duration::ZERO).unwrap(), Duration::from_secs(5));
+        let nested = "rest:\n  port: 8082\ntaskmanager:\n  numberOfTaskSlots: 3\n";
+        let c = Configuration::parse(nested, "config.yaml").unwrap();
+        assert_eq!(c.get_u64(keys::REST_PORT, 8081).unwrap(), 8082);
+        assert_eq!(c.get_u64(keys::TASK_SLOTS, 1).unwrap(), 3);
+    }
+
+    #[test]
+    fn overrides_and_errors() {
+        let mut c = Configuration::default();
+        c.apply_dynamic(&["rest.port=9000".into()]).unwrap();
+        assert_eq!(c.get_u64(keys::REST_PORT, 8081).unwrap(), 9000);
+        assert!(c.apply_dynamic(&["nonsense".into()]).is_err());
+        c.set(keys::HEARTBEAT_INTERVAL, "soon");
+        assert!(
+            c.get_duration_ms(keys::HEARTBEAT_INTERVAL, Duration::ZERO)
+                .unwrap_err()
+                .to_string()
+                .contains("heartbeat.interval")
+        );
+        assert_eq!(parse_duration("10 s", Duration::from_millis(1)), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5 min", Duration::from_millis(1)), Some(Duration::from_secs(300)));
+        assert!(Configuration::parse("a: [", "x").is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! Checkpoints and savepoints: consistent snapshots of a running job (Flink's asynchronous
+//! barrier snapshotting, aligned).
+//!
+//! The JobManager's coordinator triggers checkpoint `n` at the sources, which record their
+//! positions (Kafka offsets) and send a [`Barrier`] downstream ahead of later records. A task
+//! with several input channels aligns: it stops reading a channel once that channel's barrier has
+//! arrived, until the barrier has arrived on all of them; then it snapshots its state and
+//! forwards the barrier. Every subtask acknowledges with a [`SubtaskSnapshot`]; when all have,
+//! the coordinator writes the checkpoint's `_metadata` and the checkpoint is complete.
+//!
+//! State files are written by the tasks straight into the checkpoint's directory (a path shared
+//! by the JobManager and the TaskManagers, as Flink's checkpoint storage is), so a checkpoint
+//! never depends on the state backend's own durability.
+//!
+//! - [`storage`]: the on-disk format: keyed state files per subtask, indexed by key group, and
+//!   `_metadata`; loading and validating savepoints.
+//! - [`align`]: barrier alignment over a task's input channels.
+
+pub mod align;
+pub mod storage;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::keygroup::KeyGroupRange;
+
+/// What a barrier asks of the tasks it passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BarrierKind {
+    /// A periodic checkpoint.
+    Checkpoint,
+    /// A savepoint; the job goes on.
+    Savepoint,
+    /// A savepoint after which the job finishes (stop-with-savepoint). With `drain`, the
+    /// sources first emit the maximum watermark so every window fires.
+    Stop {
+        /// Flink's `--drain`: sources first emit the maximum watermark, so every window fires.
+        drain: bool,
+    },
+    /// A checkpoint at which the tasks of a hot-swap upgrade replace their guest code: records
+    /// before it meet the old code, records after it the new code (see `task::upgrade`).
+    Upgrade,
+}
+
+impl BarrierKind {
+    /// Flink's `checkpoint_type` name.
+    pub fn flink_name(&self) -> &'static str {
+        match self {
+            BarrierKind::Checkpoint | BarrierKind::Upgrade => "CHECKPOINT",
+            BarrierKind::Savepoint => "SAVEPOINT",
+            BarrierKind::Stop { .. } => "SYNC_SAVEPOINT",
+        }
+    }
+
+    /// Whether the barrier takes a savepoint (plain or stop-with-savepoint) rather than a checkpoint.
+    pub fn is_savepoint(&self) -> bool {
+        !matches!(self, BarrierKind::Checkpoint | BarrierKind::Upgrade)
+    }
+}
+
+/// A checkpoint barrier, and where the checkpoint's files go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Barrier {
+    /// The checkpoint's id: 1, 2, … within the job, savepoints included.
+    pub id: u64,
+    /// Whether it is a checkpoint, a savepoint, a stop-with-savepoint or an upgrade.
+    pub kind: BarrierKind,
+    /// The checkpoint's directory.
+    pub location: Arc<str>,
+}
+
+/// Where a subtask's keyed state is in a checkpoint: one file, a section per key group.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyedStateHandle {
+    /// The file, relative to the checkpoint's directory.
+    pub file: String,
+    /// The key groups the subtask owned.
+    pub range: Option<KeyGroupRange>,
+    /// Each key group's section: (key group, offset, length).
+    pub sections: Vec<(u16, u64, u64)>,
+}
+
+/// What a Kafka sink writer keeps for exactly-once output (see `connector::kafka::sink`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkState {
+    /// The writer's identity in its records' headers.
+    pub writer: String,
+    /// The sequence number of the last record written before the checkpoint.
+    pub sequence: u64,
+    /// Per output partition, the offset after the last record the writer had written.
+    pub offsets: Vec<(i32, i64)>,
+}
+
+/// What one subtask snapshotted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubtaskSnapshot {
+    /// The subtask's index within its vertex (0-based).
+    pub subtask: u32,
+    /// Where its keyed state (state entries and timers) was written, if it has any.
+    pub keyed: Option<KeyedStateHandle>,
+    /// Source splits and their positions (Kafka partition → next offset; datagen → next index).
+    pub source: Option<Vec<(u32, i64)>>,
+    /// The exactly-once Kafka sink writer's state, if the subtask is such a sink.
+    pub sink: Option<SinkState>,
+    /// Bytes written for this snapshot.
+    pub size: u64,
+}
+
+impl SubtaskSnapshot {
+    /// True if there is nothing to restore from it.
+    pub fn is_empty(&self) -> bool {
+        self.keyed.as_ref().is_none_or(|k| k.sections.is_empty()) && self.source.is_none() && self.sink.is_none()
+    }
+}
+
+/// The state of one operator (by uid) in a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorSnapshot {
+    /// The operator's parallelism when the checkpoint was taken.
+    pub parallelism: u32,
+    /// Each subtask's snapshot, by subtask index.
+    pub subtasks: Vec<SubtaskSnapshot>,
+}
+
+/// A completed checkpoint's `_metadata`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointMetadata {
+    /// Identifies the format.
+    pub format: String,
+    /// The id of the job that took the checkpoint (32 hex digits).
+    pub job_id: String,
+    /// The job's name.
+    pub job_name: String,
+    /// The checkpoint's id within the job.
+    pub checkpoint_id: u64,
+    /// When the checkpoint completed, in milliseconds since the epoch.
+    pub timestamp: i64,
+    /// Whether it is a checkpoint or a savepoint (and of which sort).
+    pub kind: BarrierKind,
+    /// The job's max parallelism: how many key groups the state is split into.
+    pub max_parallelism: u32,
+    /// Operators with state, by uid.
+    pub operators: BTreeMap<String, OperatorSnapshot>,
+}
+
+/// The format tag in `_metadata`.
+pub const METADATA_FORMAT: &str = "weir-checkpoint-1";
+
+impl CheckpointMetadata {
+    /// Total bytes of state.
+    pub fn size(&self) -> u64 {
+        self.operators.values().flat_map(|o| &o.subtasks).map(|s| s.size).sum()
+    }
+}
+
+/// What a job restores from: a checkpoint's metadata and its directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestorePoint {
+    /// The checkpoint's or savepoint's directory, where its state files are.
+    pub directory: PathBuf,
+    /// Its `_metadata`.
+    pub metadata: CheckpointMetadata,
+}
+
+impl RestorePoint {
+    /// The state of operator `uid`, if the checkpoint has any.
+    pub fn operator(&self, uid: &str) -> Option<&OperatorSnapshot> {
+        self.metadata.operators.get(uid)
+    }
+
+    /// All source positions of operator `uid`, merged over its old subtasks.
+    pub fn source_positions(&self, uid: &str) -> std::collections::HashMap<u32, i64> {
+        self.operator(uid)
+            .into_iter()
+            .flat_map(|o| &o.subtasks)
+            .flat_map(|s| s.source.iter().flatten())
+            .map(|(split, pos)| (*split, *pos))
+            .collect()
+    }
+}
+
+/// What a task hears from its TaskManager while it runs.
+#[derive(Clone, Debug)]
+pub enum TaskCommand {
+    /// Sources: take checkpoint `barrier.id` now and send the barrier downstream.
+    TriggerCheckpoint(Barrier),
+    /// The checkpoint is complete everywhere: commit what waits for it.
+    CheckpointComplete(u64),
+}

@@ -1,0 +1,21 @@
+//! Weir's engine types, free of WebAssembly and Kafka: what every other crate speaks.
+//!
+//! - [`keygroup`]: Flink's key groups.
+//! - [`execution`]: job and subtask states.
+//! - [`jobgraph`]: the job graph a component's plan becomes.
+//! - [`checkpoint`]: barriers, snapshots on disk, savepoints and restore points.
+//! - [`watermark`]: event time at sources and across channels.
+//! - [`state`]: keyed state and the state backend (sled).
+//! - [`timer`]: event- and processing-time timers.
+//! - [`metrics`]: task, operator and process metrics, named as Flink names them.
+//! - [`cancel`]: cancellation shared by a job's threads.
+
+pub mod cancel;
+pub mod checkpoint;
+pub mod execution;
+pub mod jobgraph;
+pub mod keygroup;
+pub mod metrics;
+pub mod state;
+pub mod timer;
+pub mod watermark;

@@ -1,0 +1,175 @@
+//! Event-time and processing-time timers of a keyed operator subtask (Flink's
+//! `InternalTimerService`). The guest's `time` and `timers` imports are in `weir-wasm`.
+//!
+//! Timers are kept in memory, ordered by time, one set per time domain; registering the same
+//! (key, namespace, time) twice keeps one timer. Event-time timers fire when the subtask's input
+//! watermark reaches them, processing-time timers when the wall clock does.
+
+use std::collections::BTreeSet;
+
+use crate::state::{KeyGroupOwnership, StateError};
+
+/// Which clock a timer follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeDomain {
+    /// Fires when the subtask's input watermark reaches the timer's time.
+    EventTime,
+    /// Fires when the wall clock reaches the timer's time.
+    ProcessingTime,
+}
+
+/// A timer that fired, owned by the host until it is handed to the guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FiredTimer {
+    /// The key the timer was registered for (the operator's `keyBy` key).
+    pub key: Vec<u8>,
+    /// The timer's namespace, e.g. the window it belongs to.
+    pub namespace: Vec<u8>,
+    /// The time it was set for: milliseconds, on the clock of its domain.
+    pub time: i64,
+    /// Whether it followed event time or processing time.
+    pub domain: TimeDomain,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    time: i64,
+    key: Vec<u8>,
+    namespace: Vec<u8>,
+}
+
+/// The timers of one subtask.
+pub struct TimerService {
+    ownership: KeyGroupOwnership,
+    event_time: BTreeSet<Entry>,
+    processing_time: BTreeSet<Entry>,
+}
+
+/// Milliseconds since the epoch on the wall clock.
+pub fn processing_time_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl TimerService {
+    /// No timers yet, for the subtask owning the key groups of `ownership`.
+    pub fn new(ownership: KeyGroupOwnership) -> Self {
+        TimerService { ownership, event_time: BTreeSet::new(), processing_time: BTreeSet::new() }
+    }
+
+    fn set(&mut self, domain: TimeDomain) -> &mut BTreeSet<Entry> {
+        match domain {
+            TimeDomain::EventTime => &mut self.event_time,
+            TimeDomain::ProcessingTime => &mut self.processing_time,
+        }
+    }
+
+    /// Registers a timer for (`key`, `namespace`) at `time`; the key must be one of the subtask's.
+    pub fn register(
+        &mut self,
+        domain: TimeDomain,
+        key: Vec<u8>,
+        namespace: Vec<u8>,
+        time: i64,
+    ) -> Result<(), StateError> {
+        self.ownership.check(&key)?;
+        self.set(domain).insert(Entry { time, key, namespace });
+        Ok(())
+    }
+
+    /// Deletes the timer for (`key`, `namespace`) at `time`, if one is registered.
+    pub fn delete(
+        &mut self,
+        domain: TimeDomain,
+        key: Vec<u8>,
+        namespace: Vec<u8>,
+        time: i64,
+    ) -> Result<(), StateError> {
+        self.ownership.check(&key)?;
+        self.set(domain).remove(&Entry { time, key, namespace });
+        Ok(())
+    }
+
+    /// Removes and returns, in time order, the timers of `domain` at or before `time`.
+    pub fn pop_due(&mut self, domain: TimeDomain, time: i64) -> Vec<FiredTimer> {
+        let set = self.set(domain);
+        let mut due = Vec::new();
+        while let Some(first) = set.first() {
+            if first.time > time {
+                break;
+            }
+            let Entry { time, key, namespace } = set.pop_first().expect("first exists");
+            due.push(FiredTimer { key, namespace, time, domain });
+        }
+        due
+    }
+
+    /// The earliest processing-time timer.
+    pub fn next_processing_time(&self) -> Option<i64> {
+        self.processing_time.first().map(|e| e.time)
+    }
+
+    /// Every registered timer (for a checkpoint).
+    pub fn snapshot(&self) -> Vec<FiredTimer> {
+        let mut timers = Vec::with_capacity(self.event_time.len() + self.processing_time.len());
+        for (set, domain) in
+            [(&self.event_time, TimeDomain::EventTime), (&self.processing_time, TimeDomain::ProcessingTime)]
+        {
+            timers.extend(set.iter().map(|e| FiredTimer {
+                key: e.key.clone(),
+                namespace: e.namespace.clone(),
+                time: e.time,
+                domain,
+            }));
+        }
+        timers
+    }
+
+    /// Registers restored timers, keeping only those of the subtask's key groups.
+    pub fn restore(&mut self, timers: impl IntoIterator<Item = FiredTimer>) {
+        for t in timers {
+            if self.ownership.check(&t.key).is_ok() {
+                self.set(t.domain).insert(Entry { time: t.time, key: t.key, namespace: t.namespace });
+            }
+        }
+    }
+
+    /// The number of registered timers of `domain`.
+    pub fn len(&self, domain: TimeDomain) -> usize {
+        match domain {
+            TimeDomain::EventTime => self.event_time.len(),
+            TimeDomain::ProcessingTime => self.processing_time.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_fire_in_time_order_once() {
+        let mut timers = TimerService::new(KeyGroupOwnership::for_subtask(128, 1, 0));
+        timers.register(TimeDomain::EventTime, b"b".to_vec(), vec![], 20).unwrap();
+        timers.register(TimeDomain::EventTime, b"a".to_vec(), vec![], 10).unwrap();
+        timers.register(TimeDomain::EventTime, b"a".to_vec(), vec![], 10).unwrap();
+        timers.register(TimeDomain::EventTime, b"c".to_vec(), vec![], 30).unwrap();
+        timers.delete(TimeDomain::EventTime, b"c".to_vec(), vec![], 30).unwrap();
+        timers.register(TimeDomain::ProcessingTime, b"p".to_vec(), vec![], 5).unwrap();
+        assert_eq!(timers.len(TimeDomain::EventTime), 2);
+        let due = timers.pop_due(TimeDomain::EventTime, 15);
+        assert_eq!(due.iter().map(|t| (t.key.clone(), t.time)).collect::<Vec<_>>(), vec![(b"a".to_vec(), 10)]);
+        assert_eq!(timers.pop_due(TimeDomain::EventTime, i64::MAX).len(), 1);
+        assert_eq!(timers.next_processing_time(), Some(5));
+    }
+
+    #[test]
+    fn timers_are_confined_to_owned_key_groups() {
+        let mut timers = TimerService::new(KeyGroupOwnership::for_subtask(128, 2, 0));
+        // "/help" is in key group 111, owned by subtask 1 of 2.
+        assert!(timers.register(TimeDomain::EventTime, b"/help".to_vec(), vec![], 1).is_err());
+        assert!(timers.register(TimeDomain::EventTime, b"/index".to_vec(), vec![], 1).is_ok());
+    }
+}

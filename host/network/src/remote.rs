@@ -1,0 +1,336 @@
+//! Channels between hosts: a TaskManager's data server receives the channels whose receivers
+//! run there, and a thread per outgoing channel sends what a local task writes.
+//!
+//! A connection carries one channel. It opens with the channel's name (a length-prefixed
+//! string), then stream elements framed as a tag byte and a payload. The receiving thread puts
+//! each element into the receiving task's bounded channel and blocks while it is full; it then
+//! stops reading the socket, TCP's window fills, the sending thread blocks, and so does the
+//! sending task: backpressure crosses machines as it does within one.
+
+use std::collections::HashMap;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+
+use super::{NetworkError, StreamElement};
+use weir_core::cancel::CancelToken;
+use weir_core::checkpoint::{Barrier, BarrierKind};
+use weir_core::watermark::WatermarkStatus;
+
+/// How long a connection may wait for its channel's receiver to be deployed.
+const REGISTRATION_WAIT: Duration = Duration::from_secs(30);
+/// How long a sender keeps trying to reach the receiving host.
+const CONNECT_WAIT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(100);
+
+const RECORDS: u8 = 0;
+const WATERMARK: u8 = 1;
+const STATUS: u8 = 2;
+const END: u8 = 3;
+const BARRIER: u8 = 4;
+/// Records batches larger than this are refused (a corrupt or hostile peer).
+const MAX_FRAME: usize = 64 << 20;
+
+fn write_element(out: &mut impl Write, element: &StreamElement) -> io::Result<()> {
+    match element {
+        StreamElement::Records(b) => {
+            let len = u32::try_from(b.len()).map_err(|_| too_large("a record batch", b.len(), u32::MAX as usize))?;
+            out.write_all(&[RECORDS])?;
+            out.write_all(&len.to_le_bytes())?;
+            out.write_all(b)
+        }
+        StreamElement::Watermark(w) => {
+            out.write_all(&[WATERMARK])?;
+            out.write_all(&w.to_le_bytes())
+        }
+        StreamElement::Status(s) => out.write_all(&[STATUS, matches!(s, WatermarkStatus::Idle) as u8]),
+        StreamElement::EndOfInput => out.write_all(&[END]),
+        StreamElement::Barrier(b) => {
+            out.write_all(&[BARRIER])?;
+            out.write_all(&b.id.to_le_bytes())?;
+            let (kind, drain) = match b.kind {
+                BarrierKind::Checkpoint => (0u8, 0u8),
+                BarrierKind::Savepoint => (1, 0),
+                BarrierKind::Stop { drain } => (2, drain as u8),
+                BarrierKind::Upgrade => (3, 0),
+            };
+            out.write_all(&[kind, drain])?;
+            write_name(out, &b.location)
+        }
+    }
+}
+
+fn invalid(message: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.to_string())
+}
+
+/// The error for something too long for the wire format's length prefix.
+fn too_large(what: &'static str, len: usize, max: usize) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, NetworkError::TooLarge { what, len, max })
+}
+
+fn read_element(input: &mut impl Read) -> io::Result<Option<StreamElement>> {
+    let mut tag = [0u8; 1];
+    match input.read_exact(&mut tag) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    Ok(Some(match tag[0] {
+        RECORDS => {
+            let mut len = [0u8; 4];
+            input.read_exact(&mut len)?;
+            let len = u32::from_le_bytes(len) as usize;
+            if len > MAX_FRAME {
+                return Err(invalid("record batch too large"));
+            }
+            let mut batch = vec![0u8; len];
+            input.read_exact(&mut batch)?;
+            weir_frame::count(&batch).map_err(|_| invalid("malformed record batch"))?;
+            StreamElement::Records(batch)
+        }
+        WATERMARK => {
+            let mut w = [0u8; 8];
+            input.read_exact(&mut w)?;
+            StreamElement::Watermark(i64::from_le_bytes(w))
+        }
+        STATUS => {
+            let mut s = [0u8; 1];
+            input.read_exact(&mut s)?;
+            StreamElement::Status(if s[0] == 1 { WatermarkStatus::Idle } else { WatermarkStatus::Active })
+        }
+        END => StreamElement::EndOfInput,
+        BARRIER => {
+            let mut id = [0u8; 8];
+            input.read_exact(&mut id)?;
+            let mut kind = [0u8; 2];
+            input.read_exact(&mut kind)?;
+            let kind = match kind {
+                [0, _] => BarrierKind::Checkpoint,
+                [1, _] => BarrierKind::Savepoint,
+                [2, drain] => BarrierKind::Stop { drain: drain == 1 },
+                [3, _] => BarrierKind::Upgrade,
+                _ => return Err(invalid("unknown barrier kind")),
+            };
+            let location = read_name(input)?;
+            StreamElement::Barrier(Barrier { id: u64::from_le_bytes(id), kind, location: location.into() })
+        }
+        _ => return Err(invalid("unknown stream element")),
+    }))
+}
+
+fn write_name(out: &mut impl Write, name: &str) -> io::Result<()> {
+    let len = u16::try_from(name.len()).map_err(|_| too_large("a channel name", name.len(), u16::MAX as usize))?;
+    out.write_all(&len.to_le_bytes())?;
+    out.write_all(name.as_bytes())
+}
+
+fn read_name(input: &mut impl Read) -> io::Result<String> {
+    let mut len = [0u8; 2];
+    input.read_exact(&mut len)?;
+    let mut name = vec![0u8; u16::from_le_bytes(len) as usize];
+    input.read_exact(&mut name)?;
+    String::from_utf8(name).map_err(|_| invalid("channel name is not UTF-8"))
+}
+
+/// Channel destinations by name.
+type Destinations = Mutex<HashMap<String, Sender<StreamElement>>>;
+
+/// Receivers waiting for their remote senders, by channel name.
+#[derive(Clone, Default)]
+pub struct ChannelRegistry {
+    inner: Arc<(Destinations, Condvar)>,
+}
+
+impl ChannelRegistry {
+    /// Makes `sender` the destination of the channel `name`.
+    pub fn register(&self, name: String, sender: Sender<StreamElement>) {
+        let (map, cv) = &*self.inner;
+        map.lock().unwrap_or_else(|e| e.into_inner()).insert(name, sender);
+        cv.notify_all();
+    }
+
+    /// Forgets every channel of `job`.
+    pub fn remove_job(&self, job: &str) {
+        let prefix = format!("{job}/");
+        self.inner.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| !k.starts_with(&prefix));
+    }
+
+    /// Takes the destination of `name`, waiting for it to be registered.
+    fn take(&self, name: &str, wait: Duration) -> Option<Sender<StreamElement>> {
+        let (map, cv) = &*self.inner;
+        let deadline = Instant::now() + wait;
+        let mut guard = map.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(sender) = guard.remove(name) {
+                return Some(sender);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            guard = cv.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+}
+
+/// A TaskManager's data server: accepts channel connections from other hosts.
+pub struct DataServer {
+    address: String,
+    registry: ChannelRegistry,
+}
+
+impl DataServer {
+    /// Listens on `bind` and advertises `host` with the bound port.
+    pub fn start(bind: &str, host: &str) -> io::Result<DataServer> {
+        let listener = TcpListener::bind(bind)?;
+        let port = listener.local_addr()?.port();
+        let registry = ChannelRegistry::default();
+        let accept_registry = registry.clone();
+        std::thread::Builder::new().name("data-server".into()).spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let registry = accept_registry.clone();
+                let spawned = std::thread::Builder::new().name("data-in".into()).spawn(move || {
+                    if let Err(error) = receive(stream, &registry) {
+                        tracing::debug!(%error, "incoming channel closed");
+                    }
+                });
+                if let Err(error) = spawned {
+                    tracing::warn!(%error, "cannot start a thread for an incoming channel");
+                }
+            }
+        })?;
+        Ok(DataServer { address: format!("{host}:{port}"), registry })
+    }
+
+    /// The address other hosts connect to.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The receivers this server hands incoming channels to.
+    pub fn registry(&self) -> &ChannelRegistry {
+        &self.registry
+    }
+}
+
+/// Reads one channel from `stream` into its registered receiver.
+fn receive(stream: TcpStream, registry: &ChannelRegistry) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut input = BufReader::with_capacity(256 * 1024, stream);
+    let name = read_name(&mut input)?;
+    let Some(sender) = registry.take(&name, REGISTRATION_WAIT) else {
+        return Err(invalid(&format!("no receiver for channel {name}")));
+    };
+    while let Some(mut element) = read_element(&mut input)? {
+        let end = element == StreamElement::EndOfInput;
+        // Blocking here is the backpressure: the socket is not read while the task is behind.
+        loop {
+            match sender.send_timeout(element, Duration::from_secs(1)) {
+                Ok(()) => break,
+                Err(SendTimeoutError::Timeout(back)) => element = back,
+                Err(SendTimeoutError::Disconnected(_)) => return Ok(()),
+            }
+        }
+        if end {
+            return Ok(());
+        }
+    }
+    // The sender went away without finishing: dropping `sender` tells the task.
+    Ok(())
+}
+
+/// Starts a thread that sends what a local task writes to `receiver` to the channel `name` on
+/// the host at `address`, until the end of input, the task's end, or `cancel`.
+pub fn spawn_sender(
+    name: String,
+    address: String,
+    receiver: Receiver<StreamElement>,
+    cancel: CancelToken,
+) -> io::Result<()> {
+    std::thread::Builder::new().name("data-out".into()).spawn(move || {
+        if let Err(error) = send(&name, &address, &receiver, &cancel)
+            && !cancel.is_cancelled()
+        {
+            tracing::warn!(channel = name, address, %error, "outgoing channel failed");
+        }
+        // Dropping the receiver makes the sending task see that the channel is gone.
+    })?;
+    Ok(())
+}
+
+fn connect(address: &str, cancel: &CancelToken) -> io::Result<TcpStream> {
+    let deadline = Instant::now() + CONNECT_WAIT;
+    loop {
+        let addr = address.to_socket_addrs()?.next().ok_or_else(|| invalid("address resolves to nothing"))?;
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(s) => return Ok(s),
+            Err(e) if Instant::now() > deadline || cancel.is_cancelled() => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn send(name: &str, address: &str, receiver: &Receiver<StreamElement>, cancel: &CancelToken) -> io::Result<()> {
+    let stream = connect(address, cancel)?;
+    stream.set_nodelay(true)?;
+    let mut out = BufWriter::with_capacity(256 * 1024, stream);
+    write_name(&mut out, name)?;
+    out.flush()?;
+    loop {
+        let element = match receiver.try_recv() {
+            Ok(e) => e,
+            Err(_) => {
+                // Nothing queued: push out what is buffered, then wait.
+                out.flush()?;
+                match receiver.recv_timeout(POLL) {
+                    Ok(e) => e,
+                    Err(RecvTimeoutError::Timeout) if cancel.is_cancelled() => return Ok(()),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                }
+            }
+        };
+        write_element(&mut out, &element)?;
+        if element == StreamElement::EndOfInput {
+            return out.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel;
+
+    #[test]
+    fn elements_cross_a_connection_in_order() {
+        let server = DataServer::start("127.0.0.1:0", "127.0.0.1").unwrap();
+        let (remote_tx, remote_rx) = channel();
+        server.registry().register("job/0.0/1.0/0".into(), remote_tx);
+        let (local_tx, local_rx) = channel();
+        spawn_sender("job/0.0/1.0/0".into(), server.address().to_string(), local_rx, CancelToken::new()).unwrap();
+        let mut batch = Vec::new();
+        weir_frame::push(&mut batch, 5, b"/help", b"{}");
+        let sent = vec![
+            StreamElement::Records(batch),
+            StreamElement::Watermark(42),
+            StreamElement::Status(WatermarkStatus::Idle),
+            StreamElement::Barrier(Barrier {
+                id: 9,
+                kind: BarrierKind::Stop { drain: true },
+                location: "/tmp/chk-9".into(),
+            }),
+            StreamElement::EndOfInput,
+        ];
+        for e in &sent {
+            local_tx.send(e.clone()).unwrap();
+        }
+        let received: Vec<_> = (0..5).map(|_| remote_rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+        assert_eq!(received, sent);
+    }
+}

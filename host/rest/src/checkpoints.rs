@@ -1,0 +1,314 @@
+//! Savepoints and checkpoints over REST, with Flink's trigger-and-poll protocol:
+//! `POST /jobs/:id/savepoints`, `POST /jobs/:id/stop`, `GET /jobs/:id/savepoints/:trigger`,
+//! `POST /savepoint-disposal`, `GET /savepoint-disposal/:trigger`, and the statistics of
+//! `/jobs/:id/checkpoints` (with `/config` and `/details/:checkpointid`).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::body::{BodyName, FlinkJson};
+use super::jobs::{job_id, not_found};
+use super::{RestError, json, ok};
+use weir_cluster::jobmanager::JobManager;
+use weir_cluster::jobmanager::checkpoint_coordinator::{CheckpointStats, CheckpointStatus, Operation, SavepointError};
+use weir_core::checkpoint::BarrierKind;
+use weir_core::checkpoint::storage;
+
+impl From<SavepointError> for RestError {
+    fn from(e: SavepointError) -> Self {
+        match e {
+            SavepointError::NotFound(_) => RestError::not_found(e.to_string()),
+            SavepointError::NoDirectory => RestError::bad_request(e.to_string()),
+            SavepointError::NotRunning(_) => RestError::new(StatusCode::CONFLICT, e.to_string()),
+        }
+    }
+}
+
+/// Flink's `SavepointTriggerRequestBody` (kebab-case keys).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SavepointBody {
+    target_directory: Option<String>,
+    cancel_job: Option<bool>,
+    #[serde(rename = "triggerId")]
+    trigger_id: Option<String>,
+    #[serde(rename = "formatType")]
+    format_type: Option<String>,
+}
+
+impl BodyName for SavepointBody {
+    const NAME: &'static str = "SavepointTriggerRequestBody";
+}
+
+/// Flink's `StopWithSavepointRequestBody` (camelCase keys).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StopBody {
+    target_directory: Option<String>,
+    drain: Option<bool>,
+    trigger_id: Option<String>,
+    format_type: Option<String>,
+}
+
+impl BodyName for StopBody {
+    const NAME: &'static str = "StopWithSavepointRequestBody";
+}
+
+fn check_format(format: Option<&str>) -> Result<(), RestError> {
+    match format {
+        None | Some("CANONICAL") => Ok(()),
+        Some(other) => Err(RestError::bad_request(format!(
+            "Savepoint format {other} is not supported: Weir writes its own canonical format."
+        ))),
+    }
+}
+
+pub async fn savepoint(
+    State(jm): State<Arc<JobManager>>,
+    Path(id): Path<String>,
+    FlinkJson(body): FlinkJson<SavepointBody>,
+) -> Result<Response, RestError> {
+    let id = job_id(&id)?;
+    check_format(body.format_type.as_deref())?;
+    let trigger = jm.trigger_savepoint(
+        &id,
+        body.target_directory.as_deref(),
+        BarrierKind::Savepoint,
+        body.cancel_job.unwrap_or(false),
+        body.trigger_id,
+    )?;
+    Ok(json(StatusCode::ACCEPTED, json!({ "request-id": trigger })))
+}
+
+pub async fn stop(
+    State(jm): State<Arc<JobManager>>,
+    Path(id): Path<String>,
+    FlinkJson(body): FlinkJson<StopBody>,
+) -> Result<Response, RestError> {
+    let id = job_id(&id)?;
+    check_format(body.format_type.as_deref())?;
+    let kind = BarrierKind::Stop { drain: body.drain.unwrap_or(false) };
+    let trigger = jm.trigger_savepoint(&id, body.target_directory.as_deref(), kind, false, body.trigger_id)?;
+    Ok(json(StatusCode::ACCEPTED, json!({ "request-id": trigger })))
+}
+
+/// Flink's `SerializedThrowable` on the wire.
+pub(super) fn failure_cause(cause: &str) -> Value {
+    json!({
+        "class": "org.apache.flink.util.FlinkException",
+        "stack-trace": format!("org.apache.flink.util.FlinkException: {cause}"),
+        "serialized-throwable": "",
+    })
+}
+
+fn operation(op: &Operation) -> Value {
+    match op {
+        Operation::InProgress => json!({"status": {"id": "IN_PROGRESS"}, "operation": null}),
+        Operation::Completed { location } => {
+            json!({"status": {"id": "COMPLETED"}, "operation": {"location": location}})
+        }
+        Operation::Failed { cause } => {
+            json!({"status": {"id": "COMPLETED"}, "operation": {"failure-cause": failure_cause(cause)}})
+        }
+    }
+}
+
+pub async fn savepoint_status(
+    State(jm): State<Arc<JobManager>>,
+    Path((id, trigger)): Path<(String, String)>,
+) -> Result<Response, RestError> {
+    let id = job_id(&id)?;
+    let state = jm.state();
+    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let op = job.checkpoints.operations.get(&trigger).ok_or_else(|| {
+        RestError::not_found(format!("There is no savepoint operation with triggerId={trigger} for job {id}."))
+    })?;
+    Ok(ok(operation(op)))
+}
+
+/// Flink's `SavepointDisposalRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisposalBody {
+    #[serde(rename = "savepoint-path")]
+    savepoint_path: Option<String>,
+    #[serde(rename = "triggerId")]
+    trigger_id: Option<String>,
+}
+
+impl BodyName for DisposalBody {
+    const NAME: &'static str = "SavepointDisposalRequest";
+}
+
+pub async fn dispose(
+    State(jm): State<Arc<JobManager>>,
+    FlinkJson(body): FlinkJson<DisposalBody>,
+) -> Result<Response, RestError> {
+    let path = body.savepoint_path.ok_or_else(|| RestError::bad_request("Field savepoint-path must be provided."))?;
+    let trigger = body.trigger_id.unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>()));
+    jm.state().disposals.insert(trigger.clone(), Operation::InProgress);
+    let result = tokio::task::spawn_blocking(move || storage::dispose(&path)).await?;
+    let op = match result {
+        Ok(()) => Operation::Completed { location: String::new() },
+        Err(e) => Operation::Failed { cause: e.to_string() },
+    };
+    jm.state().disposals.insert(trigger.clone(), op);
+    Ok(json(StatusCode::ACCEPTED, json!({ "request-id": trigger })))
+}
+
+pub async fn disposal_status(
+    State(jm): State<Arc<JobManager>>,
+    Path(trigger): Path<String>,
+) -> Result<Response, RestError> {
+    let state = jm.state();
+    let op = state
+        .disposals
+        .get(&trigger)
+        .ok_or_else(|| RestError::not_found(format!("There is no savepoint disposal with triggerId={trigger}.")))?;
+    Ok(ok(match op {
+        // A disposal completes with an empty operation.
+        Operation::Completed { .. } => json!({"status": {"id": "COMPLETED"}, "operation": {}}),
+        other => operation(other),
+    }))
+}
+
+/// One checkpoint as Flink's `CheckpointStatistics`.
+fn checkpoint_json(c: &CheckpointStats) -> Value {
+    let (class, status) = match c.status {
+        CheckpointStatus::InProgress => ("in_progress", "IN_PROGRESS"),
+        CheckpointStatus::Completed => ("completed", "COMPLETED"),
+        CheckpointStatus::Failed => ("failed", "FAILED"),
+    };
+    let mut v = json!({
+        "@class": class,
+        "id": c.id,
+        "status": status,
+        "is_savepoint": c.kind.is_savepoint(),
+        "savepointFormat": if c.kind.is_savepoint() { json!("CANONICAL") } else { Value::Null },
+        "trigger_timestamp": c.trigger_timestamp,
+        "latest_ack_timestamp": c.latest_ack_timestamp,
+        "checkpointed_size": c.size,
+        "state_size": c.size,
+        "end_to_end_duration": c.duration(),
+        "alignment_buffered": 0,
+        "processed_data": 0,
+        "persisted_data": 0,
+        "num_subtasks": c.num_subtasks,
+        "num_acknowledged_subtasks": c.num_acknowledged,
+        "checkpoint_type": c.kind.flink_name(),
+        "tasks": {},
+    });
+    if c.status == CheckpointStatus::Completed {
+        v["external_path"] = json!(c.external_path);
+        v["discarded"] = json!(c.discarded);
+    }
+    if let Some((at, message)) = &c.failure {
+        v["failure_timestamp"] = json!(at);
+        v["failure_message"] = json!(message);
+    }
+    v
+}
+
+/// min/max/avg and percentiles of some values, as Flink's `StatsSummaryDto`.
+fn summary(values: &[i64]) -> Value {
+    if values.is_empty() {
+        return json!({"min": 0, "max": 0, "avg": 0, "p50": 0.0, "p90": 0.0, "p95": 0.0, "p99": 0.0, "p999": 0.0});
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    // why: `p` is in [0, 1], so the rounded rank is a non-negative f64 no greater than the last
+    // index; the `min` keeps it in bounds regardless.
+    #[allow(clippy::cast_possible_truncation)]
+    let pct = |p: f64| sorted[((p * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)] as f64;
+    json!({
+        "min": sorted[0],
+        "max": sorted[sorted.len() - 1],
+        "avg": sorted.iter().sum::<i64>() / sorted.len() as i64,
+        "p50": pct(0.5), "p90": pct(0.9), "p95": pct(0.95), "p99": pct(0.99), "p999": pct(0.999),
+    })
+}
+
+pub async fn statistics(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -> Result<Response, RestError> {
+    let id = job_id(&id)?;
+    let state = jm.state();
+    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let c = &job.checkpoints;
+    let completed: Vec<&CheckpointStats> =
+        c.history.iter().filter(|s| s.status == CheckpointStatus::Completed).collect();
+    let sizes: Vec<i64> = completed.iter().map(|s| s.size as i64).collect();
+    let durations: Vec<i64> = completed.iter().map(|s| s.duration()).collect();
+    let zeros: Vec<i64> = completed.iter().map(|_| 0).collect();
+    let restored = c.restored.as_ref().map(|(cid, at, savepoint, path)| {
+        json!({"id": cid, "restore_timestamp": at, "is_savepoint": savepoint, "external_path": path})
+    });
+    Ok(ok(json!({
+        "counts": {
+            "restored": u64::from(c.restored.is_some()) + u64::from(job.record.num_restarts),
+            "total": c.total(),
+            "in_progress": c.in_progress(),
+            "completed": c.completed,
+            "failed": c.failed,
+        },
+        "summary": {
+            "checkpointed_size": summary(&sizes),
+            "state_size": summary(&sizes),
+            "end_to_end_duration": summary(&durations),
+            "alignment_buffered": summary(&zeros),
+            "processed_data": summary(&zeros),
+            "persisted_data": summary(&zeros),
+        },
+        "latest": {
+            "completed": c.latest_completed(false).map(checkpoint_json),
+            "savepoint": c.latest_completed(true).map(checkpoint_json),
+            "failed": c.latest_failed().map(checkpoint_json),
+            "restored": restored,
+        },
+        "history": c.history.iter().map(checkpoint_json).collect::<Vec<_>>(),
+    })))
+}
+
+pub async fn config(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -> Result<Response, RestError> {
+    let id = job_id(&id)?;
+    let state = jm.state();
+    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let Some(interval) = job.record.graph.checkpoint_interval_ms else {
+        return Err(RestError::not_found("Checkpointing is not enabled for this job."));
+    };
+    Ok(ok(json!({
+        "mode": "exactly_once",
+        "interval": interval,
+        "timeout": 600_000,
+        "min_pause": 0,
+        "max_concurrent": 1,
+        "externalization": {"enabled": false, "delete_on_cancellation": true},
+        "state_backend": "WeirSledStateBackend",
+        "checkpoint_storage": "FileSystemCheckpointStorage",
+        "unaligned_checkpoints": false,
+        "tolerable_failed_checkpoints": 0,
+        "aligned_checkpoint_timeout": 0,
+        "checkpoints_after_tasks_finish": false,
+        "state_changelog_enabled": false,
+        "changelog_periodic_materialization_interval": 600_000,
+        "changelog_storage": "memory",
+    })))
+}
+
+pub async fn details(
+    State(jm): State<Arc<JobManager>>,
+    Path((id, checkpoint)): Path<(String, String)>,
+) -> Result<Response, RestError> {
+    let id = job_id(&id)?;
+    let state = jm.state();
+    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let wanted: u64 =
+        checkpoint.parse().map_err(|_| RestError::bad_request(format!("Invalid checkpoint id \"{checkpoint}\".")))?;
+    let c = job.checkpoints.history.iter().find(|c| c.id == wanted).ok_or_else(|| {
+        RestError::not_found(format!("Could not find checkpointing statistics for checkpoint {wanted}."))
+    })?;
+    Ok(ok(checkpoint_json(c)))
+}

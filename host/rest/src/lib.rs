@@ -1,0 +1,134 @@
+//! The REST API, with Flink's routes and JSON shapes (`flink-rest-openapi.yml`), so that Flink's
+//! clients, scripts and habits work against Weir.
+//!
+//! Conventions as Flink's: every route also answers under `/v1`; request bodies are JSON
+//! whatever their Content-Type and an empty body is `{}`; errors are `{"errors":[…]}` with
+//! 400, 404 (also for unknown routes and methods), 409 or 500; CORS allows any origin.
+//!
+//! - [`cluster`]: `/config`, `/overview`, `/taskmanagers`, `/jobmanager/config`.
+//! - [`jobs`]: `/jobs…`: lists, details, vertices, exceptions, plan, cancel.
+//! - [`jars`]: `/jars…`: upload, list, plan, run, delete.
+//! - [`checkpoints`]: savepoints, stop-with-savepoint, disposal, checkpoint statistics.
+//! - [`metrics`]: the metric endpoints, vertex backpressure and watermarks.
+//! - [`prometheus`]: `/metrics`, the cluster's metrics for a Prometheus scrape.
+//! - [`upgrades`]: Weir's hot-swap upgrades: start one, poll it, a job's history.
+//! - [`web`]: the web UI at `/`.
+
+mod body;
+mod checkpoints;
+mod cluster;
+mod error;
+mod jars;
+mod jobs;
+mod metrics;
+mod prometheus;
+mod upgrades;
+mod web;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
+
+pub use error::RestError;
+
+use weir_cluster::jobmanager::JobManager;
+use weir_core::cancel::CancelToken;
+
+/// Uploads up to this size are accepted (components are a few hundred KiB; jars of other
+/// systems can be large).
+const MAX_UPLOAD: usize = 512 << 20;
+
+/// A JSON answer as Flink sends it.
+pub(crate) fn json(status: StatusCode, value: serde_json::Value) -> Response {
+    let mut response = (status, value.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+    response
+}
+
+/// A 200 JSON answer.
+pub(crate) fn ok(value: serde_json::Value) -> Response {
+    json(StatusCode::OK, value)
+}
+
+fn routes() -> Router<Arc<JobManager>> {
+    Router::new()
+        .route("/config", get(cluster::config))
+        .route("/overview", get(cluster::overview))
+        .route("/jobmanager/config", get(cluster::jobmanager_config))
+        .route("/taskmanagers", get(cluster::taskmanagers))
+        .route("/taskmanagers/{tmid}", get(cluster::taskmanager))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/overview", get(jobs::overview))
+        .route("/jobs/{jobid}", get(jobs::details).patch(jobs::cancel))
+        .route("/jobs/{jobid}/plan", get(jobs::plan))
+        .route("/jobs/{jobid}/config", get(jobs::config))
+        .route("/jobs/{jobid}/exceptions", get(jobs::exceptions))
+        .route("/jobs/{jobid}/vertices/{vertexid}", get(jobs::vertex))
+        .route("/jobs/{jobid}/stop", post(checkpoints::stop))
+        .route("/jobs/{jobid}/upgrade", post(upgrades::upgrade))
+        .route("/jobs/{jobid}/upgrade/{requestid}", get(upgrades::status))
+        .route("/jobs/{jobid}/upgrades", get(upgrades::history))
+        .route("/jobs/{jobid}/savepoints", post(checkpoints::savepoint))
+        .route("/jobs/{jobid}/savepoints/{triggerid}", get(checkpoints::savepoint_status))
+        .route("/jobs/{jobid}/checkpoints", get(checkpoints::statistics))
+        .route("/jobs/{jobid}/checkpoints/config", get(checkpoints::config))
+        .route("/jobs/{jobid}/checkpoints/details/{checkpointid}", get(checkpoints::details))
+        .route("/savepoint-disposal", post(checkpoints::dispose))
+        .route("/savepoint-disposal/{triggerid}", get(checkpoints::disposal_status))
+        .route("/jars", get(jars::list))
+        .route("/jars/upload", post(jars::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)))
+        .route("/jars/{jarid}", axum::routing::delete(jars::delete))
+        .route("/jars/{jarid}/plan", get(jars::plan).post(jars::plan))
+        .route("/jars/{jarid}/run", post(jars::run))
+        .merge(metrics::routes())
+}
+
+/// The REST API of `jm`.
+pub fn router(jm: Arc<JobManager>) -> Router {
+    let api = routes();
+    Router::new()
+        .merge(api.clone())
+        .nest("/v1", api)
+        .route("/metrics", get(prometheus::metrics))
+        .merge(web::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any))
+        .with_state(jm)
+}
+
+/// Flink answers unknown routes and methods with 404.
+async fn not_found(uri: Uri) -> Response {
+    RestError::new(StatusCode::NOT_FOUND, format!("Not found: {}", uri.path())).into_response()
+}
+
+/// Runs a JobManager until `shutdown`: binds its RPC and REST ports, then [`serve`]s.
+pub async fn run(jm: Arc<JobManager>, shutdown: CancelToken) -> anyhow::Result<()> {
+    let rpc = tokio::net::TcpListener::bind(jm.options.rpc_bind).await?;
+    let rest = tokio::net::TcpListener::bind(jm.options.rest_bind).await?;
+    tracing::info!(rest = %rest.local_addr()?, rpc = %rpc.local_addr()?, "JobManager listening");
+    serve(jm, rpc, rest, shutdown).await
+}
+
+/// Runs a JobManager on listeners already bound: its services on `rpc`, this REST API on `rest`.
+pub async fn serve(
+    jm: Arc<JobManager>,
+    rpc: tokio::net::TcpListener,
+    rest: tokio::net::TcpListener,
+    shutdown: CancelToken,
+) -> anyhow::Result<()> {
+    weir_cluster::jobmanager::start(&jm, rpc);
+    axum::serve(rest, router(jm))
+        .with_graceful_shutdown(async move {
+            while !shutdown.is_cancelled() {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+        .await?;
+    Ok(())
+}

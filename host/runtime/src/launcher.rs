@@ -1,0 +1,67 @@
+//! The one place a subtask's thread is started: local runs ([`crate::minicluster`]) and
+//! TaskManagers both launch through [`launch`], so a task fails, cancels its job's other tasks
+//! and reports its end the same way wherever it runs.
+
+use std::thread::JoinHandle;
+
+use weir_core::execution::ExecutionState;
+use weir_network::InputGate;
+use weir_network::wiring::TaskChannels;
+
+use crate::task::{self, TaskContext, TaskError, TaskOutcome, TaskResources};
+
+/// How a subtask ended, in Flink's execution states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    /// FINISHED, CANCELED or FAILED.
+    pub state: ExecutionState,
+    /// Why it failed (also set for a channel error during cancellation).
+    pub failure: Option<String>,
+}
+
+impl Ending {
+    /// Classifies a task's result. `cancelled_before`: the job was being cancelled when the
+    /// task ended, so a channel partner going away is part of cancelling, not a failure.
+    pub fn of(result: &Result<TaskOutcome, TaskError>, cancelled_before: bool) -> Ending {
+        match result {
+            Ok(TaskOutcome::Finished) => Ending { state: ExecutionState::Finished, failure: None },
+            Ok(TaskOutcome::Cancelled) => Ending { state: ExecutionState::Canceled, failure: None },
+            Err(error) => {
+                let state = if error.is_consequence() && cancelled_before {
+                    ExecutionState::Canceled
+                } else {
+                    ExecutionState::Failed
+                };
+                Ending { state, failure: Some(error.to_string()) }
+            }
+        }
+    }
+}
+
+/// Starts `ctx`'s subtask on a thread of its own, named after the subtask. When the task ends,
+/// a failure is logged (unless it only follows another task's), the tasks sharing `ctx.cancel`
+/// are cancelled, and `on_end` hears how it ended before the thread returns the result.
+pub fn launch(
+    ctx: TaskContext,
+    resources: TaskResources,
+    channels: TaskChannels,
+    on_end: impl FnOnce(&TaskContext, Ending) + Send + 'static,
+) -> std::io::Result<JoinHandle<Result<TaskOutcome, TaskError>>> {
+    let name = ctx.name();
+    std::thread::Builder::new().name(name).spawn(move || {
+        let result = task::run(&ctx, &resources, InputGate::new(channels.inputs), channels.edges);
+        let cancelled_before = ctx.cancel.is_cancelled();
+        match &result {
+            Ok(outcome) => tracing::debug!(task = ctx.name(), ?outcome, "task ended"),
+            Err(error) => {
+                if !error.is_consequence() {
+                    tracing::error!(task = ctx.name(), %error, "task failed");
+                }
+                // One failed task fails the job: stop the others that share its token.
+                ctx.cancel.cancel();
+            }
+        }
+        on_end(&ctx, Ending::of(&result, cancelled_before));
+        result
+    })
+}

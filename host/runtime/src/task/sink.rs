@@ -1,0 +1,135 @@
+//! Sink tasks: the writer (records to the connector; flushed at every checkpoint, so what a
+//! completed checkpoint covers is durable, and at the end) and the committer (which commits what
+//! writers prepared; for a sink without transactions there is nothing to commit, as in Flink's
+//! `KafkaSink` at least once).
+
+use std::time::Duration;
+
+use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
+use weir_connectors::SinkWriter;
+use weir_core::checkpoint::align::{Aligner, Alignment};
+use weir_core::checkpoint::{Barrier, SubtaskSnapshot, TaskCommand};
+use weir_network::{InputGate, RecordWriter, StreamElement};
+
+const POLL: Duration = Duration::from_millis(100);
+/// How long a flush may take, at a checkpoint or at the end.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct WriterTask<'a> {
+    ctx: &'a TaskContext,
+    sink: &'a mut dyn SinkWriter,
+    downstream: &'a mut RecordWriter,
+    aligner: Aligner,
+}
+
+impl WriterTask<'_> {
+    fn connector(&self, e: weir_connectors::ConnectorError) -> TaskError {
+        TaskError::Connector(self.ctx.name(), e)
+    }
+
+    fn network(&self, e: weir_network::NetworkError) -> TaskError {
+        TaskError::Network(self.ctx.name(), e)
+    }
+
+    /// All records before the barrier are written: flush them, snapshot, pass the barrier on.
+    fn checkpoint(&mut self, gate: &mut InputGate, barrier: Barrier) -> Result<(), TaskError> {
+        let taken = self.sink.flush(FLUSH_TIMEOUT).and_then(|()| self.sink.snapshot());
+        match taken {
+            Ok(sink) => {
+                let snapshot = SubtaskSnapshot { subtask: self.ctx.subtask, sink, ..Default::default() };
+                self.ctx.listener.acknowledge(barrier.id, snapshot);
+            }
+            Err(error) => {
+                // A sink that cannot flush cannot promise what it wrote: fail the task.
+                self.ctx.listener.decline(barrier.id, error.to_string());
+                return Err(self.connector(error));
+            }
+        }
+        self.downstream.broadcast(StreamElement::Barrier(barrier)).map_err(|e| self.network(e))?;
+        gate.unblock_all();
+        Ok(())
+    }
+
+    fn run(&mut self, mut gate: InputGate) -> Result<TaskOutcome, TaskError> {
+        loop {
+            if self.ctx.cancel.is_cancelled() {
+                return Ok(TaskOutcome::Cancelled);
+            }
+            while let Ok(command) = self.ctx.commands.try_recv() {
+                if let TaskCommand::CheckpointComplete(id) = command {
+                    self.sink.checkpoint_complete(id).map_err(|e| self.connector(e))?;
+                }
+            }
+            let Some((channel, element)) = gate.next(POLL).map_err(|e| self.network(e))? else { continue };
+            match element {
+                StreamElement::Records(batch) => {
+                    let records = weir_frame::count(&batch).unwrap_or(0);
+                    self.ctx.metrics.num_records_in.inc(records as u64);
+                    self.ctx.metrics.num_bytes_in.inc(batch.len() as u64);
+                    self.sink.write(&batch).map_err(|e| self.connector(e))?;
+                }
+                StreamElement::Watermark(w) => self.ctx.metrics.current_input_watermark.set(w),
+                StreamElement::Status(_) => {}
+                StreamElement::Barrier(barrier) => {
+                    if let Some(b) = gate.align(&mut self.aligner, channel, barrier) {
+                        self.checkpoint(&mut gate, b)?;
+                    }
+                }
+                StreamElement::EndOfInput => {
+                    if let Some(Alignment::Aligned(b)) = self.aligner.on_end(&gate.open_channels()) {
+                        self.checkpoint(&mut gate, b)?;
+                    }
+                    if gate.is_finished() {
+                        self.sink.flush(FLUSH_TIMEOUT).map_err(|e| self.connector(e))?;
+                        self.downstream.broadcast(StreamElement::EndOfInput).map_err(|e| self.network(e))?;
+                        return Ok(TaskOutcome::Finished);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs a sink writer until its input ends or it is cancelled.
+pub fn run_writer(
+    ctx: &TaskContext,
+    gate: InputGate,
+    mut sink: Box<dyn SinkWriter>,
+    mut downstream: RecordWriter,
+) -> Result<TaskOutcome, TaskError> {
+    let mut task = WriterTask { ctx, sink: sink.as_mut(), downstream: &mut downstream, aligner: Aligner::default() };
+    task.run(gate).or_else(outcome_of)
+}
+
+/// Runs a sink committer until its writer finishes or it is cancelled. It takes part in
+/// checkpoints (acknowledging once its input's barriers are in) and has no state of its own.
+pub fn run_committer(ctx: &TaskContext, mut gate: InputGate) -> Result<TaskOutcome, TaskError> {
+    let mut aligner = Aligner::default();
+    let acknowledge = |barrier: Barrier| {
+        ctx.listener.acknowledge(barrier.id, SubtaskSnapshot { subtask: ctx.subtask, ..Default::default() });
+    };
+    loop {
+        if ctx.cancel.is_cancelled() {
+            return Ok(TaskOutcome::Cancelled);
+        }
+        while ctx.commands.try_recv().is_ok() {}
+        match gate.next(POLL) {
+            Ok(Some((channel, StreamElement::Barrier(barrier)))) => {
+                if let Some(b) = gate.align(&mut aligner, channel, barrier) {
+                    acknowledge(b);
+                    gate.unblock_all();
+                }
+            }
+            Ok(Some((_, StreamElement::EndOfInput))) => {
+                if let Some(Alignment::Aligned(b)) = aligner.on_end(&gate.open_channels()) {
+                    acknowledge(b);
+                }
+                if gate.is_finished() {
+                    return Ok(TaskOutcome::Finished);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return outcome_of(TaskError::Network(ctx.name(), e)),
+        }
+    }
+}

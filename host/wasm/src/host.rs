@@ -1,0 +1,170 @@
+//! The data every guest instance's store carries: its WASI context (no files, no network, no
+//! environment), its memory limit, the clock that enforces the per-call time limit, and the host
+//! services the guest imports. Each service module implements its own WIT side on this type.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::StoreLimitsBuilder;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::footprint::TrackedLimits;
+use super::runtime::Limits;
+use super::stdio::{Diagnostics, GuestOutput};
+use weir_core::cancel::CancelToken;
+use weir_core::metrics::OperatorMetrics;
+use weir_core::state::KeyedState;
+use weir_core::timer::TimerService;
+use weir_network::RecordWriter;
+
+/// Why the host trapped a guest call.
+#[derive(Debug, thiserror::Error)]
+pub enum HostTrap {
+    /// The call computed longer than the per-call time limit (blocking in the host excluded).
+    #[error("the call exceeded the time limit of {0:?} per call")]
+    TimeLimit(Duration),
+    /// The subtask was cancelled while the guest was running.
+    #[error("the task was cancelled")]
+    Cancelled,
+    /// The guest called a host service (first value) this instance does not get; the second
+    /// value says where or why.
+    #[error("{0} is not available {1}")]
+    NotAvailable(&'static str, &'static str),
+    /// A record batch the guest emitted does not follow the frame format.
+    #[error(transparent)]
+    Frame(#[from] weir_frame::FrameError),
+    /// The subtask's keyed state backend refused the access.
+    #[error(transparent)]
+    State(#[from] weir_core::state::StateError),
+    /// Emitting to the downstream channels failed.
+    #[error("output failed: {0}")]
+    Output(#[from] weir_network::NetworkError),
+    /// The guest used a resource handle the instance's table does not hold.
+    #[error("{0}")]
+    Resource(String),
+}
+
+impl From<wasmtime::component::ResourceTableError> for HostTrap {
+    fn from(e: wasmtime::component::ResourceTableError) -> Self {
+        HostTrap::Resource(e.to_string())
+    }
+}
+
+/// Tracks where the time of a call goes, so that blocking in the host does not count against
+/// the call's time limit, and so that busy time and WASM time can be told apart.
+#[derive(Debug)]
+pub struct CallClock {
+    started: Instant,
+    /// Waiting for room in output channels (backpressure).
+    back_pressured: Duration,
+    /// Sleeping at the guest's request.
+    sleeping: Duration,
+}
+
+impl CallClock {
+    fn new() -> Self {
+        CallClock { started: Instant::now(), back_pressured: Duration::ZERO, sleeping: Duration::ZERO }
+    }
+
+    /// Starts timing a new call.
+    pub fn start(&mut self) {
+        *self = CallClock::new();
+    }
+
+    /// Records time the guest waited for room downstream.
+    pub fn add_back_pressured(&mut self, d: Duration) {
+        self.back_pressured += d;
+    }
+
+    /// Records time the guest slept.
+    pub fn add_sleeping(&mut self, d: Duration) {
+        self.sleeping += d;
+    }
+
+    /// How long the current call has run WebAssembly (neither sleeping nor waiting).
+    pub fn computing(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.back_pressured + self.sleeping)
+    }
+
+    /// How long the current call has been busy: everything but waiting for room downstream
+    /// (Flink counts a sleeping user function as busy).
+    pub fn busy(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.back_pressured)
+    }
+}
+
+/// The host services a task gives its guest instance. Absent services trap when called
+/// (for example keyed state in `plan`, or in an operator whose input is not keyed).
+#[derive(Default)]
+pub struct Services {
+    /// The subtask's keyed state, present only when its input is partitioned by key.
+    pub state: Option<KeyedState>,
+    /// The subtask's event-time and processing-time timers, present only on keyed input.
+    pub timers: Option<TimerService>,
+    /// Where the guest's collector writes: the subtask's output channels.
+    pub output: Option<RecordWriter>,
+    /// The operator's metric group for the guest's own counters and gauges.
+    pub metrics: Option<Arc<OperatorMetrics>>,
+    /// The subtask's current watermark, as `time.current-watermark` reports it.
+    pub watermark: i64,
+}
+
+/// The store data of one guest instance.
+pub struct HostState {
+    wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: TrackedLimits,
+    pub(crate) clock: CallClock,
+    pub(crate) cancel: CancelToken,
+    /// What the guest said last (error logs, stderr), for error reports.
+    pub(crate) diagnostics: Diagnostics,
+    /// The operator and subtask, for logs.
+    pub(crate) tag: Arc<str>,
+    /// The host services this instance's imports reach.
+    pub services: Services,
+}
+
+impl HostState {
+    /// Store data for an instance tagged `tag` in logs, with the given services.
+    pub fn new(tag: impl Into<Arc<str>>, limits: &Limits, cancel: CancelToken, services: Services) -> Self {
+        let tag: Arc<str> = tag.into();
+        let diagnostics = Diagnostics::default();
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(GuestOutput::new(tag.clone(), "stdout", diagnostics.clone()));
+        wasi.stderr(GuestOutput::new(tag.clone(), "stderr", diagnostics.clone()));
+        HostState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits: TrackedLimits::new(
+                StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build(),
+            ),
+            clock: CallClock::new(),
+            cancel,
+            diagnostics,
+            tag,
+            services,
+        }
+    }
+
+    /// Where the time of the current (or last) call went.
+    pub fn clock(&self) -> &CallClock {
+        &self.clock
+    }
+
+    /// The record writer, or a trap if this instance has no output.
+    pub(crate) fn output(&mut self) -> Result<&mut RecordWriter, HostTrap> {
+        self.services.output.as_mut().ok_or(HostTrap::NotAvailable("output", "here"))
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Turns a host refusal into the trap the generated bindings expect.
+pub(crate) fn trap(e: impl Into<HostTrap>) -> wasmtime::Error {
+    wasmtime::Error::new(e.into())
+}

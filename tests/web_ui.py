@@ -25,7 +25,6 @@ import json
 import os
 import re
 import sys
-import time
 import urllib.request
 import uuid
 
@@ -133,6 +132,12 @@ class Page:
 
         self.until(f"{css} to be clickable", attempt)
 
+    def next_refresh(self):
+        """Waits until the page has polled the REST API and redrawn once more (the top bar's
+        clock of the last refresh moves)."""
+        last = self.text("#refresh-text")
+        self.until("the page's next refresh", lambda: self.text("#refresh-text") != last)
+
     def visible(self, css):
         return self.js(
             "const e = document.querySelector(arguments[0]); return !!e && !e.hidden && e.offsetParent !== null;", css
@@ -183,7 +188,7 @@ def run(args):
         page.click(node_css)
         page.until("the source's subtasks", lambda: page.count("#subtasks-panel tr.subtask-row") == 1)
         page.until("the subtask's backpressure level", lambda: page.count("#subtasks-panel .badge.level-ok, #subtasks-panel .badge.level-low, #subtasks-panel .badge.level-high") == 1)
-        time.sleep(1)
+        page.next_refresh()
         driver.save_screenshot(args.screenshot)
         result["screenshot"] = args.screenshot
         log(f"job page: graph with {sorted(names)}, subtasks shown; screenshot {args.screenshot}")
@@ -252,7 +257,7 @@ def run(args):
         result["counterComponent"] = page.js(counter_components, COUNTER)[0]
         page.until("the upgrade in the job's history", lambda: page.attr("#upgrades-panel tr.upgrade-row", "data-result") == "SWAPPED")
         assert page.attr("#job-state", "data-state") == "RUNNING", page.attr("#job-state", "data-state")
-        time.sleep(1)
+        page.next_refresh()
         driver.save_screenshot(os.path.join(shots, "upgrade.png"))
         page.js("document.querySelector('#vertices-panel').scrollIntoView();")
         driver.save_screenshot(os.path.join(shots, "upgrade-operators.png"))
@@ -313,16 +318,21 @@ def run(args):
         log("cancelled through the UI")
         print(json.dumps(result), flush=True)
     except Exception:
-        failure = args.screenshot.replace(".png", "-failure.png")
-        try:
-            driver.save_screenshot(failure)
-            log(f"failure screenshot: {failure}")
-            log("page text:\n" + page.js("return document.body.innerText;"))
-        except WebDriverException:
-            pass
+        report_failure(driver, page, args.screenshot)
         raise
     finally:
         driver.quit()
+
+
+def report_failure(driver, page, screenshot):
+    """Keeps a screenshot and the page's text of a failed run, next to `screenshot`."""
+    failure = screenshot.replace(".png", "-failure.png")
+    try:
+        driver.save_screenshot(failure)
+        log(f"failure screenshot: {failure}")
+        log("page text:\n" + page.js("return document.body.innerText;"))
+    except WebDriverException:
+        pass
 
 
 def main():

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The witness: an independent Kafka client (kafka-python) that reads a topic from the
-beginning and prints each record's value on its own line, so tests can check what Weir wrote
+beginning until it holds at least --min-records records, then on to the topic's end as it is at
+that moment, and prints each record's value on its own line, so tests can check what Weir wrote
 without trusting Weir's own Kafka code."""
 
 import argparse
@@ -42,9 +43,20 @@ def main():
             values.append(message.value.decode("utf-8", errors="replace"))
             if len(values) >= args.min_records:
                 break
-    # Anything already there beyond the minimum is part of the picture too (duplicates).
-    for message in consumer:
-        values.append(message.value.decode("utf-8", errors="replace"))
+    # Then to the topic's end as it is now: everything already written is part of the picture
+    # (duplicates included), not only the first records. Drain until the broker has had nothing
+    # more for a moment, and at least to the end offsets it reports (tansu 0.6 reports the base
+    # offset of a partition's last batch for its end, so the end offsets alone fall short).
+    end = consumer.end_offsets(assigned)
+    end_deadline = time.time() + 30
+    while True:
+        for message in consumer:
+            values.append(message.value.decode("utf-8", errors="replace"))
+        if all(consumer.position(tp) >= end[tp] for tp in assigned):
+            break
+        if time.time() > end_deadline:
+            print(f"could not read {args.topic} to its end {end}", file=sys.stderr)
+            return 1
     for v in values:
         print(v)
     consumer.close()

@@ -4,6 +4,7 @@
 //! Run everything through `tests/run`, which installs the broker (`tansu`) and the witness
 //! when they are missing.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -236,20 +237,6 @@ pub fn parse_statistics(line: &str) -> anyhow::Result<WindowCount> {
     })
 }
 
-/// The `(windowStart, page)` pairs the first `windows` windows must have, in the playground's
-/// date format.
-pub fn expected_windows(windows: i64) -> Vec<(String, String)> {
-    let mut expected = Vec::new();
-    for w in 0..windows {
-        let mut start = Vec::new();
-        click_event::timestamp::format(&mut start, w * 15_000);
-        for page in ["/help", "/index", "/shop", "/jobs", "/about", "/news"] {
-            expected.push((String::from_utf8(start.clone()).expect("ascii"), page.to_string()));
-        }
-    }
-    expected
-}
-
 /// A directory for a test's files.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
@@ -276,6 +263,9 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     jobmanager: Option<WeirProcess>,
     taskmanagers: Vec<WeirProcess>,
+    /// TaskManagers started so far: each gets its own log, `taskmanager-<n>.log`, so a killed
+    /// one's log stays for the test to read.
+    started_taskmanagers: usize,
     /// More `-Dkey=value` options for the JobManager.
     jobmanager_options: Vec<String>,
 }
@@ -319,6 +309,7 @@ impl Cluster {
             dir,
             jobmanager: None,
             taskmanagers: Vec::new(),
+            started_taskmanagers: 0,
             jobmanager_options: jobmanager_options.iter().map(|o| o.to_string()).collect(),
         };
         cluster.start_jobmanager();
@@ -374,7 +365,8 @@ impl Cluster {
     pub fn add_taskmanager(&mut self, slots: u32) -> u32 {
         let before = self.get("/overview").json()["taskmanagers"].as_u64().unwrap_or(0);
         let jm = format!("127.0.0.1:{}", self.rpc_port);
-        let log = self.dir.path().join(format!("taskmanager-{}.log", self.taskmanagers.len()));
+        let log = self.dir.path().join(format!("taskmanager-{}.log", self.started_taskmanagers));
+        self.started_taskmanagers += 1;
         let slots_arg = slots.to_string();
         let tm = WeirProcess::spawn(
             &self.cache(),
@@ -486,21 +478,165 @@ impl Cluster {
     }
 }
 
-/// Checks that `lines` hold exactly the first `windows` windows, each page once, all 1000.
-pub fn assert_exactly_once(lines: &[String], windows: i64) {
-    let counts: Vec<WindowCount> = lines.iter().map(|l| parse_statistics(l).expect("statistics")).collect();
-    let mut seen = std::collections::HashMap::new();
-    for c in &counts {
-        assert_eq!(c.count, 1000, "{c:?} in {counts:#?}");
-        *seen.entry((c.window_start.clone(), c.page.clone())).or_insert(0) += 1;
-    }
-    let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(dups.is_empty(), "results written more than once: {dups:?}");
-    for key in expected_windows(windows) {
-        assert!(seen.contains_key(&key), "missing window {key:?}");
-    }
-    assert_eq!(counts.len() as i64, windows * 6, "{counts:#?}");
+/// The windows a test expects in `output`: window `i` covers event time `[i·15 s, (i+1)·15 s)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Windows {
+    first: i64,
+    at_least: i64,
+    at_most: Option<i64>,
 }
+
+impl Windows {
+    /// Exactly windows `0..n`: a bounded input, or a job whose last window cannot close.
+    pub fn exactly(n: i64) -> Windows {
+        Windows { first: 0, at_least: n, at_most: Some(n) }
+    }
+
+    /// Windows `0..m` for some `m >= n`: a job still running writes more while it is read.
+    pub fn at_least(n: i64) -> Windows {
+        Windows { first: 0, at_least: n, at_most: None }
+    }
+
+    /// The same count, starting at window `first` (a job that starts later in the input).
+    pub fn starting_at(self, first: i64) -> Windows {
+        Windows { first, ..self }
+    }
+}
+
+/// Why `output` is not what a test expects.
+#[derive(Debug)]
+pub enum WitnessError {
+    /// Not there yet: fewer windows than expected, or the last window's pages still arriving.
+    Incomplete(String),
+    /// Wrong, and waiting will not fix it: a count other than 1000, a result written twice, a
+    /// window or a page missing before the last window, more windows than expected.
+    Wrong(String),
+}
+
+impl std::fmt::Display for WitnessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WitnessError::Incomplete(m) => write!(f, "output is incomplete: {m}"),
+            WitnessError::Wrong(m) => write!(f, "output is wrong: {m}"),
+        }
+    }
+}
+
+/// The strict check of `output`'s lines: every line is a window result of the playground's
+/// shape with count 1000; together they are windows `first..first + m`, every window with each
+/// of the six pages exactly once, `m` within what `expect` allows. Returns the results. While a
+/// job runs, pages may be at different windows (sinks write independently): that is
+/// `Incomplete`, unless a page has a hole behind a later window. (After 12 hours of event time
+/// the 12-hour clock repeats its window starts, so results are matched to windows in order.)
+pub fn check_windows(lines: &[String], expect: Windows) -> Result<Vec<WindowCount>, WitnessError> {
+    let mut results = Vec::with_capacity(lines.len());
+    for line in lines {
+        results.push(parse_statistics(line).map_err(|e| WitnessError::Wrong(format!("{e:#}")))?);
+    }
+    let wrong: Vec<&WindowCount> = results.iter().filter(|c| c.count != 1000).collect();
+    if !wrong.is_empty() {
+        return Err(WitnessError::Wrong(format!("counts other than 1000: {wrong:?}")));
+    }
+    let mut remaining: HashMap<(String, String), i64> = HashMap::new();
+    for c in &results {
+        *remaining.entry((c.window_start.clone(), c.page.clone())).or_default() += 1;
+    }
+    // Walk the windows in order from the first, taking each page's result from what was read:
+    // each page's results must be an unbroken run of windows from the first one. Sink subtasks
+    // write independently, so one page may be a window or more ahead of another while the job
+    // runs; a hole behind a later window is wrong.
+    let mut left = results.len();
+    let mut reached: HashMap<&str, i64> = HashMap::new();
+    let mut w = expect.first;
+    let bound = expect.first + i64::try_from(results.len()).unwrap_or(i64::MAX);
+    while left > 0 && w <= bound {
+        for (start, page) in window_range(w, 1) {
+            let page = PAGES.iter().copied().find(|p| *p == page).unwrap_or("?");
+            match remaining.get_mut(&(start.clone(), page.to_string())) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    left -= 1;
+                    if let Some(&hole) = reached.get(page) {
+                        return Err(WitnessError::Wrong(format!(
+                            "{page} has window {w} ({start}) but not window {hole} before it"
+                        )));
+                    }
+                }
+                _ => {
+                    reached.entry(page).or_insert(w);
+                }
+            }
+        }
+        w += 1;
+    }
+    let mut extra: Vec<_> = remaining.iter().filter(|(_, n)| **n > 0).collect();
+    if !extra.is_empty() {
+        extra.sort();
+        return Err(WitnessError::Wrong(format!(
+            "written more than once, or before window {}: {extra:?}",
+            expect.first
+        )));
+    }
+    // Windows every page has, and windows some page has.
+    let complete = PAGES.iter().map(|p| reached.get(p).copied().unwrap_or(w)).min().unwrap_or(w) - expect.first;
+    let started = PAGES.iter().map(|p| reached.get(p).copied().unwrap_or(w)).max().unwrap_or(w) - expect.first;
+    if let Some(most) = expect.at_most
+        && started > most
+    {
+        return Err(WitnessError::Wrong(format!("windows up to {started}, more than {most}")));
+    }
+    if complete < expect.at_least {
+        return Err(WitnessError::Incomplete(format!(
+            "{complete} complete windows of at least {}; pages reached {reached:?}",
+            expect.at_least
+        )));
+    }
+    if expect.at_most.is_some() && complete < started {
+        return Err(WitnessError::Incomplete(format!("pages still writing: {reached:?}")));
+    }
+    Ok(results)
+}
+
+/// The strict witness: reads `topic` with kafka-python to its end until it holds the windows
+/// `expect` asks for; fails at once when what it holds is wrong (see [`check_windows`]), or
+/// when `timeout` passes with the output still incomplete. Returns the results.
+pub fn read_windows(
+    bootstrap: &str,
+    topic: &str,
+    expect: Windows,
+    timeout: Duration,
+) -> anyhow::Result<Vec<WindowCount>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        let min_records = usize::try_from(expect.at_least * 6).unwrap_or(0).max(1);
+        let lines = witness(bootstrap, topic, min_records, left)?;
+        match check_windows(&lines, expect) {
+            Ok(results) => return Ok(results),
+            Err(WitnessError::Incomplete(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(e) => bail!("{e}\n({} lines read from {topic})", lines.len()),
+        }
+    }
+}
+
+/// The `(windowStart, page)` pairs of windows `first..first + count`, in the playground's
+/// date format.
+pub fn window_range(first: i64, count: i64) -> Vec<(String, String)> {
+    let mut expected = Vec::new();
+    for w in first..first + count {
+        let mut start = Vec::new();
+        click_event::timestamp::format(&mut start, w * 15_000);
+        for page in PAGES {
+            expected.push((String::from_utf8(start.clone()).expect("ascii"), page.to_string()));
+        }
+    }
+    expected
+}
+
+/// The playground's six pages.
+pub const PAGES: [&str; 6] = ["/help", "/index", "/shop", "/jobs", "/about", "/news"];
 
 /// Copies the built guest component `name` (for example `click_event_count_v2`) into `dir` as
 /// `file`, as a user holds a component file; returns its path.
@@ -571,5 +707,54 @@ impl Cluster {
             self.job_overview(job),
             self.jobmanager_log()
         );
+    }
+}
+
+#[cfg(test)]
+mod witness_tests {
+    use super::*;
+
+    fn lines(windows: std::ops::Range<i64>) -> Vec<String> {
+        let mut out = Vec::new();
+        for w in windows {
+            for (start, page) in window_range(w, 1) {
+                let mut end = Vec::new();
+                click_event::timestamp::format(&mut end, (w + 1) * 15_000);
+                let end = String::from_utf8(end).expect("ascii");
+                out.push(format!(r#"{{"windowStart":"{start}","windowEnd":"{end}","page":"{page}","count":1000}}"#));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_strict_witness_accepts_exact_output_and_refuses_everything_else() {
+        assert_eq!(check_windows(&lines(0..3), Windows::exactly(3)).expect("exact").len(), 18);
+        assert!(check_windows(&lines(0..4), Windows::at_least(3)).is_ok());
+        assert!(check_windows(&lines(2..4), Windows::exactly(2).starting_at(2)).is_ok());
+
+        let mut twice = lines(0..3);
+        twice.push(twice[7].clone());
+        assert!(matches!(check_windows(&twice, Windows::at_least(3)), Err(WitnessError::Wrong(_))));
+
+        let mut gap = lines(0..4);
+        gap.drain(6..12);
+        assert!(matches!(check_windows(&gap, Windows::at_least(3)), Err(WitnessError::Wrong(_))));
+
+        let mut page_missing = lines(0..3);
+        page_missing.remove(8);
+        assert!(matches!(check_windows(&page_missing, Windows::at_least(2)), Err(WitnessError::Wrong(_))));
+
+        let mut wrong_count = lines(0..2);
+        wrong_count[3] = wrong_count[3].replace("1000", "999");
+        assert!(matches!(check_windows(&wrong_count, Windows::at_least(2)), Err(WitnessError::Wrong(_))));
+
+        assert!(matches!(check_windows(&lines(0..4), Windows::exactly(3)), Err(WitnessError::Wrong(_))));
+        assert!(matches!(check_windows(&lines(1..3), Windows::exactly(3)), Err(WitnessError::Wrong(_))));
+
+        let mut last_arriving = lines(0..3);
+        last_arriving.truncate(15);
+        assert!(matches!(check_windows(&last_arriving, Windows::at_least(3)), Err(WitnessError::Incomplete(_))));
+        assert!(matches!(check_windows(&lines(0..2), Windows::at_least(3)), Err(WitnessError::Incomplete(_))));
     }
 }

@@ -176,17 +176,27 @@ fn backpressure_is_high_behind_a_sleeping_operator_and_ok_without() {
     let sleeper_bp = cluster.get(&format!("/jobs/{slow}/vertices/{sleeper}/backpressure")).json();
     assert_eq!(sleeper_bp["backpressure-level"], "ok", "{sleeper_bp}");
 
-    // Without the sleeping operator: ok, with a whole window of samples behind the answer.
+    // Without the sleeping operator: ok, in three successive heartbeats' samples, taken once
+    // the source has run for a few seconds (2000 records at 500 a second) behind the answer.
     let fine_source = format!("/jobs/{fine}/vertices/{}", vertex_id(&cluster, &fine, SOURCE));
-    std::thread::sleep(Duration::from_secs(2));
+    let ran = eventually(Duration::from_secs(30), || {
+        let m = cluster.metrics(&format!("{fine_source}/metrics"), &["0.numRecordsOut"]);
+        (metric_value(&m, "0.numRecordsOut")? >= 2000.0).then_some(())
+    });
+    assert!(ran.is_some(), "the source without backpressure did not run: {}", cluster.get(&fine_source).body);
+    let mut sampled = 0;
     for _ in 0..3 {
-        let bp = cluster.get(&format!("{fine_source}/backpressure")).json();
+        let bp = eventually(Duration::from_secs(20), || {
+            let bp = cluster.get(&format!("{fine_source}/backpressure")).json();
+            (bp["end-timestamp"].as_i64()? > sampled).then_some(bp)
+        })
+        .unwrap_or_else(|| panic!("no new sample: {}", cluster.get(&format!("{fine_source}/backpressure")).body));
+        sampled = bp["end-timestamp"].as_i64().unwrap_or_default();
         assert_eq!(bp["backpressure-level"], "ok", "{bp}");
         assert!(bp["subtasks"][0]["ratio"].as_f64().unwrap() <= 0.1, "{bp}");
         let m = cluster.metrics(&format!("{fine_source}/metrics"), &source_ids);
         assert!(metric_value(&m, "0.Shuffle.Netty.Output.Buffers.outPoolUsage").unwrap() < 0.5, "{m}");
         assert!(metric_value(&m, "0.backPressuredTimeMsPerSecond").unwrap() < 100.0, "{m}");
-        std::thread::sleep(Duration::from_secs(1));
     }
 }
 

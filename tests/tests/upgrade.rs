@@ -44,8 +44,8 @@ fn job_metric(cluster: &Cluster, job: &str, id: &str) -> f64 {
 
 /// Per page, the versions of its windows in window order: the old code's results, then only the
 /// new code's (a swap at a barrier never goes back and forth).
-fn versions_by_page(lines: &[String]) -> BTreeMap<String, Vec<Option<String>>> {
-    let mut counts: Vec<WindowCount> = lines.iter().map(|l| parse_statistics(l).expect("statistics")).collect();
+fn versions_by_page(results: &[WindowCount]) -> BTreeMap<String, Vec<Option<String>>> {
+    let mut counts = results.to_vec();
     counts.sort_by_key(|c| (c.page.clone(), click_event::timestamp::parse(&c.window_start).unwrap_or(0)));
     let mut by_page: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
     for c in counts {
@@ -54,8 +54,8 @@ fn versions_by_page(lines: &[String]) -> BTreeMap<String, Vec<Option<String>>> {
     by_page
 }
 
-fn assert_switches_once(lines: &[String], to: &str) {
-    for (page, versions) in versions_by_page(lines) {
+fn assert_switches_once(results: &[WindowCount], to: &str) {
+    for (page, versions) in versions_by_page(results) {
         let first_new = versions.iter().position(|v| v.as_deref() == Some(to));
         let first_new = first_new.unwrap_or_else(|| panic!("{page} never got the new code's results: {versions:?}"));
         assert!(versions[..first_new].iter().all(Option::is_none), "{page}: {versions:?}");
@@ -76,6 +76,29 @@ fn post(cluster: &Cluster, path: &str, body: serde_json::Value) -> HttpAnswer {
     curl(&["-X", "POST", "-d", &body.to_string(), &cluster.url(path)])
 }
 
+/// Waits until `output` holds the first `windows` windows, checked strictly.
+fn first_windows(bootstrap: &str, windows: i64) {
+    read_windows(bootstrap, "output", Windows::at_least(windows), Duration::from_secs(30)).expect("the first windows");
+}
+
+/// Waits until a result tagged `version` is in `output`, every read of it checked strictly.
+fn await_version(bootstrap: &str, version: &str) {
+    let tagged = eventually(Duration::from_secs(30), || {
+        let results =
+            read_windows(bootstrap, "output", Windows::at_least(1), Duration::from_secs(10)).expect("exact output");
+        results.iter().any(|c| c.version.as_deref() == Some(version)).then_some(())
+    });
+    assert!(tagged.is_some(), "version {version} never wrote");
+}
+
+/// Reads `output` once the job has closed `windows` windows, the last one open: each window
+/// exactly once, every page at 1000, whichever version wrote it.
+fn exact_output(bootstrap: &str, windows: i64) -> Vec<WindowCount> {
+    read_windows(bootstrap, "output", Windows::exactly(windows), Duration::from_secs(90)).expect("exact output")
+}
+
+/// README "Hot-swap upgrade": version 1 -> 1.1 is SWAPPED in place, no restart, state kept, every
+/// window once at 1000, untagged then "1.1" per page.
 #[test]
 fn v1_to_v1_1_swaps_in_place_with_state_kept_and_every_window_exactly_once() {
     let broker = Broker::start();
@@ -84,7 +107,7 @@ fn v1_to_v1_1_swaps_in_place_with_state_kept_and_every_window_exactly_once() {
     // 20 windows at 6000 events a second, a window a second; 19 can close.
     let _generator = cluster.generator(&bootstrap, 120_000, 6_000);
     let job = run_v1(&cluster, &bootstrap, "2", &[]);
-    witness(&bootstrap, "output", 12, Duration::from_secs(30)).expect("the first windows");
+    first_windows(&bootstrap, 2);
     let before = cluster.vertices(&job);
 
     let v1_1 = component(cluster.dir.path(), "click_event_count_v1_1");
@@ -113,11 +136,12 @@ fn v1_to_v1_1_swaps_in_place_with_state_kept_and_every_window_exactly_once() {
     assert_eq!(last["operation"]["mode"], "IN_PLACE", "{history}");
     assert!(last["operation"]["checkpoint-id"].as_u64().is_some(), "{history}");
 
-    let lines = witness(&bootstrap, "output", 19 * 6, Duration::from_secs(90)).expect("the witness reads output");
-    assert_exactly_once(&lines, 19);
-    assert_switches_once(&lines, "1.1");
+    let results = exact_output(&bootstrap, 19);
+    assert_switches_once(&results, "1.1");
 }
 
+/// README "Hot-swap upgrade", rollback: a faulty version is ROLLED_BACK by itself over REST, and
+/// `output` holds the old code's results, each window once.
 #[test]
 fn a_faulty_upgrade_rolls_back_to_the_old_code_and_loses_nothing() {
     let broker = Broker::start();
@@ -125,7 +149,7 @@ fn a_faulty_upgrade_rolls_back_to_the_old_code_and_loses_nothing() {
     let cluster = Cluster::start(1, 2);
     let _generator = cluster.generator(&bootstrap, 90_000, 6_000);
     let job = run_v1(&cluster, &bootstrap, "2", &[]);
-    witness(&bootstrap, "output", 6, Duration::from_secs(30)).expect("the first windows");
+    first_windows(&bootstrap, 1);
 
     // Over REST: upload, then upgrade in Flink's asynchronous-operation style.
     let jar = cluster.upload(std::path::Path::new(&component(cluster.dir.path(), "click_event_count_faulty")));
@@ -145,11 +169,12 @@ fn a_faulty_upgrade_rolls_back_to_the_old_code_and_loses_nothing() {
         assert_ne!(v["component"]["name"], "click_event_count_faulty.wasm", "{v}");
     }
     // 15 windows; 14 can close, all from the old code, each once.
-    let lines = witness(&bootstrap, "output", 14 * 6, Duration::from_secs(90)).expect("the witness reads output");
-    assert_exactly_once(&lines, 14);
-    assert!(lines.iter().all(|l| !l.contains("version")), "{lines:?}");
+    let results = exact_output(&bootstrap, 14);
+    assert!(results.iter().all(|c| c.version.is_none()), "{results:?}");
 }
 
+/// README "Hot-swap upgrade": `--operators backpressure` with new arguments swaps that operator
+/// alone; the counter's windows, counted partly before, close at 1000.
 #[test]
 fn the_backpressure_operator_alone_is_swapped_and_the_counters_state_stays() {
     let broker = Broker::start();
@@ -191,11 +216,12 @@ fn the_backpressure_operator_alone_is_swapped_and_the_counters_state_stays() {
 
     // The backpressure ends, and the counter's windows, counted partly before the swap, close
     // at exactly 1000.
-    let lines = witness(&bootstrap, "output", 4 * 6, Duration::from_secs(90)).expect("the witness reads output");
-    assert_exactly_once(&lines, 4);
+    exact_output(&bootstrap, 4);
     assert_eq!(job_metric(&cluster, &job, "numRestarts"), 0.0);
 }
 
+/// README "Hot-swap upgrade": a dry run changes nothing; version 2 (an operator added) is
+/// REDEPLOYED under the same job id, every window once, untagged then "v2" per page.
 #[test]
 fn v1_to_v2_redeploys_the_new_graph_under_the_same_job_id() {
     let broker = Broker::start();
@@ -203,7 +229,7 @@ fn v1_to_v2_redeploys_the_new_graph_under_the_same_job_id() {
     let cluster = Cluster::start(1, 2);
     let _generator = cluster.generator(&bootstrap, 90_000, 6_000);
     let job = run_v1(&cluster, &bootstrap, "1", &[]);
-    witness(&bootstrap, "output", 6, Duration::from_secs(30)).expect("the first windows");
+    first_windows(&bootstrap, 1);
 
     let v2 = component(cluster.dir.path(), "click_event_count_v2");
     // A dry run says what would change, and changes nothing.
@@ -219,11 +245,12 @@ fn v1_to_v2_redeploys_the_new_graph_under_the_same_job_id() {
     let names: Vec<String> = cluster.vertices(&job).into_iter().map(|(_, n)| n).collect();
     assert!(names.iter().any(|n| n == "ClickEvent Filter"), "{names:?}");
 
-    let lines = witness(&bootstrap, "output", 14 * 6, Duration::from_secs(90)).expect("the witness reads output");
-    assert_exactly_once(&lines, 14);
-    assert_switches_once(&lines, "v2");
+    let results = exact_output(&bootstrap, 14);
+    assert_switches_once(&results, "v2");
 }
 
+/// README "Hot-swap upgrade", refused: bad requests get 4xx (409 when not running) and the job
+/// runs on untouched.
 #[test]
 fn refused_upgrades_leave_the_job_untouched() {
     let broker = Broker::start();
@@ -269,6 +296,8 @@ fn refused_upgrades_leave_the_job_untouched() {
     assert!(err.contains("Could not upgrade job") && err.contains("CANCELED"), "{err}");
 }
 
+/// README "Hot-swap upgrade": the JobManager records which component each operator runs, so a
+/// restart after an upgrade resumes the new code; every window once at 1000.
 #[test]
 fn a_jobmanager_restart_after_an_upgrade_resumes_the_new_code() {
     let broker = Broker::start();
@@ -276,15 +305,11 @@ fn a_jobmanager_restart_after_an_upgrade_resumes_the_new_code() {
     let mut cluster = Cluster::start(1, 2);
     let _generator = cluster.generator(&bootstrap, 120_000, 6_000);
     let job = run_v1(&cluster, &bootstrap, "1", &[]);
-    witness(&bootstrap, "output", 6, Duration::from_secs(30)).expect("the first windows");
+    first_windows(&bootstrap, 1);
     let v1_1 = component(cluster.dir.path(), "click_event_count_v1_1");
     let (code, out, err) = cluster.cli("upgrade", &[&job, &v1_1]);
     assert_eq!(code, Some(0), "{out}{err}");
-    let tagged = eventually(Duration::from_secs(30), || {
-        let lines = witness(&bootstrap, "output", 1, Duration::from_secs(5)).ok()?;
-        lines.iter().any(|l| l.contains("\"version\":\"1.1\"")).then_some(())
-    });
-    assert!(tagged.is_some(), "version 1.1 never wrote");
+    await_version(&bootstrap, "1.1");
 
     cluster.kill_jobmanager();
     cluster.start_jobmanager();
@@ -292,11 +317,12 @@ fn a_jobmanager_restart_after_an_upgrade_resumes_the_new_code() {
     let history = cluster.get(&format!("/jobs/{job}/upgrades")).json();
     assert_eq!(history["upgrades"][0]["operation"]["result"], "SWAPPED", "{history}");
 
-    let lines = witness(&bootstrap, "output", 19 * 6, Duration::from_secs(90)).expect("the witness reads output");
-    assert_exactly_once(&lines, 19);
-    assert_switches_once(&lines, "1.1");
+    let results = exact_output(&bootstrap, 19);
+    assert_switches_once(&results, "1.1");
 }
 
+/// README "Hot-swap upgrade", rollback: without periodic checkpoints the upgrade barrier's
+/// snapshot is what a rollback restores; nothing lost or repeated.
 #[test]
 fn without_checkpointing_the_upgrade_barrier_still_snapshots_for_the_rollback() {
     let broker = Broker::start();
@@ -304,7 +330,7 @@ fn without_checkpointing_the_upgrade_barrier_still_snapshots_for_the_rollback() 
     let cluster = Cluster::start(1, 2);
     let _generator = cluster.generator(&bootstrap, 90_000, 6_000);
     let job = run_v1_with(&cluster, &bootstrap, "2", &[]);
-    witness(&bootstrap, "output", 6, Duration::from_secs(30)).expect("the first windows");
+    first_windows(&bootstrap, 1);
     assert_eq!(cluster.checkpoints_completed(&job), 0, "no periodic checkpoints");
 
     let faulty = component(cluster.dir.path(), "click_event_count_faulty");
@@ -321,11 +347,12 @@ fn without_checkpointing_the_upgrade_barrier_still_snapshots_for_the_rollback() 
     // may be held up long enough for the tasks to swap at once instead.
     assert!(out.contains("Upgrade completed: SWAPPED "), "{out}");
 
-    let lines = witness(&bootstrap, "output", 14 * 6, Duration::from_secs(90)).expect("the witness reads output");
-    assert_exactly_once(&lines, 14);
-    assert_switches_once(&lines, "1.1");
+    let results = exact_output(&bootstrap, 14);
+    assert_switches_once(&results, "1.1");
 }
 
+/// README "Hot-swap upgrade": during probation a second upgrade is refused (409) and a lost
+/// TaskManager rolls back; every window once at 1000.
 #[test]
 fn during_probation_a_second_upgrade_is_refused_and_a_lost_taskmanager_rolls_back() {
     let broker = Broker::start();
@@ -333,18 +360,14 @@ fn during_probation_a_second_upgrade_is_refused_and_a_lost_taskmanager_rolls_bac
     let mut cluster = Cluster::start_with(1, 2, &["-Dweir.upgrade.probation=60 s"]);
     let _generator = cluster.generator(&bootstrap, 120_000, 6_000);
     let job = run_v1(&cluster, &bootstrap, "2", &[]);
-    witness(&bootstrap, "output", 6, Duration::from_secs(30)).expect("the first windows");
+    first_windows(&bootstrap, 1);
 
     let jar = cluster.upload(std::path::Path::new(&component(cluster.dir.path(), "click_event_count_v1_1")));
     let answer = post(&cluster, &format!("/jobs/{job}/upgrade"), serde_json::json!({ "jarId": jar }));
     assert_eq!(answer.status, 202, "{}", answer.body);
     let request = answer.json()["request-id"].as_str().expect("request-id").to_string();
     // The new code runs; probation lasts a minute.
-    let tagged = eventually(Duration::from_secs(30), || {
-        let lines = witness(&bootstrap, "output", 1, Duration::from_secs(5)).ok()?;
-        lines.iter().any(|l| l.contains("\"version\":\"1.1\"")).then_some(())
-    });
-    assert!(tagged.is_some(), "version 1.1 never wrote");
+    await_version(&bootstrap, "1.1");
     let status = cluster.get(&format!("/jobs/{job}/upgrade/{request}")).json();
     assert_eq!(status["status"]["id"], "IN_PROGRESS", "{status}");
     let again = post(&cluster, &format!("/jobs/{job}/upgrade"), serde_json::json!({ "jarId": jar, "dryRun": true }));
@@ -364,6 +387,5 @@ fn during_probation_a_second_upgrade_is_refused_and_a_lost_taskmanager_rolls_bac
     assert_eq!(counter.expect("the counter")["component"]["name"], "click_event_count.wasm");
 
     // 20 windows; 19 can close, each once at 1000, whichever version wrote it.
-    let lines = witness(&bootstrap, "output", 19 * 6, Duration::from_secs(90)).expect("the witness reads output");
-    assert_exactly_once(&lines, 19);
+    exact_output(&bootstrap, 19);
 }

@@ -44,6 +44,8 @@ pub struct JobArgs {
     input_topic: String,
     output_topic: String,
     checkpointing: bool,
+    /// `--checkpointing.interval-ms`; the playground's job checkpoints every second.
+    checkpoint_interval_ms: Option<u64>,
     event_time: bool,
     backpressure: bool,
     source: &'static str,
@@ -74,6 +76,7 @@ impl JobArgs {
             input_topic: a.value_or("input-topic", "input")?,
             output_topic: a.value_or("output-topic", "output")?,
             checkpointing: a.flag("checkpointing")?,
+            checkpoint_interval_ms: a.parsed("checkpointing.interval-ms")?,
             event_time: a.flag("event-time")?,
             backpressure: a.flag("backpressure")?,
             source: a.choice("source", &["kafka", "datagen"], "kafka")?,
@@ -109,6 +112,9 @@ impl JobArgs {
         a.finish()?;
         if parsed.bootstrap_servers.trim().is_empty() {
             return Err("argument --bootstrap.servers must not be empty".into());
+        }
+        if parsed.checkpoint_interval_ms.is_some() && !parsed.checkpointing {
+            return Err("argument --checkpointing.interval-ms needs --checkpointing".into());
         }
         if parsed.transactions && !matches!(parsed.delivery_guarantee, DeliveryGuarantee::ExactlyOnce) {
             return Err("argument --sink.transactions needs --delivery-guarantee exactly-once".into());
@@ -191,7 +197,7 @@ pub fn plan_graph(args: &JobArgs, upgrade: Option<&Upgrade>) -> JobGraph {
             g.event_time(200, Some(5_000));
         }
         if args.checkpointing {
-            g.checkpointing(1_000);
+            g.checkpointing(args.checkpoint_interval_ms.unwrap_or(1_000));
         }
         g.build()
     }

@@ -80,6 +80,9 @@ pub enum ToJobManager {
         state: ExecutionState,
         /// The root cause, when the task failed.
         failure: Option<String>,
+        /// The failure only follows another task's (a channel partner went away).
+        #[serde(default)]
+        consequence: bool,
     },
     /// A task took its part of a checkpoint.
     AcknowledgeCheckpoint {

@@ -169,9 +169,10 @@ impl ExecutionState {
     }
 }
 
-/// Milliseconds since the epoch, now.
+/// Milliseconds since the epoch, now (the wall clock: a test's processing-time offset does not
+/// shift job timestamps).
 pub fn now_ms() -> i64 {
-    crate::timer::processing_time_now()
+    crate::timer::wall_clock_ms()
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ pub struct Ending {
     pub state: ExecutionState,
     /// Why it failed (also set for a channel error during cancellation).
     pub failure: Option<String>,
+    /// The failure only follows another task's: a channel partner went away. Whoever collects
+    /// failures prefers another task's as the root cause.
+    pub consequence: bool,
 }
 
 impl Ending {
@@ -24,15 +27,15 @@ impl Ending {
     /// task ended, so a channel partner going away is part of cancelling, not a failure.
     pub fn of(result: &Result<TaskOutcome, TaskError>, cancelled_before: bool) -> Ending {
         match result {
-            Ok(TaskOutcome::Finished) => Ending { state: ExecutionState::Finished, failure: None },
-            Ok(TaskOutcome::Cancelled) => Ending { state: ExecutionState::Canceled, failure: None },
+            Ok(TaskOutcome::Finished) => Ending { state: ExecutionState::Finished, failure: None, consequence: false },
+            Ok(TaskOutcome::Cancelled) => Ending { state: ExecutionState::Canceled, failure: None, consequence: false },
             Err(error) => {
                 let state = if error.is_consequence() && cancelled_before {
                     ExecutionState::Canceled
                 } else {
                     ExecutionState::Failed
                 };
-                Ending { state, failure: Some(error.to_string()) }
+                Ending { state, failure: Some(error.to_string()), consequence: error.is_consequence() }
             }
         }
     }

@@ -51,6 +51,22 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
+/// The environment variable that shifts the processing-time clock guests see, in milliseconds
+/// (a testing aid: tests put the clock into a chosen minute rather than wait for it).
+pub const CLOCK_OFFSET_VAR: &str = "WEIR_TESTING_CLOCK_OFFSET_MS";
+
+/// Applies [`CLOCK_OFFSET_VAR`], read once at start; a malformed value stops the command.
+fn shift_processing_time() -> anyhow::Result<()> {
+    let Some(value) = std::env::var_os(CLOCK_OFFSET_VAR) else { return Ok(()) };
+    let offset: i64 = value
+        .to_str()
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("{CLOCK_OFFSET_VAR} must be a whole number of milliseconds, not {value:?}"))?;
+    weir_core::timer::set_processing_time_offset(offset);
+    tracing::warn!(offset_ms = offset, "processing time is shifted by {CLOCK_OFFSET_VAR} (a testing aid)");
+    Ok(())
+}
+
 /// Cancels `token` on Ctrl-C or SIGTERM.
 fn cancel_on_signal(token: CancelToken) {
     let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
@@ -145,6 +161,10 @@ pub fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging();
+    if let Err(error) = shift_processing_time() {
+        eprintln!("error: {error:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Playground(args) => playground::run(args),
         Command::Jobmanager(args) => cluster::jobmanager(args),

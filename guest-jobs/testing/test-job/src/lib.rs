@@ -5,18 +5,48 @@
 //! (allocates without bound), `error` (returns an error), `foreign-key` (uses keyed state for
 //! "/help" in the keyed operator, which at parallelism 2 subtask 0 does not own),
 //! `unkeyed-state` (uses keyed state in an operator whose input is not keyed), `sleep` (sleeps
-//! 1 s per batch) or `none`. The graph is a datagen source → hash → the misbehaving operator → discard sink.
+//! `--duration-ms` per batch, in steps), `spin` (computes for `--duration-ms` per batch),
+//! `flood` (emits 4 MiB per batch to a keyed operator that sleeps `--duration-ms` on its first
+//! batch, so the emitting call waits on backpressure), `probe` (fails with a report of what
+//! the sandbox let it see: a file, the root and working directories, the environment, the
+//! network) or `none`. The graph is a datagen source → rebalance → the misbehaving operator →
+//! hash → a keyed counter → discard sink. The misbehaving operator reports the longest
+//! wall-clock time one of its calls took as the gauge `longestCallMs`; `--max-parallelism` sets
+//! the job's.
 
 use weir_sdk::args::Args;
 use weir_sdk::graph::{DatagenSource, GraphBuilder, JobGraph, ShipStrategy, SinkConnector, SourceConnector};
-use weir_sdk::metrics::Counter;
+use weir_sdk::metrics::{Counter, Gauge};
 use weir_sdk::state::ValueState;
+use weir_sdk::time;
 use weir_sdk::{Job, Operator, OperatorContext, Output, Records};
 
 struct TestJob;
 
-fn misbehave(mode: &str) -> Result<(), String> {
-    match mode {
+const MODES: &[&str] = &[
+    "none",
+    "trap",
+    "panic",
+    "loop",
+    "oom",
+    "error",
+    "foreign-key",
+    "unkeyed-state",
+    "sleep",
+    "spin",
+    "flood",
+    "probe",
+];
+
+/// What `flood` emits per call: far more than the channel between two tasks holds (four
+/// buffers, each what one emit hands over: up to the SDK's 256 KiB).
+const FLOOD_BYTES: usize = 4 << 20;
+
+/// The size of each record `flood` emits: large, so the keyed operator gets through them fast.
+const FLOOD_RECORD_BYTES: usize = 4 << 10;
+
+fn misbehave(config: &Config) -> Result<(), String> {
+    match config.mode.as_str() {
         "trap" => core::arch::wasm32::unreachable(),
         "panic" => panic!("boom from the test job"),
         "loop" => {
@@ -38,40 +68,99 @@ fn misbehave(mode: &str) -> Result<(), String> {
             Ok(())
         }
         "sleep" => {
-            weir_sdk::time::sleep(1_000);
+            // In steps: what the limit must not count is the total within one call.
+            let mut left = config.duration_ms;
+            while left > 0 {
+                let step = left.min(250);
+                time::sleep(step);
+                left -= step;
+            }
             Ok(())
         }
+        "spin" => {
+            let until = time::current_processing_time() + config.duration_ms as i64;
+            let mut i: u64 = 0;
+            while time::current_processing_time() < until {
+                i = std::hint::black_box(i.wrapping_add(1));
+            }
+            Ok(())
+        }
+        "probe" => Err(probe(&config.probe_file, &config.probe_address)),
         _ => Ok(()),
     }
 }
 
+/// What the sandbox lets a guest see: `name=OPEN`/`CONNECTED`/`FOUND` where it let the guest
+/// through, `name=refused (why)` where not, and the counts of environment variables and
+/// arguments.
+fn probe(file: &str, address: &str) -> String {
+    fn outcome<T>(result: std::io::Result<T>, success: &str) -> String {
+        match result {
+            Ok(_) => success.to_string(),
+            Err(e) => format!("refused ({e})"),
+        }
+    }
+    let report = [
+        format!("file={}", outcome(std::fs::File::open(file), "OPEN")),
+        format!("root={}", outcome(std::fs::read_dir("/"), "OPEN")),
+        format!("here={}", outcome(std::fs::read_dir("."), "OPEN")),
+        format!("env-vars={}", std::env::vars_os().count()),
+        format!("args={}", std::env::args_os().count()),
+        format!("tcp={}", outcome(std::net::TcpStream::connect(address), "CONNECTED")),
+        format!("udp={}", outcome(std::net::UdpSocket::bind("0.0.0.0:0"), "OPEN")),
+        format!("dns={}", outcome(std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 80)), "FOUND")),
+    ];
+    format!("probe: {}", report.join("; "))
+}
+
+/// The misbehaving operator's configuration, as the plan hands it on (one field a line).
 struct Config {
     mode: String,
     stage: String,
+    duration_ms: u64,
+    probe_file: String,
+    probe_address: String,
 }
 
 impl Config {
     fn parse(config: &str) -> Config {
-        let (mode, stage) = config.split_once(' ').unwrap_or(("none", "process"));
-        Config { mode: mode.to_string(), stage: stage.to_string() }
+        let mut fields = config.split('\n');
+        let mut next = |default: &str| fields.next().unwrap_or(default).to_string();
+        Config {
+            mode: next("none"),
+            stage: next("process"),
+            duration_ms: next("1000").parse().unwrap_or(1000),
+            probe_file: next("/etc/passwd"),
+            probe_address: next("127.0.0.1:9"),
+        }
+    }
+
+    fn to_config(&self) -> String {
+        [self.mode.as_str(), &self.stage, &self.duration_ms.to_string(), &self.probe_file, &self.probe_address]
+            .join("\n")
     }
 }
 
 impl Job for TestJob {
     fn plan(raw: Vec<String>) -> Result<JobGraph, String> {
         let mut args = Args::parse(&raw)?;
-        let mode = args.choice(
-            "fail",
-            &["none", "trap", "panic", "loop", "oom", "error", "foreign-key", "unkeyed-state", "sleep"],
-            "none",
-        )?;
-        let stage = args.choice("fail-in", &["plan", "open", "process"], "process")?;
+        let config = Config {
+            mode: args.choice("fail", MODES, "none")?.to_string(),
+            stage: args.choice("fail-in", &["plan", "open", "process"], "process")?.to_string(),
+            duration_ms: args.parsed("duration-ms")?.unwrap_or(1000),
+            probe_file: args.value_or("probe-file", "/etc/passwd")?,
+            probe_address: args.value_or("probe-address", "127.0.0.1:9")?,
+        };
         let count: u64 = args.parsed("count")?.unwrap_or(1000);
+        let max_parallelism: Option<u32> = args.parsed("max-parallelism")?;
         args.finish()?;
-        if stage == "plan" {
-            misbehave(mode)?;
+        if config.stage == "plan" {
+            misbehave(&config)?;
         }
         let mut g = GraphBuilder::new("Test Job");
+        if let Some(max) = max_parallelism {
+            g.max_parallelism(max);
+        }
         let source = g.source(
             "source",
             "Numbers",
@@ -79,23 +168,28 @@ impl Job for TestJob {
             None,
         );
         let op = g.transform("misbehave", "Misbehave", "misbehave", &[(&source, ShipStrategy::Rebalance)]);
-        g.set_config(&op, format!("{mode} {stage}"));
+        g.set_config(&op, config.to_config());
         let keyed = g.transform("keyed", "Keyed", "count-keys", &[(&op, ShipStrategy::Hash)]);
-        g.set_config(&keyed, mode);
+        g.set_config(&keyed, config.to_config());
         g.sink("sink", "Discard", SinkConnector::Discard, &keyed);
         Ok(g.build())
     }
 
     fn open(context: &OperatorContext) -> Result<Box<dyn Operator>, String> {
+        let config = Config::parse(&context.config);
         match context.function.as_str() {
             "misbehave" => {
-                let config = Config::parse(&context.config);
                 if config.stage == "open" {
-                    misbehave(&config.mode)?;
+                    misbehave(&config)?;
                 }
-                Ok(Box::new(Misbehave { config, records: Counter::new("recordsSeen") }))
+                Ok(Box::new(Misbehave {
+                    config,
+                    records: Counter::new("recordsSeen"),
+                    longest_call: Gauge::new("longestCallMs"),
+                    longest_ms: 0,
+                }))
             }
-            "count-keys" => Ok(Box::new(CountKeys { seen: ValueState::new("seen"), mode: context.config.clone() })),
+            "count-keys" => Ok(Box::new(CountKeys { seen: ValueState::new("seen"), config, calls: 0 })),
             other => Err(format!("no function '{other}'")),
         }
     }
@@ -104,13 +198,17 @@ impl Job for TestJob {
 struct Misbehave {
     config: Config,
     records: Counter,
+    /// The longest wall-clock time of one call, sleeping and waiting included.
+    longest_call: Gauge,
+    longest_ms: i64,
 }
 
 impl Operator for Misbehave {
     fn process(&mut self, _input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
+        let started = time::current_processing_time();
+        // (foreign-key misbehaves in the keyed operator below)
         if self.config.stage == "process" && self.config.mode != "foreign-key" {
-            // (foreign-key misbehaves in the keyed operator below)
-            misbehave(&self.config.mode)?;
+            misbehave(&self.config)?;
         }
         let mut n = 0;
         for record in records {
@@ -123,23 +221,41 @@ impl Operator for Misbehave {
                 .map(|s| s.raw().to_vec())
                 .unwrap_or_default();
             out.emit(record.timestamp, &page, record.value);
+            if self.config.mode == "flood" {
+                let padding = vec![b' '; FLOOD_RECORD_BYTES];
+                for _ in 0..FLOOD_BYTES / FLOOD_RECORD_BYTES {
+                    out.emit(record.timestamp, &page, &padding);
+                }
+                // Hand it all over within this call, so the wait happens inside it.
+                out.flush();
+            }
         }
         self.records.inc(n);
+        let took = time::current_processing_time() - started;
+        if took > self.longest_ms {
+            self.longest_ms = took;
+            self.longest_call.set(took as f64);
+        }
         Ok(())
     }
 }
 
-/// Counts records per key in keyed state; in `foreign-key` mode it also touches "/help".
+/// Counts records per key in keyed state; in `foreign-key` mode it also touches "/help", in
+/// `flood` mode it sleeps on its first batch.
 struct CountKeys {
     seen: ValueState<u64>,
-    mode: String,
+    config: Config,
+    calls: u64,
 }
 
 impl Operator for CountKeys {
     fn process(&mut self, _input: u32, records: Records<'_>, _out: &mut Output) -> Result<(), String> {
-        if self.mode == "foreign-key" {
-            misbehave("foreign-key")?;
+        match self.config.mode.as_str() {
+            "foreign-key" => misbehave(&self.config)?,
+            "flood" if self.calls == 0 => time::sleep(self.config.duration_ms),
+            _ => {}
         }
+        self.calls += 1;
         for record in records {
             let n = self.seen.get(record.key, b"")?.unwrap_or(0);
             self.seen.set(record.key, b"", &(n + 1));

@@ -291,8 +291,13 @@ impl JobManager {
             }
             complete(&mut state, job_id)
         };
-        if let Some((record, cancel)) = completed {
+        if let Some(Completed { record, cancel, subsumed }) = completed {
             self.persist(&record);
+            // Only once the record names the new checkpoint may the old one go: a JobManager
+            // killed in between resumes from whichever the record names, and it must exist.
+            if let Some(old) = subsumed {
+                remove_checkpoint(&old);
+            }
             if cancel {
                 let _ = self.cancel_job(job_id);
             }
@@ -413,7 +418,17 @@ pub(super) fn start(
 
 /// Every subtask acknowledged: write `_metadata`; returns the record to save and whether to
 /// cancel the job (a savepoint with `cancel-job`).
-fn complete(state: &mut ClusterState, job_id: &str) -> Option<(super::JobRecord, bool)> {
+/// What completing a checkpoint leaves to do outside the cluster's lock.
+struct Completed {
+    /// The job's record, naming the new checkpoint: to persist.
+    record: super::JobRecord,
+    /// Cancel the job now (a savepoint taken to cancel it).
+    cancel: bool,
+    /// The checkpoint the new one replaces: to delete once the record is persisted.
+    subsumed: Option<PathBuf>,
+}
+
+fn complete(state: &mut ClusterState, job_id: &str) -> Option<Completed> {
     let job = state.jobs.get_mut(job_id)?;
     let pending = job.checkpoints.pending.take()?;
     let graph = &job.record.graph;
@@ -459,6 +474,7 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<(super::JobRecord,
         stats.num_acknowledged = pending.acks.len();
     }
     job.checkpoints.completed += 1;
+    let mut subsumed = None;
     if pending.kind.is_savepoint() {
         tracing::info!(job = job_id, savepoint = location, ?duration, "savepoint completed");
     } else {
@@ -471,9 +487,10 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<(super::JobRecord,
             pending.id,
             duration.as_millis()
         );
-        // Keep only the latest checkpoint (state.checkpoints.num-retained = 1).
+        // Keep only the latest checkpoint (state.checkpoints.num-retained = 1); the old one is
+        // deleted by the caller after the record naming the new one is persisted.
         if let Some((old_id, old)) = job.checkpoints.latest.replace((pending.id, pending.location.clone())) {
-            remove_checkpoint(&old);
+            subsumed = Some(old);
             if let Some(s) = job.checkpoints.history.iter_mut().find(|c| c.id == old_id) {
                 s.discarded = true;
             }
@@ -492,7 +509,7 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<(super::JobRecord,
             entry.send(ToTaskManager::CheckpointComplete { job: job_id.to_string(), checkpoint: pending.id });
         }
     }
-    Some((record, cancel))
+    Some(Completed { record, cancel, subsumed })
 }
 
 /// Deletes a checkpoint's directory.

@@ -231,6 +231,9 @@ pub struct JobEntry {
     pub immediate_restart: bool,
     /// The upgrade under way.
     pub upgrade: Option<upgrade::InFlight>,
+    /// The latest exception only followed another task's failure: a root cause reported while
+    /// the job fails replaces it.
+    pub root_is_consequence: bool,
 }
 
 impl JobEntry {
@@ -246,6 +249,7 @@ impl JobEntry {
             restart_at: None,
             immediate_restart: false,
             upgrade: None,
+            root_is_consequence: false,
         }
     }
 

@@ -53,8 +53,9 @@ async fn connection(jm: Arc<JobManager>, stream: TcpStream) -> Result<(), rpc::R
             Ok(Some(ToJobManager::Heartbeat { tasks, hardware, metrics })) => {
                 jm.heartbeat(&id, tasks, hardware, metrics)
             }
-            Ok(Some(ToJobManager::TaskState { job, vertex, subtask, attempt, state, failure })) => {
+            Ok(Some(ToJobManager::TaskState { job, vertex, subtask, attempt, state, failure, consequence })) => {
                 let task = super::scheduler::SubtaskAttempt { job: &job, vertex, subtask, attempt };
+                let failure = failure.map(|message| super::scheduler::Failure { message, consequence });
                 jm.task_state(&id, task, state, failure)
             }
             Ok(Some(ToJobManager::AcknowledgeCheckpoint { job, vertex, subtask, checkpoint, snapshot })) => {

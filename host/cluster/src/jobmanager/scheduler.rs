@@ -19,6 +19,15 @@ use super::{ClusterState, JobEntry, JobException, JobManager, upgrade};
 use crate::rpc::{Deployment, Placement, ToTaskManager};
 use weir_core::execution::{ExecutionState, JobStatus, now_ms};
 
+/// Why a subtask failed, as its TaskManager reported it.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// The failure's message.
+    pub message: String,
+    /// The failure only follows another task's (a channel partner went away).
+    pub consequence: bool,
+}
+
 /// Which execution of which subtask a report is about.
 #[derive(Clone, Copy, Debug)]
 pub struct SubtaskAttempt<'a> {
@@ -75,7 +84,7 @@ impl JobManager {
     }
 
     /// A TaskManager reports a subtask's new state.
-    pub fn task_state(&self, tm: &str, task: SubtaskAttempt<'_>, new: ExecutionState, failure: Option<String>) {
+    pub fn task_state(&self, tm: &str, task: SubtaskAttempt<'_>, new: ExecutionState, failure: Option<Failure>) {
         let SubtaskAttempt { job: job_id, vertex, subtask, attempt } = task;
         let finished = {
             let mut state = self.state();
@@ -93,20 +102,30 @@ impl JobManager {
             entry.transition(new);
             if new == ExecutionState::Failed {
                 let name = task_name(job, vertex, subtask as usize);
-                let message = failure.unwrap_or_else(|| "the task failed".into());
+                let Failure { message, consequence } =
+                    failure.unwrap_or_else(|| Failure { message: "the task failed".into(), consequence: false });
                 tracing::warn!(job = job_id, task = name, message, "task failed");
+                let exception = JobException {
+                    timestamp: now_ms(),
+                    name: "weir.TaskFailure".into(),
+                    message: message.clone(),
+                    task: Some(name.clone()),
+                    location,
+                    taskmanager: Some(tm.to_string()),
+                };
                 if job.record.status == JobStatus::Running {
-                    job.record.exceptions.push(JobException {
-                        timestamp: now_ms(),
-                        name: "weir.TaskFailure".into(),
-                        message: message.clone(),
-                        task: Some(name.clone()),
-                        location,
-                        taskmanager: Some(tm.to_string()),
-                    });
+                    job.record.exceptions.push(exception);
+                    job.root_is_consequence = consequence;
                     if !upgrade::rollback_on_failure(&mut state, job_id, &format!("{name}: {message}")) {
                         begin_failing(&mut state, job_id);
                     }
+                } else if job.root_is_consequence && !consequence {
+                    // The first failure reported only followed this one (a partner on another
+                    // TaskManager saw its channel close first): this is the root cause.
+                    if let Some(root) = job.record.exceptions.last_mut() {
+                        *root = exception;
+                    }
+                    job.root_is_consequence = false;
                 }
             }
             finish_if_done(&mut state, job_id)

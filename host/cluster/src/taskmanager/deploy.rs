@@ -16,7 +16,7 @@ use weir_core::jobgraph::Id;
 use weir_core::metrics::TaskMetrics;
 use weir_network::remote::spawn_sender;
 use weir_network::wiring::wire;
-use weir_runtime::launcher;
+use weir_runtime::launcher::{self, Ending};
 use weir_runtime::task::{TaskContext, TaskListener, TaskResources};
 use weir_wasm::JobComponent;
 
@@ -31,13 +31,19 @@ struct Reporter {
 
 impl Reporter {
     fn report(&self, state: ExecutionState, failure: Option<String>) {
+        self.report_end(Ending { state, failure, consequence: false });
+    }
+
+    /// Reports a state with whether its failure only follows another task's.
+    fn report_end(&self, ending: Ending) {
         let _ = self.outbox.send(ToJobManager::TaskState {
             job: self.job.clone(),
             vertex: self.vertex,
             subtask: self.subtask,
             attempt: self.attempt,
-            state,
-            failure,
+            state: ending.state,
+            failure: ending.failure,
+            consequence: ending.consequence,
         });
     }
 }
@@ -201,7 +207,7 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
         let launched = launcher::launch(ctx, resources, channels, move |ctx, ending| {
             task_reporter.final_metrics(&ctx.metrics);
             // The other tasks of the job here stopped with this one; the JobManager stops the rest.
-            task_reporter.report(ending.state, ending.failure);
+            task_reporter.report_end(ending);
             if task_live.fetch_sub(1, Ordering::SeqCst) == 1 {
                 finished(&task_shared, &ctx.state_scope());
             }

@@ -6,7 +6,8 @@
 //! - **exactly once by deduplication** (the default for exactly once; works on any broker):
 //!   every record carries its writer's identity and a sequence number in its headers, and the
 //!   writer's checkpointed state says how far it had got. Restored, the writer reads what it
-//!   wrote past its checkpoint and does not write those sequence numbers again. This holds
+//!   wrote past its checkpoint and does not write those sequence numbers again (counting them
+//!   in the counter given with [`KafkaWriter::with_duplicates_counter`]). This holds
 //!   because the job is deterministic from a checkpoint: restored state and offsets make the
 //!   same results in the same order on each sink subtask.
 //! - **exactly once by Kafka transactions**, for brokers that honour them: one transaction per
@@ -27,6 +28,7 @@ use super::{EXACTLY_ONCE_MODE, client_config, fetched_high_watermark, partition_
 use crate::{ConnectorError, SinkWriter};
 use weir_core::checkpoint::SinkState;
 use weir_core::jobgraph::{DeliveryGuarantee, KafkaSink};
+use weir_core::metrics::Counter;
 
 /// The record header naming the writer.
 pub const WRITER_HEADER: &str = "weir.writer";
@@ -74,6 +76,9 @@ struct Dedup {
     sequence: u64,
     /// Records up to this sequence number were written before a failure: skip them.
     written_before: u64,
+    /// How many records the restored writer skips: `written_before` less its checkpointed
+    /// sequence number.
+    to_skip: u64,
 }
 
 /// Transactions: the open one, and those flushed at a checkpoint awaiting its completion.
@@ -95,6 +100,8 @@ pub struct KafkaWriter {
     producer: Producer_,
     context: DeliveryContext,
     mode: Mode,
+    /// Records not written because they were written before a failure.
+    duplicates_skipped: Arc<Counter>,
 }
 
 fn producer(
@@ -135,22 +142,32 @@ impl KafkaWriter {
             DeliveryGuarantee::ExactlyOnce => {
                 let (writer, sequence, written_before) = match restored {
                     Some(state) => {
-                        let written = read_back(spec, &state)?;
+                        let written = read_back(spec, &state)?.max(state.sequence);
                         tracing::info!(
                             writer = state.writer,
                             checkpointed = state.sequence,
                             written,
-                            "exactly-once sink restored"
+                            to_skip = written - state.sequence,
+                            "exactly-once sink restored; it skips the records it wrote past its checkpoint as \
+                             the job produces them again"
                         );
-                        (state.writer, state.sequence, written.max(state.sequence))
+                        (state.writer, state.sequence, written)
                     }
                     None => (writer, 0, 0),
                 };
-                (Mode::Dedup(Dedup { writer, sequence, written_before }), producer(spec, &context, None)?)
+                let to_skip = written_before - sequence;
+                (Mode::Dedup(Dedup { writer, sequence, written_before, to_skip }), producer(spec, &context, None)?)
             }
             _ => (Mode::AtLeastOnce, producer(spec, &context, None)?),
         };
-        Ok(KafkaWriter { spec: spec.clone(), producer, context, mode })
+        Ok(KafkaWriter { spec: spec.clone(), producer, context, mode, duplicates_skipped: Arc::default() })
+    }
+
+    /// Counts the records the writer does not write, as written before a failure, in
+    /// `counter` (the task's `numRecordsOutDuplicatesSkipped`).
+    pub fn with_duplicates_counter(mut self, counter: Arc<Counter>) -> Self {
+        self.duplicates_skipped = counter;
+        self
     }
 
     fn check_failure(&self) -> Result<(), ConnectorError> {
@@ -192,7 +209,16 @@ impl SinkWriter for KafkaWriter {
             if let Mode::Dedup(dedup) = &mut self.mode {
                 dedup.sequence += 1;
                 if dedup.sequence <= dedup.written_before {
-                    continue; // written before the failure
+                    // Written before the failure.
+                    self.duplicates_skipped.inc(1);
+                    if dedup.sequence == dedup.written_before {
+                        tracing::info!(
+                            writer = dedup.writer,
+                            skipped = dedup.to_skip,
+                            "exactly-once sink caught up with what it wrote before the failure; writing again"
+                        );
+                    }
+                    continue;
                 }
                 let seq = dedup.sequence.to_be_bytes();
                 let headers = OwnedHeaders::new()
@@ -354,5 +380,49 @@ mod tests {
         let restored = KafkaWriter::new(&spec, "job/sink/0".into(), Some(state)).unwrap();
         let Mode::Transactions(tx) = &restored.mode else { panic!("transactions mode") };
         assert_eq!(tx.epoch, 2);
+    }
+
+    /// Exactly once by deduplication: restored from a checkpoint, the writer reads back what it
+    /// wrote past it, skips those records as the job produces them again, counts them, and
+    /// writes on after them.
+    #[test]
+    fn a_restored_writer_skips_and_counts_what_it_wrote_past_its_checkpoint() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("out", 1, 1).unwrap();
+        let spec = KafkaSink {
+            topic: KafkaTopic { topic: "out".into(), bootstrap_servers: mock.bootstrap_servers(), properties: vec![] },
+            delivery_guarantee: DeliveryGuarantee::ExactlyOnce,
+        };
+        let record = |n: u32| {
+            let mut batch = Vec::new();
+            weir_frame::push(&mut batch, 0, b"", format!("{{\"n\":{n}}}").as_bytes());
+            batch
+        };
+        let timeout = Duration::from_secs(10);
+        let mut first = KafkaWriter::new(&spec, "job/sink/0".into(), None).unwrap();
+        first.write(&record(1)).unwrap();
+        first.flush(timeout).unwrap();
+        let checkpoint = first.snapshot().unwrap().unwrap();
+        assert_eq!(checkpoint.sequence, 1);
+        // Written after the checkpoint, then the failure.
+        first.write(&record(2)).unwrap();
+        first.write(&record(3)).unwrap();
+        first.flush(timeout).unwrap();
+        drop(first);
+
+        let skipped = Arc::new(Counter::default());
+        let mut restored = KafkaWriter::new(&spec, "job/sink/0".into(), Some(checkpoint))
+            .unwrap()
+            .with_duplicates_counter(skipped.clone());
+        for n in 2..=4 {
+            restored.write(&record(n)).unwrap();
+        }
+        restored.flush(timeout).unwrap();
+        assert_eq!(skipped.get(), 2);
+        // Only record 4 went out, after the three written before: offset 3.
+        let written = restored.context.written.lock().unwrap().clone();
+        assert_eq!(written, HashMap::from([(0, 4)]));
+        let Mode::Dedup(dedup) = &restored.mode else { panic!("deduplication mode") };
+        assert_eq!((dedup.sequence, dedup.written_before), (4, 3));
     }
 }

@@ -206,6 +206,10 @@ impl Default for TaskMetrics {
     }
 }
 
+/// Records an exactly-once sink writer did not write because they were written before a
+/// failure (restored, it skips what the job produces again). Registered by Kafka sink writers.
+pub const NUM_RECORDS_OUT_DUPLICATES_SKIPPED: &str = "numRecordsOutDuplicatesSkipped";
+
 /// Output buffer metrics, with Flink's group names.
 pub const OUTPUT_QUEUE_LENGTH: &str = "Shuffle.Netty.Output.Buffers.outputQueueLength";
 /// See [`OUTPUT_QUEUE_LENGTH`].

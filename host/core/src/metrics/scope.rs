@@ -43,6 +43,8 @@ const BOTH: &[&str] = &[
     "numRecordsOutPerSecond",
     "currentInputWatermark",
     "currentOutputWatermark",
+    // A sink writer's count of suppressed records: a record count, as `numRecordsOut` is.
+    super::NUM_RECORDS_OUT_DUPLICATES_SKIPPED,
 ];
 
 /// The task's network buffer metrics share this group prefix.
@@ -130,6 +132,7 @@ mod tests {
         assert_eq!(scope_of("Shuffle.Netty.Output.Buffers.outPoolUsage"), Scope::Task);
         assert_eq!(scope_of("numRecordsOut"), Scope::Both);
         assert_eq!(scope_of("currentInputWatermark"), Scope::Both);
+        assert_eq!(scope_of("numRecordsOutDuplicatesSkipped"), Scope::Both);
         assert_eq!(scope_of("numLateRecordsDropped"), Scope::Operator);
         assert_eq!(scope_of("wasmTimeMsPerSecond"), Scope::Operator);
     }

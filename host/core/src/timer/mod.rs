@@ -6,6 +6,7 @@
 //! watermark reaches them, processing-time timers when the wall clock does.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::state::{KeyGroupOwnership, StateError};
 
@@ -45,12 +46,31 @@ pub struct TimerService {
     processing_time: BTreeSet<Entry>,
 }
 
+/// Milliseconds added to the wall clock to make processing time (see
+/// [`set_processing_time_offset`]); zero unless a test shifted it.
+static PROCESSING_TIME_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+/// Shifts this process's processing-time clock by `offset_ms`: what guests read as processing
+/// time and what processing-time timers follow (the wall clock of logs, job timestamps and
+/// metrics stays as it is). A testing aid, so that a test can put the clock in a chosen minute
+/// instead of waiting for it (the `weir` command sets it from `WEIR_TESTING_CLOCK_OFFSET_MS` at
+/// start).
+pub fn set_processing_time_offset(offset_ms: i64) {
+    PROCESSING_TIME_OFFSET_MS.store(offset_ms, Ordering::Relaxed);
+}
+
 /// Milliseconds since the epoch on the wall clock.
-pub fn processing_time_now() -> i64 {
+pub fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Processing time: milliseconds since the epoch on the wall clock, shifted by the offset a
+/// test may have set ([`set_processing_time_offset`]).
+pub fn processing_time_now() -> i64 {
+    wall_clock_ms().saturating_add(PROCESSING_TIME_OFFSET_MS.load(Ordering::Relaxed))
 }
 
 impl TimerService {
@@ -171,5 +191,15 @@ mod tests {
         // "/help" is in key group 111, owned by subtask 1 of 2.
         assert!(timers.register(TimeDomain::EventTime, b"/help".to_vec(), vec![], 1).is_err());
         assert!(timers.register(TimeDomain::EventTime, b"/index".to_vec(), vec![], 1).is_ok());
+    }
+
+    #[test]
+    fn an_offset_shifts_processing_time_and_not_the_wall_clock() {
+        // Nothing else in this crate's tests reads processing time.
+        set_processing_time_offset(-3_600_000);
+        let (shifted, wall) = (processing_time_now(), wall_clock_ms());
+        set_processing_time_offset(0);
+        assert!((wall - 3_600_000 - shifted).abs() < 1_000, "{shifted} is not an hour before {wall}");
+        assert!((processing_time_now() - wall_clock_ms()).abs() < 1_000);
     }
 }

@@ -169,6 +169,7 @@ pub fn run(
 ) -> Result<TaskOutcome, TaskError> {
     use weir_connectors::{DiscardSink, SinkWriter, SourceReader, StdoutSink, datagen::DatagenReader, kafka};
     use weir_core::jobgraph::{SinkConnector, SourceConnector, VertexKind};
+    use weir_core::metrics::NUM_RECORDS_OUT_DUPLICATES_SKIPPED;
 
     let name = ctx.name();
     let writer = weir_network::RecordWriter::new(edges, ctx.metrics.clone(), ctx.cancel.clone());
@@ -228,7 +229,8 @@ pub fn run(
                         .and_then(|s| s.sink.clone());
                     let id = format!("{}/{}/{}", ctx.job.job_id, vertex.uid, ctx.subtask);
                     let writer = kafka::KafkaWriter::new(spec, id, restored)
-                        .map_err(|e| TaskError::Connector(name.clone(), e))?;
+                        .map_err(|e| TaskError::Connector(name.clone(), e))?
+                        .with_duplicates_counter(ctx.metrics.operator.counter(NUM_RECORDS_OUT_DUPLICATES_SKIPPED));
                     Box::new(writer)
                 }
                 SinkConnector::Print => Box::new(StdoutSink),

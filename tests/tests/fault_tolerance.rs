@@ -469,3 +469,116 @@ fn toggling_backpressure_keeps_the_window_state_without_allow_non_restored_state
     }
     read_windows(&bootstrap, "output", Windows::exactly(19), Duration::from_secs(60)).expect("every window exact");
 }
+
+/// README "Upgrading and rescaling": a crafted savepoint whose `_metadata` names a state file
+/// outside its directory (`/etc/passwd`, `../<file>`) or places a section beyond its state file
+/// (huge offsets and lengths) is refused with a clear error before anything is read; nothing
+/// starts, and the JobManager and the TaskManager live on and run the genuine savepoint after.
+#[test]
+fn a_crafted_savepoint_cannot_read_outside_its_directory() {
+    let cluster = Cluster::start(1, 2);
+    let test_job = component(cluster.dir.path(), "test_job", "test-job.wasm");
+    let (code, out, err) = cluster.cli("run", &["-d", &test_job, "--count", "1000000000"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let first = job_id(&out);
+    cluster.wait_for_all_tasks_running(&first, Duration::from_secs(20));
+    // The keyed operator has state to save: it has taken in records.
+    let keyed_state = eventually(Duration::from_secs(20), || {
+        let details = cluster.get(&format!("/jobs/{first}")).json();
+        let keyed = details["vertices"].as_array()?.iter().find(|v| v["name"] == "Keyed")?.clone();
+        (keyed["metrics"]["read-records"].as_u64()? > 0).then_some(())
+    });
+    assert!(
+        keyed_state.is_some(),
+        "the keyed operator never got records: {}",
+        cluster.get(&format!("/jobs/{first}")).body
+    );
+    let (code, out, err) = cluster.cli("stop", &[&first]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let savepoint = savepoint_path(&out);
+    cluster.wait_for_state(&first, "FINISHED", Duration::from_secs(20));
+
+    // The savepoint's `_metadata` and the first keyed subtask's state file with a section.
+    let dir = std::path::PathBuf::from(savepoint.strip_prefix("file:").expect(&savepoint));
+    let metadata = dir.join("_metadata");
+    let genuine = std::fs::read_to_string(&metadata).unwrap();
+    let original: serde_json::Value = serde_json::from_str(&genuine).unwrap();
+    let (uid, index) = original["operators"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find_map(|(uid, op)| {
+            let index = op["subtasks"]
+                .as_array()?
+                .iter()
+                .position(|s| s["keyed"]["sections"].as_array().is_some_and(|sections| !sections.is_empty()))?;
+            Some((uid.clone(), index))
+        })
+        .unwrap_or_else(|| panic!("no keyed state in the savepoint: {genuine}"));
+    let handle = original["operators"][&uid]["subtasks"][index]["keyed"].clone();
+    let state_file = handle["file"].as_str().unwrap().to_string();
+    let (key_group, offset, length) = (&handle["sections"][0][0], &handle["sections"][0][1], &handle["sections"][0][2]);
+    // A genuine state file beside the savepoint directory: were `../` followed, it would load.
+    std::fs::copy(dir.join(&state_file), dir.parent().unwrap().join(&state_file)).unwrap();
+
+    let taskmanagers = || cluster.get("/taskmanagers").json()["taskmanagers"].as_array().cloned().unwrap_or_default();
+    let before = taskmanagers();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let jobs = || cluster.get("/jobs/overview").json()["jobs"].as_array().cloned().unwrap_or_default();
+    let jobs_before = jobs().len();
+    let not_plain = |name: &str| {
+        format!(
+            "{}/_metadata names state file \"{name}\", which is not a plain file name inside the savepoint directory",
+            dir.display()
+        )
+    };
+    let beyond = |offset: &serde_json::Value, length: &serde_json::Value| {
+        format!(
+            "{}/_metadata places key group {key_group}'s section at offset {offset} with length {length}, beyond the \
+             end of state file \"{state_file}\"",
+            dir.display()
+        )
+    };
+    let huge = serde_json::json!(u64::MAX);
+    let parent = format!("../{state_file}");
+    let crafted: [(&str, serde_json::Value, &str, String); 4] = [
+        ("an absolute path", serde_json::json!("/etc/passwd"), "file", not_plain("/etc/passwd")),
+        ("a path out of the directory", serde_json::json!(parent), "file", not_plain(&parent)),
+        ("a huge offset", huge.clone(), "offset", beyond(&huge, length)),
+        ("a huge length", huge.clone(), "length", beyond(offset, &huge)),
+    ];
+    for (what, value, field, expected) in crafted {
+        let mut edited = original.clone();
+        let keyed = &mut edited["operators"][&uid]["subtasks"][index]["keyed"];
+        match field {
+            "file" => keyed["file"] = value,
+            "offset" => keyed["sections"][0][1] = value,
+            _ => keyed["sections"][0][2] = value,
+        }
+        std::fs::write(&metadata, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+        let (code, out, err) = cluster.cli("run", &["-d", "-s", &savepoint, &test_job, "--count", "1000000000"]);
+        assert_eq!(code, Some(1), "{what}: {out}{err}");
+        assert!(err.contains(&format!("Cannot restore the job from {savepoint}: {expected}")), "{what}: {err}");
+    }
+
+    // Nothing started; the JobManager answers and the TaskManager is still registered and heartbeating.
+    let after = jobs();
+    assert_eq!(after.len(), jobs_before, "a job was started: {after:?}");
+    assert!(after.iter().all(|j| j["state"] != "RUNNING"), "{after:?}");
+    assert_eq!(cluster.get("/overview").status, 200);
+    let heartbeat = &before[0]["timeSinceLastHeartbeat"];
+    let alive = eventually(Duration::from_secs(20), || {
+        let now = taskmanagers();
+        (now.len() == 1 && now[0]["id"] == before[0]["id"] && &now[0]["timeSinceLastHeartbeat"] != heartbeat)
+            .then_some(())
+    });
+    assert!(alive.is_some(), "the TaskManager is gone: {:?}\n{}", taskmanagers(), cluster.jobmanager_log());
+
+    // The genuine savepoint still runs on them.
+    std::fs::write(&metadata, &genuine).unwrap();
+    let (code, out, err) = cluster.cli("run", &["-d", "-s", &savepoint, &test_job, "--count", "1000000000"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let restored = job_id(&out);
+    cluster.wait_for_all_tasks_running(&restored, Duration::from_secs(20));
+    cluster.cli("cancel", &[&restored]);
+}

@@ -11,10 +11,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use weir_core::checkpoint::{BarrierKind, RestorePoint, SubtaskSnapshot};
 use weir_core::execution::ExecutionState;
+use weir_core::framing::{self, Framing, FramingError, Prefix};
 use weir_core::jobgraph::{Id, JobGraph};
 
-/// Messages are refused beyond this size (a corrupt or hostile peer).
-const MAX_MESSAGE: usize = 256 << 20;
+/// A message: a big-endian u32 length and the JSON, refused beyond 256 MiB by the sender and
+/// the receiver alike (a corrupt or hostile peer).
+const MESSAGE: Framing = Framing::new("an RPC message's length", Prefix::U32Be, 256 << 20);
 
 /// The machine a TaskManager runs on.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -234,36 +236,36 @@ pub enum RpcError {
     /// A message is not valid JSON for the expected type (or could not be serialized).
     #[error("malformed message: {0}")]
     Json(#[from] serde_json::Error),
-    /// A message's length, in bytes, exceeds what the framing allows: 256 MiB on reading, a
-    /// `u32` length prefix on writing.
-    #[error("message of {0} bytes is too large")]
-    TooLarge(usize),
+    /// A message's length, sent or declared, exceeds the framing's limit of 256 MiB, or the
+    /// connection ended inside a message.
+    #[error(transparent)]
+    Framing(#[from] FramingError),
 }
 
-/// Writes one message.
+/// Writes one message; one over the limit is refused before anything is sent.
 pub async fn write<T: Serialize>(out: &mut (impl AsyncWriteExt + Unpin), message: &T) -> Result<(), RpcError> {
     let bytes = serde_json::to_vec(message)?;
-    let len = u32::try_from(bytes.len()).map_err(|_| RpcError::TooLarge(bytes.len()))?;
-    out.write_all(&len.to_be_bytes()).await?;
+    let header = MESSAGE.header(bytes.len())?;
+    out.write_all(header.as_bytes()).await?;
     out.write_all(&bytes).await?;
     out.flush().await?;
     Ok(())
 }
 
-/// Reads one message; `None` when the peer closed the connection.
+/// Reads one message; `None` when the peer closed the connection. A declared length over the
+/// limit is refused before anything is allocated for it, and the buffer grows only as the
+/// message arrives.
 pub async fn read<T: DeserializeOwned>(input: &mut (impl AsyncReadExt + Unpin)) -> Result<Option<T>, RpcError> {
-    let mut len = [0u8; 4];
-    match input.read_exact(&mut len).await {
+    let mut header = [0u8; 4];
+    match input.read_exact(&mut header).await {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e.into()),
     }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_MESSAGE {
-        return Err(RpcError::TooLarge(len));
-    }
-    let mut bytes = vec![0u8; len];
-    input.read_exact(&mut bytes).await?;
+    let len = MESSAGE.length(&header)?;
+    let mut bytes = Vec::with_capacity(len.min(framing::READ_AHEAD));
+    (&mut *input).take(len as u64).read_to_end(&mut bytes).await?;
+    MESSAGE.complete(len, bytes.len())?;
     Ok(Some(serde_json::from_slice(&bytes)?))
 }
 
@@ -280,4 +282,38 @@ pub fn hardware() -> Hardware {
         (0, 0)
     };
     Hardware { cpu_cores, physical_memory, free_memory }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn messages_keep_their_big_endian_frame() {
+        let mut out = Vec::new();
+        write(&mut out, &ToTaskManager::Registered).await.unwrap();
+        let json = serde_json::to_vec(&ToTaskManager::Registered).unwrap();
+        assert_eq!(&out[..4], &u32::try_from(json.len()).unwrap().to_be_bytes());
+        assert_eq!(&out[4..], &json[..]);
+        let back: Option<ToTaskManager> = read(&mut &out[..]).await.unwrap();
+        assert!(matches!(back, Some(ToTaskManager::Registered)));
+        // A closed connection between messages is the end, not an error.
+        assert!(read::<ToTaskManager>(&mut &[][..]).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn oversized_or_truncated_messages_are_refused() {
+        // Declared beyond the limit: refused after the four bytes of length.
+        let declared = [0xff, 0xff, 0xff, 0xff, b'{'];
+        let error = read::<ToTaskManager>(&mut &declared[..]).await.unwrap_err();
+        assert!(matches!(error, RpcError::Framing(FramingError::TooLarge { len: 0xffff_ffff, .. })), "{error:?}");
+        assert!(error.to_string().contains("an RPC message's length is 4294967295, over the limit of 268435456"));
+        // Declared within it, but the connection ends first.
+        let mut cut = 200u32.to_be_bytes().to_vec();
+        cut.extend_from_slice(b"{\"Registered\"");
+        let error = read::<ToTaskManager>(&mut &cut[..]).await.unwrap_err();
+        assert!(matches!(error, RpcError::Framing(FramingError::Truncated { len: 200, .. })), "{error:?}");
+        // The sender enforces the receiver's limit.
+        assert!(MESSAGE.header((256 << 20) + 1).is_err() && MESSAGE.header(256 << 20).is_ok());
+    }
 }

@@ -4,6 +4,8 @@
 //! - [`execution`]: job and subtask states.
 //! - [`jobgraph`]: the job graph a component's plan becomes.
 //! - [`checkpoint`]: barriers, snapshots on disk, savepoints and restore points.
+//! - [`framing`]: length-prefixed frames with checked lengths and limits (RPC, data exchange,
+//!   state files).
 //! - [`watermark`]: event time at sources and across channels.
 //! - [`state`]: keyed state and the state backend (sled).
 //! - [`timer`]: event- and processing-time timers.
@@ -13,6 +15,7 @@
 pub mod cancel;
 pub mod checkpoint;
 pub mod execution;
+pub mod framing;
 pub mod jobgraph;
 pub mod keygroup;
 pub mod metrics;

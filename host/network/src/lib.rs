@@ -56,16 +56,6 @@ pub enum NetworkError {
     /// A record batch does not decode in the frame format.
     #[error(transparent)]
     Malformed(#[from] weir_frame::FrameError),
-    /// Something to send to another host is longer than the wire format's length prefix holds.
-    #[error("{what} of {len} bytes exceeds the format's limit of {max}")]
-    TooLarge {
-        /// What was too long (a record batch, a channel name).
-        what: &'static str,
-        /// Its length in bytes.
-        len: usize,
-        /// The longest the format can carry.
-        max: usize,
-    },
 }
 
 /// Creates a channel between two subtasks.

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
-use super::{NetworkError, StreamElement};
+use super::StreamElement;
 use weir_core::cancel::CancelToken;
 use weir_core::checkpoint::{Barrier, BarrierKind};
+use weir_core::framing::{Framing, Prefix};
 use weir_core::watermark::WatermarkStatus;
 
 /// How long a connection may wait for its channel's receiver to be deployed.
@@ -31,15 +32,21 @@ const WATERMARK: u8 = 1;
 const STATUS: u8 = 2;
 const END: u8 = 3;
 const BARRIER: u8 = 4;
-/// Records batches larger than this are refused (a corrupt or hostile peer).
-const MAX_FRAME: usize = 64 << 20;
+/// A records batch: a little-endian u32 length, refused beyond 64 MiB on either side (a
+/// corrupt or hostile peer).
+const RECORD_BATCH: Framing = Framing::new("a record batch's length", Prefix::U32Le, 64 << 20);
+/// The channel name a connection opens with: a little-endian u16 length.
+const CHANNEL_NAME: Framing = Framing::new("a channel name's length", Prefix::U16Le, usize::MAX);
+/// A barrier's checkpoint location: a little-endian u16 length.
+const LOCATION: Framing = Framing::new("a checkpoint location's length", Prefix::U16Le, usize::MAX);
 
 fn write_element(out: &mut impl Write, element: &StreamElement) -> io::Result<()> {
     match element {
         StreamElement::Records(b) => {
-            let len = u32::try_from(b.len()).map_err(|_| too_large("a record batch", b.len(), u32::MAX as usize))?;
+            // The length is checked before the tag goes out.
+            let header = RECORD_BATCH.header(b.len())?;
             out.write_all(&[RECORDS])?;
-            out.write_all(&len.to_le_bytes())?;
+            out.write_all(header.as_bytes())?;
             out.write_all(b)
         }
         StreamElement::Watermark(w) => {
@@ -49,6 +56,8 @@ fn write_element(out: &mut impl Write, element: &StreamElement) -> io::Result<()
         StreamElement::Status(s) => out.write_all(&[STATUS, matches!(s, WatermarkStatus::Idle) as u8]),
         StreamElement::EndOfInput => out.write_all(&[END]),
         StreamElement::Barrier(b) => {
+            // The location's length is checked before the tag goes out.
+            let header = LOCATION.header(b.location.len())?;
             out.write_all(&[BARRIER])?;
             out.write_all(&b.id.to_le_bytes())?;
             let (kind, drain) = match b.kind {
@@ -58,18 +67,14 @@ fn write_element(out: &mut impl Write, element: &StreamElement) -> io::Result<()
                 BarrierKind::Upgrade => (3, 0),
             };
             out.write_all(&[kind, drain])?;
-            write_name(out, &b.location)
+            out.write_all(header.as_bytes())?;
+            out.write_all(b.location.as_bytes())
         }
     }
 }
 
 fn invalid(message: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.to_string())
-}
-
-/// The error for something too long for the wire format's length prefix.
-fn too_large(what: &'static str, len: usize, max: usize) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, NetworkError::TooLarge { what, len, max })
 }
 
 fn read_element(input: &mut impl Read) -> io::Result<Option<StreamElement>> {
@@ -81,14 +86,7 @@ fn read_element(input: &mut impl Read) -> io::Result<Option<StreamElement>> {
     }
     Ok(Some(match tag[0] {
         RECORDS => {
-            let mut len = [0u8; 4];
-            input.read_exact(&mut len)?;
-            let len = u32::from_le_bytes(len) as usize;
-            if len > MAX_FRAME {
-                return Err(invalid("record batch too large"));
-            }
-            let mut batch = vec![0u8; len];
-            input.read_exact(&mut batch)?;
+            let batch = RECORD_BATCH.read(input)?;
             weir_frame::count(&batch).map_err(|_| invalid("malformed record batch"))?;
             StreamElement::Records(batch)
         }
@@ -115,25 +113,16 @@ fn read_element(input: &mut impl Read) -> io::Result<Option<StreamElement>> {
                 [3, _] => BarrierKind::Upgrade,
                 _ => return Err(invalid("unknown barrier kind")),
             };
-            let location = read_name(input)?;
+            let location = read_string(input, LOCATION, "checkpoint location")?;
             StreamElement::Barrier(Barrier { id: u64::from_le_bytes(id), kind, location: location.into() })
         }
         _ => return Err(invalid("unknown stream element")),
     }))
 }
 
-fn write_name(out: &mut impl Write, name: &str) -> io::Result<()> {
-    let len = u16::try_from(name.len()).map_err(|_| too_large("a channel name", name.len(), u16::MAX as usize))?;
-    out.write_all(&len.to_le_bytes())?;
-    out.write_all(name.as_bytes())
-}
-
-fn read_name(input: &mut impl Read) -> io::Result<String> {
-    let mut len = [0u8; 2];
-    input.read_exact(&mut len)?;
-    let mut name = vec![0u8; u16::from_le_bytes(len) as usize];
-    input.read_exact(&mut name)?;
-    String::from_utf8(name).map_err(|_| invalid("channel name is not UTF-8"))
+/// Reads a string framed by `framing`; `what` names it if it is not UTF-8.
+fn read_string(input: &mut impl Read, framing: Framing, what: &str) -> io::Result<String> {
+    String::from_utf8(framing.read(input)?).map_err(|_| invalid(&format!("{what} is not UTF-8")))
 }
 
 /// Channel destinations by name.
@@ -222,7 +211,7 @@ impl DataServer {
 fn receive(stream: TcpStream, registry: &ChannelRegistry) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut input = BufReader::with_capacity(256 * 1024, stream);
-    let name = read_name(&mut input)?;
+    let name = read_string(&mut input, CHANNEL_NAME, "channel name")?;
     let Some(sender) = registry.take(&name, REGISTRATION_WAIT) else {
         return Err(invalid(&format!("no receiver for channel {name}")));
     };
@@ -279,7 +268,7 @@ fn send(name: &str, address: &str, receiver: &Receiver<StreamElement>, cancel: &
     let stream = connect(address, cancel)?;
     stream.set_nodelay(true)?;
     let mut out = BufWriter::with_capacity(256 * 1024, stream);
-    write_name(&mut out, name)?;
+    CHANNEL_NAME.write(&mut out, name.as_bytes())?;
     out.flush()?;
     loop {
         let element = match receiver.try_recv() {
@@ -306,6 +295,65 @@ fn send(name: &str, address: &str, receiver: &Receiver<StreamElement>, cancel: &
 mod tests {
     use super::*;
     use crate::channel;
+
+    #[test]
+    fn the_wire_format_is_unchanged() {
+        let mut batch = Vec::new();
+        weir_frame::push(&mut batch, 5, b"/help", b"{}");
+        let mut out = Vec::new();
+        write_element(&mut out, &StreamElement::Records(batch.clone())).unwrap();
+        let mut expected = vec![RECORDS];
+        expected.extend_from_slice(&u32::try_from(batch.len()).unwrap().to_le_bytes());
+        expected.extend_from_slice(&batch);
+        assert_eq!(out, expected);
+
+        let barrier = Barrier { id: 9, kind: BarrierKind::Stop { drain: true }, location: "/tmp/chk-9".into() };
+        let mut out = Vec::new();
+        write_element(&mut out, &StreamElement::Barrier(barrier.clone())).unwrap();
+        let mut expected = vec![BARRIER];
+        expected.extend_from_slice(&9u64.to_le_bytes());
+        expected.extend_from_slice(&[2, 1, 10, 0]);
+        expected.extend_from_slice(b"/tmp/chk-9");
+        assert_eq!(out, expected);
+        assert_eq!(read_element(&mut &out[..]).unwrap(), Some(StreamElement::Barrier(barrier)));
+
+        let mut out = Vec::new();
+        CHANNEL_NAME.write(&mut out, b"job/0.0/1.0/0").unwrap();
+        assert_eq!(&out[..2], &[13, 0]);
+        assert_eq!(read_string(&mut &out[..], CHANNEL_NAME, "channel name").unwrap(), "job/0.0/1.0/0");
+    }
+
+    #[test]
+    fn oversized_lengths_are_refused_on_both_sides() {
+        // A peer declaring a 4 GiB batch: refused after the length, nothing allocated for it.
+        let mut bytes = vec![RECORDS];
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        let error = read_element(&mut &bytes[..]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            error.to_string().contains("a record batch's length is 4294967295, over the limit of 67108864"),
+            "{error}"
+        );
+        // One declaring more than it sends.
+        let mut bytes = vec![RECORDS];
+        bytes.extend_from_slice(&100u32.to_le_bytes());
+        bytes.extend_from_slice(&[0; 10]);
+        let error = read_element(&mut &bytes[..]).unwrap_err();
+        assert!(error.to_string().contains("is 100, but only 10 bytes remain"), "{error}");
+        // Our side refuses what the other would, before writing anything.
+        let mut out = Vec::new();
+        let error = write_element(&mut out, &StreamElement::Records(vec![0; (64 << 20) + 1])).unwrap_err();
+        assert!(error.to_string().contains("over the limit of 67108864"), "{error}");
+        let location = "x".repeat(70_000);
+        let barrier = Barrier { id: 1, kind: BarrierKind::Checkpoint, location: location.as_str().into() };
+        let error = write_element(&mut out, &StreamElement::Barrier(barrier)).unwrap_err();
+        assert!(
+            error.to_string().contains("a checkpoint location's length is 70000, over the limit of 65535"),
+            "{error}"
+        );
+        assert!(out.is_empty());
+        assert!(CHANNEL_NAME.write(&mut out, location.as_bytes()).is_err() && out.is_empty());
+    }
 
     #[test]
     fn elements_cross_a_connection_in_order() {

@@ -13,7 +13,8 @@
 //! never depends on the state backend's own durability.
 //!
 //! - [`storage`]: the on-disk format: keyed state files per subtask, indexed by key group, and
-//!   `_metadata`; loading and validating savepoints.
+//!   `_metadata`; loading and validating savepoints (state files confined to the savepoint's
+//!   directory, offsets, lengths and sizes checked before anything is read).
 //! - [`align`]: barrier alignment over a task's input channels.
 
 pub mod align;
@@ -75,7 +76,8 @@ pub struct Barrier {
 /// Where a subtask's keyed state is in a checkpoint: one file, a section per key group.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyedStateHandle {
-    /// The file, relative to the checkpoint's directory.
+    /// The file's name inside the checkpoint's directory: a plain file name, no path
+    /// ([`storage::load`] and [`storage::read_keyed_state`] refuse anything else).
     pub file: String,
     /// The key groups the subtask owned.
     pub range: Option<KeyGroupRange>,

@@ -9,18 +9,36 @@
 //! A `.state` file holds one section per key group, so that a restore at another parallelism
 //! reads just the key groups each new subtask owns. A section is the key group's state entries
 //! (storage key and value, each length-prefixed) and then its timers.
+//!
+//! A savepoint may come from anywhere, so loading one trusts nothing in it: `_metadata` is
+//! refused beyond [`MAX_METADATA`] before it is read; every state file it names must be a plain
+//! file name ([`is_plain_file_name`]) of a regular file inside the savepoint's directory, never
+//! a path, `..` or a symbolic link; every section's offset and length are added with a check and
+//! compared with the file's actual size before anything is allocated or read; and the counts
+//! and lengths inside a section are checked against its remaining bytes by
+//! [`crate::framing`] as it decodes. Each refusal is a [`StorageError`] naming the `_metadata`
+//! and what in it is wrong.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::{CheckpointMetadata, KeyedStateHandle, METADATA_FORMAT, RestorePoint};
+use crate::framing::{self, Framing, FramingError, Prefix};
 use crate::keygroup::KeyGroupRange;
 use crate::timer::FiredTimer;
 use crate::timer::TimeDomain;
 
 /// The metadata file's name.
 pub const METADATA: &str = "_metadata";
+
+/// The largest `_metadata` loaded: a larger one is refused before it is read. (Weir's own stay
+/// far below: a few megabytes for thousands of subtasks.)
+pub const MAX_METADATA: u64 = 64 << 20;
+
+/// The longest state file name `_metadata` may give (a file system's limit on a name).
+pub const MAX_FILE_NAME: usize = 255;
 
 /// Why a checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -44,16 +62,65 @@ pub enum StorageError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A key group's state has a count or length the `.state` format's u32 prefixes cannot hold.
-    #[error("{what} of {len} exceeds the state file format's limit of {max}")]
-    TooLarge {
-        /// What was too large (e.g. "a state entry's value length").
-        what: &'static str,
-        /// Its actual size.
-        len: usize,
-        /// The largest the format can hold.
-        max: u32,
+    /// `_metadata` names a state file by something other than a plain file name inside its
+    /// directory (a path, `..`, an empty or overlong name): nothing is read.
+    #[error(
+        "{} names state file {name:?}, which is not a plain file name inside the savepoint directory",
+        metadata.display()
+    )]
+    UnsafeFileName {
+        /// The `_metadata` file.
+        metadata: PathBuf,
+        /// The name it gives.
+        name: String,
     },
+    /// A state file named in `_metadata` is a symbolic link or a special file, not a regular
+    /// file of the savepoint: nothing is read.
+    #[error(
+        "{} names state file {name:?}, which is not a regular file inside the savepoint directory \
+         (a symbolic link, a directory or a special file)",
+        metadata.display()
+    )]
+    NotARegularFile {
+        /// The `_metadata` file.
+        metadata: PathBuf,
+        /// The name it gives.
+        name: String,
+    },
+    /// `_metadata` places a key group's section past the end of its state file (or at an
+    /// offset and length whose sum overflows): nothing is read.
+    #[error(
+        "{} places key group {key_group}'s section at offset {offset} with length {length}, beyond the \
+         end of state file {name:?} ({size} bytes): the state file is truncated or the metadata is corrupt",
+        metadata.display()
+    )]
+    SectionOutOfBounds {
+        /// The `_metadata` file.
+        metadata: PathBuf,
+        /// The state file's name.
+        name: String,
+        /// The key group of the section.
+        key_group: u16,
+        /// The section's offset in the state file.
+        offset: u64,
+        /// The section's length.
+        length: u64,
+        /// The state file's actual size.
+        size: u64,
+    },
+    /// `_metadata` is larger than [`MAX_METADATA`]; it is not read.
+    #[error("{} is {size} bytes, more than the {limit} bytes a _metadata file may have", path.display())]
+    MetadataTooLarge {
+        /// The `_metadata` file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// [`MAX_METADATA`].
+        limit: u64,
+    },
+    /// A key group's state has a count or length the `.state` format's u32 prefixes cannot hold.
+    #[error(transparent)]
+    Framing(#[from] FramingError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
@@ -69,74 +136,130 @@ pub struct Section {
     pub timers: Vec<FiredTimer>,
 }
 
-/// `len` as the format's u32 count or length prefix, or why it does not fit.
-fn prefix(what: &'static str, len: usize) -> Result<[u8; 4], StorageError> {
-    let n = u32::try_from(len).map_err(|_| StorageError::TooLarge { what, len, max: u32::MAX })?;
-    Ok(n.to_le_bytes())
-}
-
-fn put_bytes(out: &mut Vec<u8>, what: &'static str, bytes: &[u8]) -> Result<(), StorageError> {
-    out.extend_from_slice(&prefix(what, bytes.len())?);
-    out.extend_from_slice(bytes);
-    Ok(())
-}
+/// The `.state` format's prefixes: little-endian u32 counts and lengths, limited only by their
+/// width on writing and by what remains of the section on reading.
+const ENTRIES: Framing = Framing::new("a key group's number of state entries", Prefix::U32Le, usize::MAX);
+const ENTRY_KEY: Framing = Framing::new("a state entry's key length", Prefix::U32Le, usize::MAX);
+const ENTRY_VALUE: Framing = Framing::new("a state entry's value length", Prefix::U32Le, usize::MAX);
+const TIMERS: Framing = Framing::new("a key group's number of timers", Prefix::U32Le, usize::MAX);
+const TIMER_KEY: Framing = Framing::new("a timer's key length", Prefix::U32Le, usize::MAX);
+const TIMER_NAMESPACE: Framing = Framing::new("a timer's namespace length", Prefix::U32Le, usize::MAX);
+/// The fewest bytes a state entry takes: an empty key and an empty value.
+const MIN_ENTRY: usize = 4 + 4;
+/// The fewest bytes a timer takes: its domain, its time, an empty key and an empty namespace.
+const MIN_TIMER: usize = 1 + 8 + 4 + 4;
 
 impl Section {
-    fn encode(&self) -> Result<Vec<u8>, StorageError> {
+    fn encode(&self) -> Result<Vec<u8>, FramingError> {
         let mut out = Vec::new();
-        out.extend_from_slice(&prefix("a key group's number of state entries", self.entries.len())?);
+        out.extend_from_slice(ENTRIES.header(self.entries.len())?.as_bytes());
         for (k, v) in &self.entries {
-            put_bytes(&mut out, "a state entry's key length", k)?;
-            put_bytes(&mut out, "a state entry's value length", v)?;
+            ENTRY_KEY.put(&mut out, k)?;
+            ENTRY_VALUE.put(&mut out, v)?;
         }
-        out.extend_from_slice(&prefix("a key group's number of timers", self.timers.len())?);
+        out.extend_from_slice(TIMERS.header(self.timers.len())?.as_bytes());
         for t in &self.timers {
             out.push(matches!(t.domain, TimeDomain::ProcessingTime) as u8);
             out.extend_from_slice(&t.time.to_le_bytes());
-            put_bytes(&mut out, "a timer's key length", &t.key)?;
-            put_bytes(&mut out, "a timer's namespace length", &t.namespace)?;
+            TIMER_KEY.put(&mut out, &t.key)?;
+            TIMER_NAMESPACE.put(&mut out, &t.namespace)?;
         }
         Ok(out)
     }
 
-    fn decode(bytes: &[u8]) -> Option<Section> {
-        let mut r = Reader { bytes, at: 0 };
-        let mut section = Section::default();
-        for _ in 0..r.u32()? {
-            section.entries.push((r.bytes()?.to_vec(), r.bytes()?.to_vec()));
+    /// Decodes a section, every count and length checked against the bytes that remain.
+    fn decode(bytes: &[u8]) -> Result<Section, String> {
+        let mut input = bytes;
+        let section = Self::decode_from(&mut input).map_err(|e| e.to_string())?;
+        if !input.is_empty() {
+            return Err(format!("{} bytes follow its last timer", input.len()));
         }
-        for _ in 0..r.u32()? {
-            let domain = if r.take(1)?[0] == 1 { TimeDomain::ProcessingTime } else { TimeDomain::EventTime };
-            let time = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
-            let key = r.bytes()?.to_vec();
-            let namespace = r.bytes()?.to_vec();
+        Ok(section)
+    }
+
+    fn decode_from(input: &mut &[u8]) -> Result<Section, FramingError> {
+        let mut section = Section::default();
+        for _ in 0..ENTRIES.count(input, MIN_ENTRY)? {
+            let key = ENTRY_KEY.split(input)?.to_vec();
+            let value = ENTRY_VALUE.split(input)?.to_vec();
+            section.entries.push((key, value));
+        }
+        for _ in 0..TIMERS.count(input, MIN_TIMER)? {
+            let [domain] = framing::take_array(input, "a timer's time domain")?;
+            let domain = if domain == 1 { TimeDomain::ProcessingTime } else { TimeDomain::EventTime };
+            let time = i64::from_le_bytes(framing::take_array(input, "a timer's time")?);
+            let key = TIMER_KEY.split(input)?.to_vec();
+            let namespace = TIMER_NAMESPACE.split(input)?.to_vec();
             section.timers.push(FiredTimer { key, namespace, time, domain });
         }
-        (r.at == bytes.len()).then_some(section)
+        Ok(section)
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// Whether `name` is a plain file name: one normal path component (no `/` or `\`, not `.`,
+/// `..`, empty or absolute), no NUL, at most [`MAX_FILE_NAME`] bytes. Only such names in
+/// `_metadata` are joined onto a savepoint's directory.
+pub fn is_plain_file_name(name: &str) -> bool {
+    let mut components = Path::new(name).components();
+    !name.is_empty()
+        && name.len() <= MAX_FILE_NAME
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && matches!(
+            (components.next(), components.next()),
+            (Some(Component::Normal(n)), None) if n == OsStr::new(name)
+        )
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.at.checked_add(n)?;
-        let slice = self.bytes.get(self.at..end)?;
-        self.at = end;
-        Some(slice)
+/// The path of the state file `handle` names inside `dir`, if its name is a plain file name.
+fn state_file(dir: &Path, metadata: &Path, handle: &KeyedStateHandle) -> Result<PathBuf, StorageError> {
+    if !is_plain_file_name(&handle.file) {
+        return Err(StorageError::UnsafeFileName { metadata: metadata.to_path_buf(), name: handle.file.clone() });
     }
+    Ok(dir.join(&handle.file))
+}
 
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+/// Checks that each of `sections` lies within a state file of `size` bytes.
+fn check_sections<'a>(
+    metadata: &Path,
+    handle: &KeyedStateHandle,
+    size: u64,
+    sections: impl IntoIterator<Item = &'a (u16, u64, u64)>,
+) -> Result<(), StorageError> {
+    for &(key_group, offset, length) in sections {
+        if offset.checked_add(length).is_none_or(|end| end > size) {
+            return Err(StorageError::SectionOutOfBounds {
+                metadata: metadata.to_path_buf(),
+                name: handle.file.clone(),
+                key_group,
+                offset,
+                length,
+                size,
+            });
+        }
     }
+    Ok(())
+}
 
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.u32()? as usize;
-        self.take(n)
+/// Opens a state file for reading, refusing a symbolic link (without following it) or anything
+/// but a regular file; returns it with its size.
+fn open_state_file(path: &Path, metadata: &Path, name: &str) -> Result<(File, u64), StorageError> {
+    let not_regular = || StorageError::NotARegularFile { metadata: metadata.to_path_buf(), name: name.to_string() };
+    if !std::fs::symlink_metadata(path).map_err(io(path))?.is_file() {
+        return Err(not_regular());
     }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Replaced by a link or a FIFO since the check: the open fails rather than follows it or waits.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    let file = options.open(path).map_err(io(path))?;
+    let stat = file.metadata().map_err(io(path))?;
+    if !stat.is_file() {
+        return Err(not_regular());
+    }
+    Ok((file, stat.len()))
 }
 
 /// A file name for operator `uid`'s subtask: the uid reduced to safe characters.
@@ -170,18 +293,23 @@ pub fn write_keyed_state(
     Ok((handle, offset))
 }
 
-/// Reads the sections of `handle` whose key groups lie in `range`.
+/// Reads the sections of `handle` whose key groups lie in `range`, from `dir` (the checkpoint's
+/// directory, whose `_metadata` gave `handle`). The handle is checked as [`load`] checks it — a
+/// plain file name of a regular file, every wanted section within the file — before anything is
+/// allocated or read, and each section's counts and lengths against its bytes as it decodes.
 pub fn read_keyed_state(
     dir: &Path,
     handle: &KeyedStateHandle,
     range: KeyGroupRange,
 ) -> Result<Vec<(u16, Section)>, StorageError> {
+    let metadata = dir.join(METADATA);
+    let path = state_file(dir, &metadata, handle)?;
     let wanted: Vec<&(u16, u64, u64)> = handle.sections.iter().filter(|(kg, _, _)| range.contains(*kg)).collect();
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let path = dir.join(&handle.file);
-    let mut file = File::open(&path).map_err(io(&path))?;
+    let (mut file, size) = open_state_file(&path, &metadata, &handle.file)?;
+    check_sections(&metadata, handle, size, wanted.iter().copied())?;
     let mut out = Vec::new();
     for (kg, offset, len) in wanted {
         let len = usize::try_from(*len).map_err(|_| StorageError::Corrupt {
@@ -191,9 +319,9 @@ pub fn read_keyed_state(
         let mut bytes = vec![0u8; len];
         file.seek(SeekFrom::Start(*offset)).map_err(io(&path))?;
         file.read_exact(&mut bytes).map_err(io(&path))?;
-        let section = Section::decode(&bytes).ok_or_else(|| StorageError::Corrupt {
+        let section = Section::decode(&bytes).map_err(|reason| StorageError::Corrupt {
             path: path.display().to_string(),
-            reason: format!("key group {kg} does not decode"),
+            reason: format!("key group {kg} does not decode: {reason}"),
         })?;
         out.push((*kg, section));
     }
@@ -226,8 +354,28 @@ pub fn uri(dir: &Path) -> String {
     format!("file:{}", dir.display())
 }
 
+/// Reads a `_metadata` file, refusing one larger than [`MAX_METADATA`] before reading it.
+fn read_metadata(path: &Path) -> Result<Vec<u8>, StorageError> {
+    let file = File::open(path).map_err(io(path))?;
+    let too_large = |size| StorageError::MetadataTooLarge { path: path.to_path_buf(), size, limit: MAX_METADATA };
+    let size = file.metadata().map_err(io(path))?.len();
+    if size > MAX_METADATA {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    // A file that grows while it is read is cut one byte past the limit, and refused.
+    file.take(MAX_METADATA + 1).read_to_end(&mut bytes).map_err(io(path))?;
+    if bytes.len() as u64 > MAX_METADATA {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// Loads a savepoint or checkpoint given as its directory or its `_metadata` file, checking
-/// that every state file it names is there and long enough.
+/// that every state file it names is a plain file name of a regular file inside the directory,
+/// and long enough for the sections it places there. A `_metadata` larger than
+/// [`MAX_METADATA`] is refused unread; every state file name is checked before any state file
+/// is looked at; no state file is read.
 pub fn load(path: &str) -> Result<RestorePoint, StorageError> {
     let given = local_path(path);
     let (dir, file) = if given.file_name().is_some_and(|n| n == METADATA) {
@@ -238,24 +386,30 @@ pub fn load(path: &str) -> Result<RestorePoint, StorageError> {
     if !file.is_file() {
         return Err(StorageError::Missing(path.to_string()));
     }
-    let bytes = std::fs::read(&file).map_err(io(&file))?;
+    let bytes = read_metadata(&file)?;
     let corrupt = |reason: String| StorageError::Corrupt { path: file.display().to_string(), reason };
     let metadata: CheckpointMetadata = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
     if metadata.format != METADATA_FORMAT {
         return Err(corrupt(format!("unknown format '{}'", metadata.format)));
     }
-    for (uid, op) in &metadata.operators {
-        for s in &op.subtasks {
-            let Some(handle) = &s.keyed else { continue };
-            let needed = handle.sections.iter().map(|(_, o, l)| o + l).max().unwrap_or(0);
-            let state = dir.join(&handle.file);
-            let len = std::fs::metadata(&state).map(|m| m.len()).map_err(|_| {
-                corrupt(format!("the state of operator '{uid}' subtask {} ({}) is missing", s.subtask, handle.file))
-            })?;
-            if len < needed {
-                return Err(corrupt(format!("the state file {} is truncated", handle.file)));
-            }
+    let keyed = || {
+        metadata
+            .operators
+            .iter()
+            .flat_map(|(uid, op)| op.subtasks.iter().filter_map(move |s| Some((uid, s.subtask, s.keyed.as_ref()?))))
+    };
+    let mut files = Vec::new();
+    for (_, _, handle) in keyed() {
+        files.push(state_file(&dir, &file, handle)?);
+    }
+    for ((uid, subtask, handle), state) in keyed().zip(files) {
+        let stat = std::fs::symlink_metadata(&state).map_err(|_| {
+            corrupt(format!("the state of operator '{uid}' subtask {subtask} ({}) is missing", handle.file))
+        })?;
+        if !stat.is_file() {
+            return Err(StorageError::NotARegularFile { metadata: file.clone(), name: handle.file.clone() });
         }
+        check_sections(&file, handle, stat.len(), &handle.sections)?;
     }
     Ok(RestorePoint { directory: dir, metadata })
 }
@@ -321,6 +475,199 @@ mod tests {
         assert!(load(&uri).unwrap_err().to_string().contains("truncated"));
         std::fs::write(dir.path().join(METADATA), b"{not json").unwrap();
         assert!(matches!(load(&uri), Err(StorageError::Corrupt { .. })));
+    }
+
+    const UID: &str = "click-event-counter";
+    const ALL: KeyGroupRange = KeyGroupRange { start: 0, end: 127 };
+
+    /// A real savepoint in `dir`: one keyed subtask with two key groups' sections.
+    fn savepoint(dir: &Path) -> CheckpointMetadata {
+        let timer =
+            FiredTimer { key: b"/help".to_vec(), namespace: vec![0; 8], time: 14_999, domain: TimeDomain::EventTime };
+        let sections = vec![
+            (3u16, Section { entries: vec![(b"k3".to_vec(), b"v3".to_vec())], timers: vec![] }),
+            (70u16, Section { entries: vec![(b"k70".to_vec(), b"v".to_vec())], timers: vec![timer] }),
+        ];
+        let (handle, size) = write_keyed_state(dir, UID, 0, ALL, &sections).unwrap();
+        let metadata = CheckpointMetadata {
+            format: METADATA_FORMAT.into(),
+            job_id: "0123456789abcdef0123456789abcdef".into(),
+            job_name: "j".into(),
+            checkpoint_id: 7,
+            timestamp: 1,
+            kind: BarrierKind::Savepoint,
+            max_parallelism: 128,
+            operators: [(
+                UID.to_string(),
+                OperatorSnapshot {
+                    parallelism: 1,
+                    subtasks: vec![SubtaskSnapshot { subtask: 0, keyed: Some(handle), size, ..Default::default() }],
+                },
+            )]
+            .into(),
+        };
+        write_metadata(dir, &metadata).unwrap();
+        metadata
+    }
+
+    fn handle(metadata: &mut CheckpointMetadata) -> &mut KeyedStateHandle {
+        metadata.operators.get_mut(UID).unwrap().subtasks[0].keyed.as_mut().unwrap()
+    }
+
+    #[test]
+    fn the_state_file_format_is_unchanged() {
+        let section = Section {
+            entries: vec![(b"k".to_vec(), b"vv".to_vec())],
+            timers: vec![FiredTimer {
+                key: b"t".to_vec(),
+                namespace: vec![9],
+                time: -2,
+                domain: TimeDomain::ProcessingTime,
+            }],
+        };
+        let mut expected = Vec::new();
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.extend_from_slice(b"k");
+        expected.extend_from_slice(&2u32.to_le_bytes());
+        expected.extend_from_slice(b"vv");
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.push(1);
+        expected.extend_from_slice(&(-2i64).to_le_bytes());
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.extend_from_slice(b"t");
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.push(9);
+        assert_eq!(section.encode().unwrap(), expected);
+        assert_eq!(Section::decode(&expected).unwrap(), section);
+    }
+
+    #[test]
+    fn plain_file_names_are_the_only_names_accepted() {
+        for good in ["click-event-counter-0.state", "a", "..a", "a..", "a b", &"x".repeat(MAX_FILE_NAME)] {
+            assert!(is_plain_file_name(good), "{good:?}");
+        }
+        let long = "x".repeat(MAX_FILE_NAME + 1);
+        for bad in ["", ".", "..", "/etc/passwd", "../x", "a/b", "a/", "./a", "a\\b", "..\\x", "a\0b", "/", &long] {
+            assert!(!is_plain_file_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_state_file_named_outside_the_savepoint_is_refused_and_not_read() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("savepoint");
+        let real = savepoint(&dir);
+        // A valid state file outside the savepoint: were any name below followed, it would load.
+        let outside = root.path().join("x");
+        std::fs::copy(dir.join("click-event-counter-0.state"), &outside).unwrap();
+        let absolute = outside.display().to_string();
+        let long = "x".repeat(MAX_FILE_NAME + 1);
+        for name in ["/etc/passwd", absolute.as_str(), "../x", "a/b", "", ".", "..", "..\\x", long.as_str()] {
+            let mut crafted = real.clone();
+            handle(&mut crafted).file = name.to_string();
+            write_metadata(&dir, &crafted).unwrap();
+            let error = load(&dir.display().to_string()).unwrap_err();
+            assert!(matches!(&error, StorageError::UnsafeFileName { name: n, .. } if n == name), "{name:?}: {error:?}");
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "{}/_metadata names state file {name:?}, which is not a plain file name inside the savepoint directory",
+                    dir.display()
+                )
+            );
+            // A TaskManager handed such a handle (the restore point travels over the RPC) refuses too.
+            let error = read_keyed_state(&dir, handle(&mut crafted), ALL).unwrap_err();
+            assert!(matches!(error, StorageError::UnsafeFileName { .. }), "{name:?}: {error:?}");
+        }
+        // The name is checked first even when no section is wanted.
+        let mut crafted = real.clone();
+        handle(&mut crafted).file = "../x".into();
+        let none = KeyGroupRange { start: 100, end: 127 };
+        assert!(matches!(read_keyed_state(&dir, handle(&mut crafted), none), Err(StorageError::UnsafeFileName { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_state_file_that_is_a_symbolic_link_or_not_a_file_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("savepoint");
+        let mut crafted = savepoint(&dir);
+        let outside = root.path().join("x");
+        std::fs::copy(dir.join("click-event-counter-0.state"), &outside).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("link.state")).unwrap();
+        std::fs::create_dir(dir.join("sub.state")).unwrap();
+        for name in ["link.state", "sub.state"] {
+            handle(&mut crafted).file = name.into();
+            write_metadata(&dir, &crafted).unwrap();
+            let error = load(&dir.display().to_string()).unwrap_err();
+            assert!(matches!(error, StorageError::NotARegularFile { .. }), "{name}: {error:?}");
+            assert!(error.to_string().contains("which is not a regular file inside the savepoint directory"));
+            let error = read_keyed_state(&dir, handle(&mut crafted), ALL).unwrap_err();
+            assert!(matches!(error, StorageError::NotARegularFile { .. }), "{name}: {error:?}");
+        }
+    }
+
+    #[test]
+    fn sections_beyond_the_state_file_are_refused_before_anything_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = savepoint(dir.path());
+        let size = std::fs::metadata(dir.path().join("click-event-counter-0.state")).unwrap().len();
+        for (offset, length) in
+            [(size, 1), (size - 1, 2), (0, size + 1), (u64::MAX, 1), (1, u64::MAX), (u64::MAX, u64::MAX)]
+        {
+            let mut crafted = real.clone();
+            handle(&mut crafted).sections[1] = (70, offset, length);
+            write_metadata(dir.path(), &crafted).unwrap();
+            let error = load(&dir.path().display().to_string()).unwrap_err();
+            assert!(
+                matches!(error, StorageError::SectionOutOfBounds { key_group: 70, offset: o, length: l, size: s, .. }
+                    if (o, l, s) == (offset, length, size)),
+                "({offset}, {length}): {error:?}"
+            );
+            assert!(error.to_string().contains(&format!(
+                "places key group 70's section at offset {offset} with length {length}, beyond the end of state file \
+                 \"click-event-counter-0.state\" ({size} bytes)"
+            )));
+            // A TaskManager checks every section it wants before it reads any (key group 3's is fine).
+            let error = read_keyed_state(dir.path(), handle(&mut crafted), ALL).unwrap_err();
+            assert!(matches!(error, StorageError::SectionOutOfBounds { key_group: 70, .. }), "{error:?}");
+            // One that does not want the bad section reads its own.
+            let lower = KeyGroupRange { start: 0, end: 63 };
+            assert_eq!(read_keyed_state(dir.path(), handle(&mut crafted), lower).unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn counts_and_lengths_inside_a_state_file_are_bounded_by_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut crafted = savepoint(dir.path());
+        let file = dir.path().join("click-event-counter-0.state");
+        let cases: [(&str, Vec<u8>); 5] = [
+            ("a key group's number of state entries is 4294967295", u32::MAX.to_le_bytes().to_vec()),
+            ("a state entry's key length is 4294967295", [1u32.to_le_bytes(), u32::MAX.to_le_bytes(), [0; 4]].concat()),
+            ("a key group's number of timers is 1000", [0u32.to_le_bytes(), 1000u32.to_le_bytes()].concat()),
+            ("a state entry's value length is 9", [1u32, 0, 9, 0].map(u32::to_le_bytes).concat()),
+            ("3 bytes follow its last timer", [[0u8; 8].as_slice(), b"abc"].concat()),
+        ];
+        for (message, bytes) in cases {
+            std::fs::write(&file, &bytes).unwrap();
+            handle(&mut crafted).sections = vec![(3, 0, bytes.len() as u64)];
+            let error = read_keyed_state(dir.path(), handle(&mut crafted), ALL).unwrap_err();
+            assert!(matches!(error, StorageError::Corrupt { .. }), "{error:?}");
+            assert!(error.to_string().contains(message), "{error}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_metadata_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        savepoint(dir.path());
+        // Sparse: the size is what is checked, before a byte is read.
+        File::options().write(true).open(dir.path().join(METADATA)).unwrap().set_len(MAX_METADATA + 1).unwrap();
+        let error = load(&dir.path().display().to_string()).unwrap_err();
+        assert!(matches!(error, StorageError::MetadataTooLarge { size, .. } if size == MAX_METADATA + 1), "{error:?}");
+        assert!(error.to_string().contains("more than the 67108864 bytes a _metadata file may have"), "{error}");
     }
 
     #[test]

@@ -364,3 +364,19 @@ fn the_flink_cli_prints_flinks_lines() {
             || String::from_utf8_lossy(&out.stderr).contains("\"frobnicate\" is not a valid action.")
     );
 }
+
+/// Uploads over `rest.server.max-content-length` (Flink's key; 100 MiB by default) are refused
+/// with 413 and Flink's error shape before anything is stored; the cluster goes on.
+#[test]
+fn an_upload_over_the_limit_is_refused_with_413_and_nothing_is_stored() {
+    let cluster = Cluster::start_with(1, 2, &["-Drest.server.max-content-length=65536"]);
+    let jar = click_count_component(cluster.dir.path());
+    assert!(std::fs::metadata(&jar).expect("the component").len() > 65_536);
+    let form = format!("jarfile=@{}", jar.display());
+    let answer = curl(&["-X", "POST", "-H", "Expect:", "-F", &form, &cluster.url("/jars/upload")]);
+    assert_eq!(answer.status, 413, "{}", answer.body);
+    let errors = answer.json()["errors"].to_string();
+    assert!(errors.contains("limit of 65536 bytes") && errors.contains("rest.server.max-content-length"), "{errors}");
+    assert_eq!(cluster.get("/jars").json()["files"], serde_json::json!([]));
+    assert_eq!(cluster.get("/overview").status, 200);
+}

@@ -15,6 +15,8 @@ use yaml_rust2::{Yaml, YamlLoader};
 pub mod keys {
     /// The port of the JobManager's REST API and web UI (8081 by default).
     pub const REST_PORT: &str = "rest.port";
+    /// The largest request body the REST server takes, in bytes (uploads above it get 413).
+    pub const REST_SERVER_MAX_CONTENT_LENGTH: &str = "rest.server.max-content-length";
     /// The host clients such as the `flink` CLI reach the REST API at.
     pub const REST_ADDRESS: &str = "rest.address";
     /// The address the REST server listens on (`0.0.0.0` by default).

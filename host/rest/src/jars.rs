@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -35,11 +35,23 @@ pub async fn list(State(jm): State<Arc<JobManager>>, headers: HeaderMap) -> Resp
 
 pub async fn upload(State(jm): State<Arc<JobManager>>, mut multipart: Multipart) -> Result<Response, RestError> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    // Over the limit, the body stops being read and nothing is stored: 413, naming the limit.
+    let refused = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let limit = crate::max_upload(&jm).unwrap_or_default();
+            RestError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("The upload is larger than the limit of {limit} bytes (rest.server.max-content-length)."),
+            )
+        } else {
+            RestError::bad_request(e.body_text())
+        }
+    };
     loop {
-        let field = multipart.next_field().await.map_err(|e| RestError::bad_request(e.body_text()))?;
+        let field = multipart.next_field().await.map_err(refused)?;
         let Some(field) = field else { break };
         let Some(name) = field.file_name().map(str::to_string) else { continue };
-        let bytes = field.bytes().await.map_err(|e| RestError::bad_request(e.body_text()))?;
+        let bytes = field.bytes().await.map_err(refused)?;
         files.push((name, bytes.to_vec()));
     }
     if files.len() != 1 {

@@ -39,9 +39,16 @@ pub use error::RestError;
 use weir_cluster::jobmanager::JobManager;
 use weir_core::cancel::CancelToken;
 
-/// Uploads up to this size are accepted (components are a few hundred KiB; jars of other
-/// systems can be large).
-const MAX_UPLOAD: usize = 512 << 20;
+/// Flink's default for `rest.server.max-content-length`: uploads up to 100 MiB (components are
+/// a few hundred KiB).
+const DEFAULT_MAX_CONTENT_LENGTH: u64 = 104_857_600;
+
+/// The largest upload the JobManager takes, from `rest.server.max-content-length`.
+pub(crate) fn max_upload(jm: &JobManager) -> Result<usize, weir_config::ConfigError> {
+    let limit =
+        jm.options.config.get_u64(weir_config::keys::REST_SERVER_MAX_CONTENT_LENGTH, DEFAULT_MAX_CONTENT_LENGTH)?;
+    Ok(usize::try_from(limit).unwrap_or(usize::MAX))
+}
 
 /// A JSON answer as Flink sends it.
 pub(crate) fn json(status: StatusCode, value: serde_json::Value) -> Response {
@@ -55,7 +62,7 @@ pub(crate) fn ok(value: serde_json::Value) -> Response {
     json(StatusCode::OK, value)
 }
 
-fn routes() -> Router<Arc<JobManager>> {
+fn routes(max_upload: usize) -> Router<Arc<JobManager>> {
     Router::new()
         .route("/config", get(cluster::config))
         .route("/overview", get(cluster::overview))
@@ -81,17 +88,17 @@ fn routes() -> Router<Arc<JobManager>> {
         .route("/savepoint-disposal", post(checkpoints::dispose))
         .route("/savepoint-disposal/{triggerid}", get(checkpoints::disposal_status))
         .route("/jars", get(jars::list))
-        .route("/jars/upload", post(jars::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)))
+        .route("/jars/upload", post(jars::upload).layer(DefaultBodyLimit::max(max_upload)))
         .route("/jars/{jarid}", axum::routing::delete(jars::delete))
         .route("/jars/{jarid}/plan", get(jars::plan).post(jars::plan))
         .route("/jars/{jarid}/run", post(jars::run))
         .merge(metrics::routes())
 }
 
-/// The REST API of `jm`.
-pub fn router(jm: Arc<JobManager>) -> Router {
-    let api = routes();
-    Router::new()
+/// The REST API of `jm`; fails on a malformed `rest.server.max-content-length`.
+pub fn router(jm: Arc<JobManager>) -> Result<Router, weir_config::ConfigError> {
+    let api = routes(max_upload(&jm)?);
+    Ok(Router::new()
         .merge(api.clone())
         .nest("/v1", api)
         .route("/metrics", get(prometheus::metrics))
@@ -99,7 +106,7 @@ pub fn router(jm: Arc<JobManager>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any))
-        .with_state(jm)
+        .with_state(jm))
 }
 
 /// Flink answers unknown routes and methods with 404.
@@ -123,7 +130,7 @@ pub async fn serve(
     shutdown: CancelToken,
 ) -> anyhow::Result<()> {
     weir_cluster::jobmanager::start(&jm, rpc);
-    axum::serve(rest, router(jm))
+    axum::serve(rest, router(jm)?)
         .with_graceful_shutdown(async move {
             while !shutdown.is_cancelled() {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -335,6 +335,14 @@ def report_failure(driver, page, screenshot):
         pass
 
 
+def browser_arguments(parser):
+    """The options every browser script takes: its Chromium, profile and step deadline."""
+    parser.add_argument("--user-data-dir", required=True)
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    parser.add_argument("--timeout", type=float, default=45)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
@@ -344,10 +352,7 @@ def main():
     parser.add_argument("--upgrade-component", required=True, help="the component to upgrade the running job to")
     parser.add_argument("--screenshot", required=True)
     parser.add_argument("--savepoint-dir", required=True, help="typed into the stop-with-savepoint box")
-    parser.add_argument("--user-data-dir", required=True)
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
-    parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
-    parser.add_argument("--timeout", type=float, default=45)
+    browser_arguments(parser)
     run(parser.parse_args())
 
 

@@ -21,7 +21,7 @@ import json
 import time
 import urllib.request
 
-from web_ui import Page, log, make_driver, report_failure
+from web_ui import Page, browser_arguments, log, make_driver, report_failure
 
 SOURCE = "Source: ClickEvent Source"
 BACKPRESSURE = "Backpressure"
@@ -269,10 +269,7 @@ def main():
     parser.add_argument("--job", required=True, help="a RUNNING job whose Backpressure operator always sleeps")
     parser.add_argument("--failed-job", required=True, help="a job that FAILED in its counter")
     parser.add_argument("--screenshot", required=True)
-    parser.add_argument("--user-data-dir", required=True)
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
-    parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
-    parser.add_argument("--timeout", type=float, default=45)
+    browser_arguments(parser)
     run(parser.parse_args())
 
 

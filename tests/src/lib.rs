@@ -550,8 +550,8 @@ pub fn check_windows(lines: &[String], expect: Windows) -> Result<Vec<WindowCoun
     let mut w = expect.first;
     let bound = expect.first + i64::try_from(results.len()).unwrap_or(i64::MAX);
     while left > 0 && w <= bound {
-        for (start, page) in window_range(w, 1) {
-            let page = PAGES.iter().copied().find(|p| *p == page).unwrap_or("?");
+        let start = window_start(w);
+        for page in PAGES {
             match remaining.get_mut(&(start.clone(), page.to_string())) {
                 Some(n) if *n > 0 => {
                     *n -= 1;
@@ -624,15 +624,14 @@ pub fn read_windows(
 /// The `(windowStart, page)` pairs of windows `first..first + count`, in the playground's
 /// date format.
 pub fn window_range(first: i64, count: i64) -> Vec<(String, String)> {
-    let mut expected = Vec::new();
-    for w in first..first + count {
-        let mut start = Vec::new();
-        click_event::timestamp::format(&mut start, w * 15_000);
-        for page in PAGES {
-            expected.push((String::from_utf8(start.clone()).expect("ascii"), page.to_string()));
-        }
-    }
-    expected
+    (first..first + count).flat_map(|w| PAGES.map(|page| (window_start(w), page.to_string()))).collect()
+}
+
+/// Window `w`'s `windowStart`, in the playground's date format.
+fn window_start(w: i64) -> String {
+    let mut start = Vec::new();
+    click_event::timestamp::format(&mut start, w * 15_000);
+    String::from_utf8(start).expect("the date format is ASCII")
 }
 
 /// The playground's six pages.

@@ -105,6 +105,11 @@ fn bad_program_arguments_are_named() {
         (&["--bootstrap.servers"][..], "argument --bootstrap.servers needs a value"),
         (&["--source", "nowhere"][..], "invalid value 'nowhere' for --source"),
         (&["--datagen.count", "many", "--source", "datagen"][..], "invalid value 'many' for --datagen.count"),
+        (&["--checkpointing.interval-ms", "500"][..], "argument --checkpointing.interval-ms needs --checkpointing"),
+        (
+            &["--checkpointing", "--checkpointing.interval-ms", "0"][..],
+            "--checkpointing.interval-ms must be at least 1",
+        ),
     ] {
         let mut cmd = vec!["run-local", "click-event-count"];
         cmd.extend_from_slice(args);

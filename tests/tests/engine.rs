@@ -237,21 +237,6 @@ impl Drop for ShiftedWeir {
     }
 }
 
-/// The log's text without the terminal colours around field names.
-fn plain_log(path: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|c| *c == 'm');
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
-}
-
 /// `field=value` of `weir run-local`'s progress lines for `vertex`, in order.
 fn progress(log: &str, vertex: &str, field: &str) -> Vec<u64> {
     let tag = format!("progress vertex=\"{vertex}\"");
@@ -294,16 +279,16 @@ fn the_default_backpressure_schedule_follows_the_minutes_of_processing_time() {
 
     // Odd minute: the operator passes records on at once, and the job finishes.
     let finished = eventually(Duration::from_secs(50), || odd.0.try_wait().ok().flatten());
-    let odd_text = plain_log(&odd_log);
+    let odd_text = std::fs::read_to_string(&odd_log).unwrap_or_default();
     assert!(finished.is_some_and(|s| s.success()) && odd_text.contains("job finished"), "{odd_text}");
 
     // Even minute: the operator sleeps, the source waits for room downstream.
     let backpressured = eventually(Duration::from_secs(50), || {
-        let log = plain_log(&even_log);
+        let log = std::fs::read_to_string(&even_log).unwrap_or_default();
         progress(&log, "Source: ClickEvent Source", "back_pressured_ms").iter().any(|ms| *ms >= 2_000).then_some(log)
     });
     let seconds = started.elapsed().as_secs() + 1;
-    let log = backpressured.unwrap_or_else(|| plain_log(&even_log));
+    let log = backpressured.unwrap_or_else(|| std::fs::read_to_string(&even_log).unwrap_or_default());
     let passed = progress(&log, "Backpressure", "records_out");
     assert!(!passed.is_empty() && !log.contains("job finished"), "{log}");
     assert!(passed.iter().all(|n| *n <= 10 * seconds + 10), "more than 10 records a second passed: {passed:?}\n{log}");

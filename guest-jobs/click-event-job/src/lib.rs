@@ -116,6 +116,9 @@ impl JobArgs {
         if parsed.checkpoint_interval_ms.is_some() && !parsed.checkpointing {
             return Err("argument --checkpointing.interval-ms needs --checkpointing".into());
         }
+        if parsed.checkpoint_interval_ms == Some(0) {
+            return Err("argument --checkpointing.interval-ms must be at least 1".into());
+        }
         if parsed.transactions && !matches!(parsed.delivery_guarantee, DeliveryGuarantee::ExactlyOnce) {
             return Err("argument --sink.transactions needs --delivery-guarantee exactly-once".into());
         }

@@ -145,12 +145,6 @@ impl Header {
     }
 }
 
-impl AsRef<[u8]> for Header {
-    fn as_ref(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
 /// One kind of length-prefixed frame: what its length measures, its prefix and its limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Framing {
@@ -165,21 +159,6 @@ impl Framing {
     pub const fn new(what: &'static str, prefix: Prefix, limit: usize) -> Framing {
         let limit = if limit < prefix.max() { limit } else { prefix.max() };
         Framing { what, prefix, limit }
-    }
-
-    /// What the framing's lengths measure.
-    pub const fn what(&self) -> &'static str {
-        self.what
-    }
-
-    /// The framing's prefix.
-    pub const fn prefix(&self) -> Prefix {
-        self.prefix
-    }
-
-    /// The largest length (or count) the framing accepts.
-    pub const fn limit(&self) -> usize {
-        self.limit
     }
 
     /// The prefix for a payload of `len` bytes (or a count of `len`), refusing one over the limit.
@@ -341,8 +320,7 @@ mod tests {
         assert!(out.is_empty() && written.is_empty());
         // The limit is at most what the prefix holds.
         let framing = Framing::new("a name's length", Prefix::U16Le, usize::MAX);
-        assert_eq!(framing.limit(), 65_535);
-        assert!(matches!(framing.header(65_536), Err(FramingError::TooLarge { .. })));
+        assert!(matches!(framing.header(65_536), Err(FramingError::TooLarge { limit: 65_535, .. })));
         assert!(framing.header(65_535).is_ok());
     }
 

@@ -433,38 +433,17 @@ mod tests {
     #[test]
     fn keyed_state_round_trips_by_key_group() {
         let dir = tempfile::tempdir().unwrap();
-        let timer =
-            FiredTimer { key: b"/help".to_vec(), namespace: vec![0; 8], time: 14_999, domain: TimeDomain::EventTime };
-        let sections = vec![
-            (3u16, Section { entries: vec![(b"k3".to_vec(), b"v3".to_vec())], timers: vec![] }),
-            (70u16, Section { entries: vec![(b"k70".to_vec(), b"v".to_vec())], timers: vec![timer.clone()] }),
-        ];
-        let range = KeyGroupRange { start: 0, end: 127 };
-        let (handle, size) = write_keyed_state(dir.path(), "click-event-counter", 0, range, &sections).unwrap();
-        assert!(size > 0);
+        let metadata = savepoint(dir.path());
+        let subtask = &metadata.operators[UID].subtasks[0];
+        let handle = subtask.keyed.clone().unwrap();
+        assert!(subtask.size > 0);
         let upper = read_keyed_state(dir.path(), &handle, KeyGroupRange { start: 64, end: 127 }).unwrap();
         assert_eq!(upper.len(), 1);
+        let timer =
+            FiredTimer { key: b"/help".to_vec(), namespace: vec![0; 8], time: 14_999, domain: TimeDomain::EventTime };
         assert_eq!(upper[0].1.timers, vec![timer]);
-        assert_eq!(read_keyed_state(dir.path(), &handle, range).unwrap().len(), 2);
+        assert_eq!(read_keyed_state(dir.path(), &handle, ALL).unwrap().len(), 2);
 
-        let metadata = CheckpointMetadata {
-            format: METADATA_FORMAT.into(),
-            job_id: "0123456789abcdef0123456789abcdef".into(),
-            job_name: "j".into(),
-            checkpoint_id: 7,
-            timestamp: 1,
-            kind: BarrierKind::Savepoint,
-            max_parallelism: 128,
-            operators: [(
-                "click-event-counter".to_string(),
-                OperatorSnapshot {
-                    parallelism: 1,
-                    subtasks: vec![SubtaskSnapshot { subtask: 0, keyed: Some(handle), size, ..Default::default() }],
-                },
-            )]
-            .into(),
-        };
-        write_metadata(dir.path(), &metadata).unwrap();
         let uri = uri(dir.path());
         assert_eq!(load(&uri).unwrap().metadata, metadata);
         assert_eq!(load(&format!("{}/_metadata", dir.path().display())).unwrap().metadata, metadata);

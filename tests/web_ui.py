@@ -78,6 +78,7 @@ def make_driver(args):
         "--disable-dev-shm-usage",
         f"--user-data-dir={args.user_data_dir}",
         "--window-size=1400,1500",
+        *getattr(args, "extra_flags", []),
     ]:
         options.add_argument(flag)
     # An explicit driver path: selenium never looks for (or downloads) a driver itself.

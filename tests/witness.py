@@ -57,6 +57,15 @@ def main():
         if time.time() > end_deadline:
             print(f"could not read {args.topic} to its end {end}", file=sys.stderr)
             return 1
+    # Reaching those offsets does not prove the last batch was read (its base offset is what
+    # tansu reports), and a loaded machine can take longer than the iterator's 500 ms to fetch
+    # it: poll on, with a longer wait, until the broker has nothing more.
+    while True:
+        fetched = consumer.poll(timeout_ms=2000)
+        if not fetched:
+            break
+        for records in fetched.values():
+            values.extend(m.value.decode("utf-8", errors="replace") for m in records)
     for v in values:
         print(v)
     consumer.close()

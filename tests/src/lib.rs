@@ -106,8 +106,14 @@ pub struct WeirProcess {
 impl WeirProcess {
     /// Starts `weir <args>` with stdout and stderr in `log`.
     pub fn spawn(cache: &Path, args: &[&str], log: PathBuf) -> WeirProcess {
+        Self::spawn_command(weir(cache), args, log)
+    }
+
+    /// Starts `command <args>` (a [`weir`] command, perhaps with more environment) with stdout
+    /// and stderr in `log`.
+    pub fn spawn_command(mut command: Command, args: &[&str], log: PathBuf) -> WeirProcess {
         let file = std::fs::File::create(&log).expect("a log file");
-        let child = weir(cache)
+        let child = command
             .args(args)
             .stdout(file.try_clone().expect("log file handle"))
             .stderr(file)
@@ -268,6 +274,35 @@ pub struct Cluster {
     started_taskmanagers: usize,
     /// More `-Dkey=value` options for the JobManager.
     jobmanager_options: Vec<String>,
+    /// More `-Dkey=value` options for every TaskManager.
+    taskmanager_options: Vec<String>,
+    /// TLS and the REST token, for a cluster started with [`Cluster::start_secured`].
+    pub security: Option<TestSecurity>,
+}
+
+/// What a secured test cluster's clients need: its configuration directory (every process and
+/// the CLI read it through `WEIR_CONF_DIR`), the CA REST clients trust, and the REST token.
+#[derive(Clone, Debug)]
+pub struct TestSecurity {
+    pub conf_dir: PathBuf,
+    pub ca: PathBuf,
+    pub token: String,
+}
+
+/// Makes a cluster's certificates and configuration with `weir certificates` under `dir`
+/// (`dir/tls`, `dir/conf/config.yaml`), as the README's "Securing a cluster" does.
+pub fn make_certificates(dir: &Path) -> TestSecurity {
+    let tls = dir.join("tls");
+    let conf_dir = dir.join("conf");
+    std::fs::create_dir_all(&conf_dir).expect("a configuration directory");
+    let out = weir(&dir.join("cache"))
+        .args(["certificates", "--dir", tls.to_str().expect("utf-8 path")])
+        .output()
+        .expect("run weir certificates");
+    assert!(out.status.success(), "weir certificates failed: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(conf_dir.join("config.yaml"), &out.stdout).expect("write config.yaml");
+    let token = std::fs::read_to_string(tls.join("rest-token")).expect("the REST token").trim().to_string();
+    TestSecurity { conf_dir, ca: tls.join("ca.pem"), token }
 }
 
 /// An HTTP answer: status and body.
@@ -302,7 +337,31 @@ impl Cluster {
 
     /// [`Cluster::start`] with more configuration for the JobManager (`-Dkey=value`).
     pub fn start_with(taskmanagers: usize, slots: u32, jobmanager_options: &[&str]) -> Cluster {
+        Self::start_configured(taskmanagers, slots, jobmanager_options, &[], false)
+    }
+
+    /// [`Cluster::start`] with more configuration for every process, the JobManager and each
+    /// TaskManager (`-Dkey=value`): an object store's endpoint and keys, for example.
+    pub fn start_everywhere(taskmanagers: usize, slots: u32, options: &[&str]) -> Cluster {
+        Self::start_configured(taskmanagers, slots, options, options, false)
+    }
+
+    /// [`Cluster::start_with`], secured as `weir certificates` configures it: mutual TLS between
+    /// the processes, HTTPS and a bearer token on REST. Every process and the CLI read the
+    /// configuration; [`Cluster::get`] and friends send the token and trust the CA.
+    pub fn start_secured(taskmanagers: usize, slots: u32, jobmanager_options: &[&str]) -> Cluster {
+        Self::start_configured(taskmanagers, slots, jobmanager_options, &[], true)
+    }
+
+    fn start_configured(
+        taskmanagers: usize,
+        slots: u32,
+        jobmanager_options: &[&str],
+        taskmanager_options: &[&str],
+        secured: bool,
+    ) -> Cluster {
         let dir = temp_dir();
+        let security = secured.then(|| make_certificates(dir.path()));
         let mut cluster = Cluster {
             rest_port: free_port(),
             rpc_port: free_port(),
@@ -311,6 +370,8 @@ impl Cluster {
             taskmanagers: Vec::new(),
             started_taskmanagers: 0,
             jobmanager_options: jobmanager_options.iter().map(|o| o.to_string()).collect(),
+            taskmanager_options: taskmanager_options.iter().map(|o| o.to_string()).collect(),
+            security,
         };
         cluster.start_jobmanager();
         for _ in 0..taskmanagers {
@@ -345,7 +406,7 @@ impl Cluster {
         let savepoints = format!("-Dexecution.checkpointing.savepoint-dir={}", self.savepoint_dir().display());
         let mut args = vec!["jobmanager", &rest, &rpc, "--data-dir", &data, &checkpoints, &savepoints];
         args.extend(self.jobmanager_options.iter().map(String::as_str));
-        self.jobmanager = Some(WeirProcess::spawn(&self.cache(), &args, log));
+        self.jobmanager = Some(WeirProcess::spawn_command(self.weir(), &args, log));
         let ready = eventually(Duration::from_secs(20), || (self.get("/overview").status == 200).then_some(()));
         assert!(ready.is_some(), "the JobManager did not come up:\n{}", self.jobmanager_log());
     }
@@ -363,16 +424,35 @@ impl Cluster {
 
     /// Starts a TaskManager and waits until the JobManager counts it.
     pub fn add_taskmanager(&mut self, slots: u32) -> u32 {
+        self.start_taskmanager(slots, None)
+    }
+
+    /// Starts a TaskManager as if on another machine: bound to and advertising `host` (a
+    /// loopback address such as 127.0.0.2), with its own component cache (so it fetches
+    /// components from the JobManager); waits until the JobManager counts it. Returns its pid.
+    pub fn add_taskmanager_on(&mut self, host: &str, slots: u32) -> u32 {
+        self.start_taskmanager(slots, Some(host))
+    }
+
+    /// Starts a TaskManager on 127.0.0.1 sharing the cluster's cache, or on `host` with its own;
+    /// waits until the JobManager counts it.
+    fn start_taskmanager(&mut self, slots: u32, host: Option<&str>) -> u32 {
         let before = self.get("/overview").json()["taskmanagers"].as_u64().unwrap_or(0);
         let jm = format!("127.0.0.1:{}", self.rpc_port);
-        let log = self.dir.path().join(format!("taskmanager-{}.log", self.started_taskmanagers));
+        let n = self.started_taskmanagers;
         self.started_taskmanagers += 1;
+        let log = self.dir.path().join(format!("taskmanager-{n}.log"));
+        let mut command = self.weir();
         let slots_arg = slots.to_string();
-        let tm = WeirProcess::spawn(
-            &self.cache(),
-            &["taskmanager", "--jobmanager", &jm, "--slots", &slots_arg, "-Dtaskmanager.host=127.0.0.1"],
-            log,
-        );
+        let advertised = format!("-Dtaskmanager.host={}", host.unwrap_or("127.0.0.1"));
+        let mut args = vec!["taskmanager", "--jobmanager", &jm, "--slots", &slots_arg, &advertised];
+        let bind = host.map(|h| format!("-Dtaskmanager.bind-host={h}"));
+        if let (Some(host), Some(bind)) = (host, &bind) {
+            command.env("WEIR_CACHE_DIR", self.dir.path().join(format!("cache-{host}-{n}")));
+            args.push(bind);
+        }
+        args.extend(self.taskmanager_options.iter().map(String::as_str));
+        let tm = WeirProcess::spawn_command(command, &args, log);
         let pid = tm.pid();
         self.taskmanagers.push(tm);
         let registered = eventually(Duration::from_secs(20), || {
@@ -380,24 +460,44 @@ impl Cluster {
         });
         assert!(
             registered.is_some(),
-            "the TaskManager did not register:\n{}",
+            "the TaskManager on {} did not register:\n{}",
+            host.unwrap_or("127.0.0.1"),
             self.taskmanagers.last().map(WeirProcess::output).unwrap_or_default()
         );
         pid
     }
 
+    /// The log of the `n`-th TaskManager started (killed ones included).
+    pub fn taskmanager_log(&self, n: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("taskmanager-{n}.log"))).unwrap_or_default()
+    }
+
+    /// The REST API's URL of `path` (HTTPS on a secured cluster).
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.rest_port)
+        let scheme = if self.security.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.rest_port)
+    }
+
+    /// [`curl`] as a client of this cluster: on a secured one, trusting its CA and sending its token.
+    pub fn curl(&self, args: &[&str]) -> HttpAnswer {
+        match &self.security {
+            Some(security) => {
+                let authorization = format!("Authorization: Bearer {}", security.token);
+                let ca = security.ca.to_str().expect("utf-8 path");
+                curl(&[&["--cacert", ca, "-H", &authorization], args].concat())
+            }
+            None => curl(args),
+        }
     }
 
     pub fn get(&self, path: &str) -> HttpAnswer {
-        curl(&[&self.url(path)])
+        self.curl(&[&self.url(path)])
     }
 
     /// Uploads a component file as the guide uploads a jar; returns the jar id.
     pub fn upload(&self, path: &Path) -> String {
         let form = format!("jarfile=@{}", path.display());
-        let answer = curl(&["-X", "POST", "-H", "Expect:", "-F", &form, &self.url("/jars/upload")]);
+        let answer = self.curl(&["-X", "POST", "-H", "Expect:", "-F", &form, &self.url("/jars/upload")]);
         assert_eq!(answer.status, 200, "upload failed: {}", answer.body);
         let filename = answer.json()["filename"].as_str().expect("filename").to_string();
         filename.rsplit('/').next().expect("jar id").to_string()
@@ -405,7 +505,7 @@ impl Cluster {
 
     /// Runs an uploaded jar; returns the job id.
     pub fn run(&self, jar: &str, body: serde_json::Value) -> String {
-        let answer = curl(&["-X", "POST", "-d", &body.to_string(), &self.url(&format!("/jars/{jar}/run"))]);
+        let answer = self.curl(&["-X", "POST", "-d", &body.to_string(), &self.url(&format!("/jars/{jar}/run"))]);
         assert_eq!(answer.status, 200, "run failed: {}", answer.body);
         answer.json()["jobid"].as_str().expect("jobid").to_string()
     }
@@ -435,9 +535,14 @@ impl Cluster {
         drop(tm);
     }
 
-    /// A `weir` command using this cluster's private component cache.
+    /// A `weir` command using this cluster's private component cache (and, on a secured
+    /// cluster, its configuration).
     pub fn weir(&self) -> Command {
-        weir(&self.cache())
+        let mut command = weir(&self.cache());
+        if let Some(security) = &self.security {
+            command.env("WEIR_CONF_DIR", &security.conf_dir);
+        }
+        command
     }
 }
 
@@ -470,8 +575,8 @@ impl Cluster {
     pub fn generator(&self, bootstrap: &str, count: u64, rate: u64) -> WeirProcess {
         let log = self.dir.path().join("generator.log");
         let (count, rate) = (count.to_string(), rate.to_string());
-        WeirProcess::spawn(
-            &self.cache(),
+        WeirProcess::spawn_command(
+            self.weir(),
             &["generator", "--bootstrap.servers", bootstrap, "--topic", "input", "--count", &count, "--rate", &rate],
             log,
         )
@@ -651,6 +756,121 @@ pub fn click_count_jar(dir: &Path) -> PathBuf {
     let path = dir.join("ClickCountJob.jar");
     std::fs::write(&path, weir::builtin::CLICK_EVENT_COUNT).expect("write the component");
     path
+}
+
+/// An S3-compatible object store for checkpoints and savepoints: moto's server (`tests/run`
+/// installs `moto[server]` into the test virtualenv) on a free port, with one bucket; stopped on
+/// drop.
+pub struct S3Server {
+    child: Child,
+    port: u16,
+    /// The bucket made at start.
+    pub bucket: String,
+}
+
+impl S3Server {
+    /// Starts the server, waits until it answers, and creates the bucket `weir` with a plain
+    /// HTTP PUT (S3's CreateBucket).
+    pub fn start() -> S3Server {
+        let port = free_port();
+        let child = Command::new(python())
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto's S3 server (run the tests with tests/run, which installs moto[server])");
+        let server = S3Server { child, port, bucket: "weir".into() };
+        let up =
+            eventually(Duration::from_secs(30), || (server.request(&["-X", "PUT"], "").status == 200).then_some(()));
+        assert!(up.is_some(), "moto's S3 server did not come up on port {port} (or refused to create the bucket)");
+        server
+    }
+
+    /// `http://127.0.0.1:<port>`, for `s3.endpoint`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `s3://<bucket>/<path>`.
+    pub fn uri(&self, path: &str) -> String {
+        format!("s3://{}/{}", self.bucket, path.trim_start_matches('/'))
+    }
+
+    /// The `-D` options that point a cluster's processes at this server.
+    pub fn options(&self) -> Vec<String> {
+        vec![
+            format!("-Ds3.endpoint={}", self.endpoint()),
+            "-Ds3.path.style.access=true".into(),
+            "-Ds3.access-key=test".into(),
+            "-Ds3.secret-key=test".into(),
+            "-Ds3.region=us-east-1".into(),
+        ]
+    }
+
+    /// An HTTP request to `<endpoint>/<bucket>/<key>` with curl. Moto checks no signatures but
+    /// refuses objects to a request without credentials: an `Authorization` header names them.
+    pub fn request(&self, args: &[&str], key: &str) -> HttpAnswer {
+        let url = format!("{}/{}/{}", self.endpoint(), self.bucket, key.trim_start_matches('/'));
+        let authorization = "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, \
+                             SignedHeaders=host, Signature=00";
+        let mut all = vec!["-H", authorization];
+        all.extend_from_slice(args);
+        all.push(&url);
+        curl(&all)
+    }
+
+    /// The keys of the bucket's objects under `prefix`, sorted (S3's ListObjectsV2, read with curl).
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = format!("?list-type=2&prefix={prefix}");
+            if let Some(t) = &token {
+                query.push_str(&format!("&continuation-token={t}"));
+            }
+            let answer = self.request(&[], &query);
+            assert_eq!(answer.status, 200, "listing {prefix}: {}", answer.body);
+            keys.extend(xml_values(&answer.body, "Key"));
+            token = xml_values(&answer.body, "NextContinuationToken").into_iter().next();
+            if token.is_none() {
+                break;
+            }
+        }
+        keys.sort();
+        keys
+    }
+
+    /// An object's bytes (`None` if there is none).
+    pub fn get(&self, key: &str) -> Option<String> {
+        let answer = self.request(&[], key);
+        (answer.status == 200).then_some(answer.body)
+    }
+
+    /// Writes an object (S3's PutObject).
+    pub fn put(&self, key: &str, bytes: &str) {
+        let answer =
+            self.request(&["-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary", bytes], key);
+        assert_eq!(answer.status, 200, "putting {key}: {}", answer.body);
+    }
+
+    /// Deletes an object.
+    pub fn delete(&self, key: &str) {
+        let answer = self.request(&["-X", "DELETE"], key);
+        assert_eq!(answer.status, 204, "deleting {key}: {}", answer.body);
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The texts of every `<tag>` element of an S3 XML answer.
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(&open).skip(1).filter_map(|part| part.split_once(&close).map(|(v, _)| v.to_string())).collect()
 }
 
 /// The Python of the test virtualenv (`tests/run` installs kafka-python, selenium and

@@ -211,3 +211,37 @@ fn the_web_ui_shows_backpressure_watermarks_exceptions_and_the_managers_in_chrom
     assert_eq!(result["rootException"], exceptions["root-exception"], "{exceptions}");
     assert_eq!(result["jobmanagerConfig"]["rest.port"], cluster.rest_port.to_string(), "{result}");
 }
+
+/// README "Securing a cluster": on a cluster with HTTPS and a REST token, the web UI asks for the
+/// token, refuses a wrong one, and with the right one shows the running job (screenshot
+/// `target/web-ui/signed-in.png`).
+#[test]
+fn the_web_ui_asks_for_the_token_of_a_secured_cluster_in_chromium() {
+    let chromium = installed("/usr/bin/chromium");
+    let chromedriver = installed("/usr/bin/chromedriver");
+    let cluster = Cluster::start_secured(1, 1, &[]);
+    let token = cluster.security.as_ref().expect("a secured cluster").token.clone();
+    let component = click_count_jar(cluster.dir.path());
+    let jar = cluster.upload(&component);
+    let job = cluster.run(&jar, serde_json::json!({ "programArgs": PROGRAM_ARGS }));
+    cluster.wait_for_state(&job, "RUNNING", Duration::from_secs(20));
+    let artifacts = target_dir().join("web-ui");
+    std::fs::create_dir_all(&artifacts).expect("the artifact directory");
+    let screenshot = artifacts.join("signed-in.png");
+    let browser_dir = cluster.dir.path().join("chromium");
+    std::fs::create_dir_all(&browser_dir).expect("a fresh Chromium profile directory");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("web_ui_login.py");
+    let result = run_browser_script(
+        &cluster,
+        Command::new(python())
+            .arg(&script)
+            .args(["--url", &cluster.url("/"), "--token", &token, "--job-name", "Click Event Count"])
+            .args(["--screenshot", screenshot.to_str().expect("utf-8 path")])
+            .args(["--user-data-dir", browser_dir.to_str().expect("utf-8 path")])
+            .args(["--chromium", &chromium, "--chromedriver", &chromedriver]),
+    );
+    assert_eq!((result["loginShown"].as_bool(), result["wrongTokenRefused"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(result["signedIn"], true, "{result}");
+    // The browser's sign-in attempts reached the JobManager as refusals, then as requests.
+    assert!(cluster.jobmanager_log().contains("refused a REST request"), "{}", cluster.jobmanager_log());
+}

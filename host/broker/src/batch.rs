@@ -172,6 +172,56 @@ pub(crate) mod tests {
         assert_eq!(split(&Bytes::new()).unwrap_err(), BatchError::Empty);
     }
 
+    /// Fuzzing on stable Rust: arbitrary and mutated produce payloads (`PROPTEST_CASES` for more).
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn config() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256);
+            ProptestConfig { cases, ..ProptestConfig::default() }
+        }
+
+        /// Valid batches back to back, then bytes overwritten (with extreme lengths too) or cut.
+        fn records() -> impl Strategy<Value = Vec<u8>> {
+            let valid = proptest::collection::vec((1i32..5, any::<i64>(), any::<i32>(), any::<i64>()), 1..4)
+                .prop_map(|batches| batches.into_iter().flat_map(|(n, id, seq, ts)| batch(n, id, seq, ts)).collect());
+            let mutated = (
+                valid,
+                proptest::collection::vec((any::<usize>(), prop_oneof![Just(i32::MAX), Just(-1), any::<i32>()]), 0..3),
+                any::<usize>(),
+            )
+                .prop_map(|(mut bytes, ints, cut): (Vec<u8>, _, usize)| {
+                    for (at, n) in ints {
+                        let at = at % bytes.len();
+                        let end = (at + 4).min(bytes.len());
+                        bytes[at..end].copy_from_slice(&n.to_be_bytes()[..end - at]);
+                    }
+                    bytes.truncate(bytes.len() - cut % 3);
+                    bytes
+                });
+            prop_oneof![proptest::collection::vec(any::<u8>(), 0..256), mutated]
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// Batches split off arbitrary bytes cover them exactly, each with a whole header;
+            /// anything else is refused; nothing panics, including rewriting and sequencing.
+            #[test]
+            fn fuzz_record_batches_split_or_are_refused(bytes in records()) {
+                let Ok(batches) = split(&Bytes::from(bytes.clone())) else { return Ok(()) };
+                prop_assert_eq!(batches.iter().map(|b| b.bytes.len()).sum::<usize>(), bytes.len());
+                for b in &batches {
+                    prop_assert!(b.bytes.len() >= HEADER_LEN && b.offset_count >= 1);
+                    prop_assert_eq!(b.assign(i64::MAX).len(), b.bytes.len());
+                    b.last_sequence();
+                }
+            }
+        }
+    }
+
     #[test]
     fn sequences_wrap() {
         let b = split(&Bytes::from(batch(5, 1, i32::MAX - 1, 0))).expect("valid").remove(0);

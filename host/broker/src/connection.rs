@@ -262,3 +262,265 @@ async fn handle(state: &BrokerState, mut frame: Bytes, output: &mut BytesMut) ->
         _ => Err(ConnectionError::UnsupportedVersion { api, version }),
     }
 }
+
+/// Fuzzing on stable Rust: arbitrary frames and mutated valid requests into the request
+/// decoder and handlers (`PROPTEST_CASES=<n>` for more cases).
+#[cfg(test)]
+mod fuzz {
+    use std::time::Duration;
+
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ApiVersionsRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::batch::tests::batch;
+
+    /// `default` cases per property, or as many as `PROPTEST_CASES` asks for.
+    fn cases(default: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default);
+        ProptestConfig { cases, ..ProptestConfig::default() }
+    }
+
+    /// A request frame (without its size prefix): header and body at `version`, or `None` if
+    /// the body has a field that version lacks.
+    fn request<T: Encodable>(api: ApiKey, version: i16, body: &T) -> Option<Vec<u8>> {
+        let mut out = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(7)
+            .with_client_id(Some(StrBytes::from_static_str("fuzz")))
+            .encode(&mut out, api.request_header_version(version))
+            .ok()?;
+        body.encode(&mut out, version).ok()?;
+        Some(out.to_vec())
+    }
+
+    fn name(s: &'static str) -> TopicName {
+        TopicName(StrBytes::from_static_str(s))
+    }
+
+    /// Valid requests of every API that takes a list or bytes from the client, at every
+    /// version the broker supports.
+    fn valid_requests() -> Vec<Vec<u8>> {
+        let records = Bytes::from(batch(3, -1, -1, 1000));
+        let mut requests = Vec::new();
+        for &(api, min, max) in apis::SUPPORTED {
+            for v in min..=max {
+                let frame = match api {
+                    ApiKey::ApiVersions => request(api, v, &ApiVersionsRequest::default()),
+                    ApiKey::Metadata => {
+                        let topics = vec![MetadataRequestTopic::default().with_name(Some(name("t")))];
+                        request(api, v, &MetadataRequest::default().with_topics(Some(topics)))
+                    }
+                    ApiKey::CreateTopics => {
+                        let topic = CreatableTopic::default().with_name(name("t")).with_num_partitions(2);
+                        request(api, v, &CreateTopicsRequest::default().with_topics(vec![topic]))
+                    }
+                    ApiKey::Produce => {
+                        let partition =
+                            PartitionProduceData::default().with_index(0).with_records(Some(records.clone()));
+                        let topic =
+                            TopicProduceData::default().with_name(name("t")).with_partition_data(vec![partition]);
+                        request(api, v, &ProduceRequest::default().with_acks(-1).with_topic_data(vec![topic]))
+                    }
+                    ApiKey::Fetch => {
+                        let partition = FetchPartition::default().with_partition(0).with_partition_max_bytes(1 << 20);
+                        let topic = FetchTopic::default().with_topic(name("t")).with_partitions(vec![partition]);
+                        request(api, v, &FetchRequest::default().with_max_wait_ms(0).with_topics(vec![topic]))
+                    }
+                    ApiKey::FindCoordinator => request(
+                        api,
+                        v,
+                        &FindCoordinatorRequest::default()
+                            .with_key(StrBytes::from_static_str("g"))
+                            .with_coordinator_keys(vec![StrBytes::from_static_str("g")]),
+                    ),
+                    ApiKey::InitProducerId => request(api, v, &InitProducerIdRequest::default()),
+                    ApiKey::ListOffsets => request(api, v, &ListOffsetsRequest::default()),
+                    ApiKey::OffsetCommit => request(api, v, &OffsetCommitRequest::default()),
+                    ApiKey::OffsetFetch => request(api, v, &OffsetFetchRequest::default()),
+                    ApiKey::Heartbeat => request(api, v, &HeartbeatRequest::default()),
+                    ApiKey::LeaveGroup => request(api, v, &LeaveGroupRequest::default()),
+                    _ => None,
+                };
+                requests.extend(frame);
+            }
+        }
+        requests
+    }
+
+    /// A change to a valid request's bytes.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        /// Overwrites a byte (at an index modulo the length).
+        Set(usize, u8),
+        /// Overwrites four bytes with an extreme i32 (a count, a length, a partition count).
+        Int(usize, i32),
+        /// Cuts the request.
+        Truncate(usize),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Mutation::Set(at, b)),
+            (any::<usize>(), prop_oneof![Just(i32::MAX), Just(-1), Just(i32::MIN), Just(1 << 24), any::<i32>()])
+                .prop_map(|(at, n)| Mutation::Int(at, n)),
+            any::<usize>().prop_map(Mutation::Truncate),
+        ]
+    }
+
+    fn apply(frame: &mut Vec<u8>, mutation: &Mutation) {
+        if frame.is_empty() {
+            return;
+        }
+        match *mutation {
+            Mutation::Set(at, b) => {
+                let at = at % frame.len();
+                frame[at] = b;
+            }
+            Mutation::Int(at, n) => {
+                let at = at % frame.len();
+                let end = (at + 4).min(frame.len());
+                frame[at..end].copy_from_slice(&n.to_be_bytes()[..end - at]);
+            }
+            Mutation::Truncate(at) => frame.truncate(at % frame.len()),
+        }
+    }
+
+    /// Arbitrary bytes, often behind a supported API key and version so that decoding gets
+    /// past the header.
+    fn frame() -> impl Strategy<Value = Vec<u8>> {
+        let body = proptest::collection::vec(any::<u8>(), 0..256);
+        prop_oneof![
+            body.clone(),
+            (proptest::sample::select(apis::SUPPORTED.to_vec()), any::<u8>(), body).prop_map(
+                |((api, min, max), v, body)| {
+                    let version = min + i16::from(v) % (max - min + 1);
+                    [(api as i16).to_be_bytes(), version.to_be_bytes()].concat().into_iter().chain(body).collect()
+                }
+            ),
+        ]
+    }
+
+    /// Handles `frame` with `state`: an answer or an error, never a panic. A request that
+    /// waits (a long poll, a rebalance) is given up on after a moment: waiting is an answer.
+    /// Then the same broker still answers ApiVersions.
+    fn handle_then_serve(runtime: &tokio::runtime::Runtime, state: &BrokerState, frame: Vec<u8>) {
+        runtime.block_on(async {
+            let mut output = BytesMut::new();
+            let handled =
+                tokio::time::timeout(Duration::from_millis(50), handle(state, Bytes::from(frame), &mut output)).await;
+            if let Ok(Ok(())) = handled {
+                // Whole response frames only.
+                let mut rest = &output[..];
+                while !rest.is_empty() {
+                    let size = i32::from_be_bytes(rest[..4].try_into().unwrap());
+                    rest = &rest[4 + usize::try_from(size).unwrap()..];
+                }
+            }
+            let versions = request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()).unwrap();
+            let mut output = BytesMut::new();
+            handle(state, Bytes::from(versions), &mut output).await.unwrap();
+            assert!(!output.is_empty(), "the broker no longer answers");
+        });
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    /// Found by fuzzing: a Metadata v0 request whose topic array declares i32::MAX elements
+    /// (8 bytes after the header) made kafka-protocol allocate ~130 GB for them and abort the
+    /// process. Now refused before allocating (the patched `vendor/kafka-protocol`).
+    #[test]
+    fn fuzz_regression_an_array_count_beyond_the_frame_is_refused() {
+        let mut frame = request(ApiKey::Metadata, 0, &MetadataRequest::default().with_topics(Some(vec![]))).unwrap();
+        let count = frame.len() - 4;
+        frame[count..].copy_from_slice(&i32::MAX.to_be_bytes());
+        let state = BrokerState::new("localhost", 9092, 2);
+        let error = runtime().block_on(handle(&state, Bytes::from(frame.clone()), &mut BytesMut::new())).unwrap_err();
+        assert!(error.to_string().contains("Array length 2147483647 is more than the 0 bytes that remain"), "{error}");
+        handle_then_serve(&runtime(), &state, frame);
+    }
+
+    proptest! {
+        #![proptest_config(cases(256))]
+
+        /// Arbitrary request frames: a response or a refusal, and the broker serves on.
+        #[test]
+        fn fuzz_arbitrary_requests_are_answered_or_refused(frame in frame()) {
+            handle_then_serve(&runtime(), &BrokerState::new("localhost", 9092, 2), frame);
+        }
+
+        /// Valid requests of every API and version, mutated: a response or a refusal, and the
+        /// broker serves on.
+        #[test]
+        fn fuzz_mutated_requests_are_answered_or_refused(
+            frame in proptest::sample::select(valid_requests()),
+            mutations in proptest::collection::vec(mutation(), 1..4),
+        ) {
+            let mut frame = frame;
+            for mutation in &mutations {
+                apply(&mut frame, mutation);
+            }
+            handle_then_serve(&runtime(), &BrokerState::new("localhost", 9092, 2), frame);
+        }
+    }
+
+    /// One broker for the whole property, as clients share one.
+    fn broker() -> std::net::SocketAddr {
+        static BROKER: std::sync::OnceLock<crate::EmbeddedBroker> = std::sync::OnceLock::new();
+        let config = crate::BrokerConfig { listen: ([127, 0, 0, 1], 0).into(), ..Default::default() };
+        BROKER.get_or_init(|| crate::EmbeddedBroker::start_blocking(config).unwrap()).local_addr()
+    }
+
+    /// Asks ApiVersions on a new connection and returns the response's correlation id.
+    fn api_versions(addr: std::net::SocketAddr) -> std::io::Result<i32> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let request = request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()).unwrap_or_default();
+        let size = i32::try_from(request.len()).unwrap_or(i32::MAX);
+        stream.write_all(&[size.to_be_bytes().as_slice(), &request].concat())?;
+        let mut head = [0u8; 8];
+        stream.read_exact(&mut head)?;
+        Ok(i32::from_be_bytes([head[4], head[5], head[6], head[7]]))
+    }
+
+    proptest! {
+        // Each case is a real connection to a real broker: fewer cases.
+        #![proptest_config(cases(64))]
+
+        /// Garbage written to a real broker's port (sized frames of arbitrary or mutated
+        /// requests, or raw bytes): that connection is answered or dropped, and a new client
+        /// is still served.
+        #[test]
+        fn fuzz_a_broker_serves_on_after_garbage(
+            frames in proptest::collection::vec(prop_oneof![frame(), proptest::sample::select(valid_requests())], 1..4),
+            sized in any::<bool>(),
+        ) {
+            use std::io::Write;
+            let addr = broker();
+            let mut garbage = std::net::TcpStream::connect(addr).unwrap();
+            for frame in frames {
+                let bytes = if sized {
+                    let size = i32::try_from(frame.len()).unwrap_or(i32::MAX);
+                    [size.to_be_bytes().as_slice(), &frame].concat()
+                } else {
+                    frame
+                };
+                // The broker may already have closed the connection.
+                if garbage.write_all(&bytes).is_err() {
+                    break;
+                }
+            }
+            prop_assert_eq!(api_versions(addr).unwrap(), 7);
+        }
+    }
+}

@@ -141,9 +141,10 @@ impl EmbeddedBroker {
     /// Binds `config.listen` and serves on the current tokio runtime (one task per
     /// connection) until the handle is shut down or dropped.
     pub async fn start(config: BrokerConfig) -> Result<EmbeddedBroker, BrokerError> {
-        if config.default_partitions < 1 {
+        if !(1..=topics::MAX_PARTITIONS).contains(&config.default_partitions) {
             return Err(BrokerError::Config(format!(
-                "default_partitions must be at least 1, not {}",
+                "default_partitions must be 1 to {}, not {}",
+                topics::MAX_PARTITIONS,
                 config.default_partitions
             )));
         }

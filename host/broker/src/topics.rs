@@ -11,6 +11,11 @@ use super::log::PartitionLog;
 /// Kafka's limit on topic name length.
 const MAX_NAME_LEN: usize = 249;
 
+/// The most partitions a topic may have here: each is a log in memory, created up front, so a
+/// request asking for `i32::MAX` of them must be refused rather than allocated (Kafka itself
+/// has no such limit, but clusters stay far below it).
+pub(crate) const MAX_PARTITIONS: i32 = 10_000;
+
 /// Why a topic could not be created.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum TopicError {
@@ -18,7 +23,7 @@ pub(crate) enum TopicError {
     AlreadyExists(String),
     #[error("'{0}' is not a valid topic name (1 to 249 of [a-zA-Z0-9._-], not '.' or '..')")]
     InvalidName(String),
-    #[error("a topic needs at least one partition, not {0}")]
+    #[error("a topic needs 1 to {MAX_PARTITIONS} partitions, not {0}")]
     InvalidPartitions(i32),
     #[error("{0} partition assignments exceed the protocol's limit of {max}", max = i32::MAX)]
     TooManyAssignments(usize),
@@ -54,7 +59,7 @@ fn check(name: &str, partitions: i32) -> Result<(), TopicError> {
     if !valid_name {
         return Err(TopicError::InvalidName(name.to_string()));
     }
-    if partitions < 1 {
+    if !(1..=MAX_PARTITIONS).contains(&partitions) {
         return Err(TopicError::InvalidPartitions(partitions));
     }
     Ok(())
@@ -137,5 +142,8 @@ mod tests {
             assert!(matches!(topics.create(bad, 1), Err(TopicError::InvalidName(_))), "{bad}");
         }
         assert_eq!(topics.create("zero", 0).err(), Some(TopicError::InvalidPartitions(0)));
+        // A CreateTopics request asking for i32::MAX partitions once had them allocated.
+        assert_eq!(topics.create("huge", i32::MAX).err(), Some(TopicError::InvalidPartitions(i32::MAX)));
+        assert!(topics.create("largest", MAX_PARTITIONS).is_ok());
     }
 }

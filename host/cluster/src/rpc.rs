@@ -18,6 +18,9 @@ use weir_core::jobgraph::{Id, JobGraph};
 /// the receiver alike (a corrupt or hostile peer).
 const MESSAGE: Framing = Framing::new("an RPC message's length", Prefix::U32Be, 256 << 20);
 
+/// How long a peer may take over the TLS handshake of the control channel.
+pub const HANDSHAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The machine a TaskManager runs on.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Hardware {
@@ -134,6 +137,77 @@ pub enum ToJobManager {
         /// Why the new code did not start, if it did not.
         failure: Option<String>,
     },
+    /// Send the component of content `hash` (Flink's BlobServer: a TaskManager fetches a
+    /// component once, the first time a deployment or upgrade names one it has not compiled).
+    FetchComponent {
+        /// The component's SHA-256, hex encoded.
+        hash: String,
+    },
+    /// The answer to the JobManager's [`ToTaskManager::Request`] of the same `id`.
+    Response {
+        /// The request's ID.
+        id: u64,
+        /// What the TaskManager found.
+        response: Response,
+    },
+}
+
+/// What the JobManager asks a TaskManager about itself, for the REST API (Flink's
+/// `TaskExecutorGateway` requests for logs and thread dumps).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// The TaskManager's log files.
+    LogList,
+    /// One log file by name, from byte `start` (at most `logs::MAX_READ` bytes).
+    Log {
+        /// The file's name, as the list gave it.
+        name: String,
+        /// Where to start reading.
+        start: u64,
+    },
+    /// The TaskManager's threads.
+    ThreadDump,
+    /// Sample the guest stacks of the job's vertex's subtasks here for `millis` milliseconds
+    /// (the TaskManager caps it), for a flame graph.
+    SampleStacks {
+        /// The job's ID.
+        job: String,
+        /// The vertex's index in the job graph.
+        vertex: usize,
+        /// Only this subtask (all of the vertex's here when absent).
+        subtask: Option<u32>,
+        /// How long to sample.
+        millis: u64,
+    },
+}
+
+/// A TaskManager's answer to a [`Request`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Response {
+    /// Its log files.
+    LogList(Vec<crate::logs::LogFile>),
+    /// Part of a log file.
+    Log(crate::logs::LogPart),
+    /// Its threads.
+    ThreadDump(Vec<crate::thread_dump::ThreadInfo>),
+    /// The guest stacks sampled, each with how often it was seen.
+    Stacks(Vec<StackSample>),
+    /// The request could not be answered (no such log file, say).
+    Failed {
+        /// Why not.
+        reason: String,
+        /// The thing asked for does not exist (a 404 rather than a 500).
+        not_found: bool,
+    },
+}
+
+/// A guest stack seen `count` times by a flame-graph sampling.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StackSample {
+    /// Function names, outermost first.
+    pub frames: Vec<String>,
+    /// How many samples saw it.
+    pub count: u64,
 }
 
 /// Where the subtasks of a job run: the TaskManagers involved and, per vertex and subtask,
@@ -151,8 +225,6 @@ pub struct Placement {
 pub struct Deployment {
     /// The job graph, of which this TaskManager runs the subtasks `placement` puts here.
     pub graph: JobGraph,
-    /// The job's components by content hash, hex encoded.
-    pub components: std::collections::BTreeMap<String, String>,
     /// The hash of the component each vertex runs, by vertex index (after an upgrade of some
     /// operators, a job's vertices may run different components).
     pub vertex_components: Vec<String>,
@@ -203,14 +275,14 @@ pub enum ToTaskManager {
         /// The completed checkpoint's ID.
         checkpoint: u64,
     },
-    /// Compile `component` (hex encoded) and stage it with the job's tasks of `operators`
-    /// (uids), which swap to it at the next upgrade barrier; `graph` is the job after it.
+    /// Compile the component of content `component` and stage it with the job's tasks of
+    /// `operators` (uids), which swap to it at the next upgrade barrier; `graph` is the job after it.
     PrepareUpgrade {
         /// The job being upgraded.
         job: Id,
         /// The upgrade's ID.
         upgrade: String,
-        /// The new component's bytes, hex encoded.
+        /// The new component's SHA-256, hex encoded (fetched with `FetchComponent` if need be).
         component: String,
         /// The job graph after the upgrade.
         graph: Box<JobGraph>,
@@ -224,6 +296,22 @@ pub enum ToTaskManager {
         job: Id,
         /// The upgrade's ID.
         upgrade: String,
+    },
+    /// The answer to [`ToJobManager::FetchComponent`]: the bytes, hex encoded, or why not.
+    Component {
+        /// The SHA-256 asked for.
+        hash: String,
+        /// The component's bytes, hex encoded.
+        component: Option<String>,
+        /// Why the JobManager cannot send it.
+        failure: Option<String>,
+    },
+    /// Answer `request` with a [`ToJobManager::Response`] of the same `id`.
+    Request {
+        /// The request's ID, unique within the JobManager.
+        id: u64,
+        /// What the JobManager asks.
+        request: Request,
     },
 }
 
@@ -315,5 +403,119 @@ mod tests {
         assert!(matches!(error, RpcError::Framing(FramingError::Truncated { len: 200, .. })), "{error:?}");
         // The sender enforces the receiver's limit.
         assert!(MESSAGE.header((256 << 20) + 1).is_err() && MESSAGE.header(256 << 20).is_ok());
+    }
+}
+
+/// Fuzzing on stable Rust: arbitrary and mutated frames into the RPC decoder
+/// (`PROPTEST_CASES=<n>` for more cases).
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `default` cases per property, or as many as `PROPTEST_CASES` asks for.
+    fn cases(default: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default);
+        ProptestConfig { cases, ..ProptestConfig::default() }
+    }
+
+    /// Real messages of both directions, as JSON, for mutations to start from.
+    fn real_messages() -> Vec<Vec<u8>> {
+        let hardware = Hardware { cpu_cores: 2, physical_memory: 1 << 30, free_memory: 1 << 29 };
+        let to_job_manager = [
+            ToJobManager::Register {
+                id: "tm-1".into(),
+                data_address: "localhost:6121".into(),
+                slots: 2,
+                hardware: hardware.clone(),
+            },
+            ToJobManager::Heartbeat {
+                tasks: Vec::new(),
+                hardware,
+                metrics: Some(vec![("Status.JVM.CPU.Load".into(), 0.5)]),
+            },
+            ToJobManager::DeclineCheckpoint { job: "5e20cb6b".into(), checkpoint: 3, reason: "no".into() },
+        ];
+        let to_task_manager = [
+            ToTaskManager::Registered,
+            ToTaskManager::Rejected { reason: "full".into() },
+            ToTaskManager::CheckpointComplete { job: "5e20cb6b".into(), checkpoint: 3 },
+        ];
+        let mut messages: Vec<Vec<u8>> = to_job_manager.iter().map(|m| serde_json::to_vec(m).unwrap()).collect();
+        messages.extend(to_task_manager.iter().map(|m| serde_json::to_vec(m).unwrap()));
+        messages
+    }
+
+    /// A message's payload: arbitrary bytes, or a real message with bytes overwritten or cut.
+    fn payload() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..256),
+            (
+                proptest::sample::select(real_messages()),
+                proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+                any::<usize>(),
+            )
+                .prop_map(|(mut json, sets, cut)| {
+                    for (at, byte) in sets {
+                        let at = at % json.len();
+                        json[at] = byte;
+                    }
+                    json.truncate(cut % (json.len() + 1));
+                    json
+                }),
+            // Deep nesting, which a recursive decoder must refuse rather than overflow its stack.
+            (1usize..2000).prop_map(|depth| [vec![b'['; depth], vec![b']'; depth]].concat()),
+        ]
+    }
+
+    /// A frame: the payload behind its true length, or behind an arbitrary declared one.
+    fn frame() -> impl Strategy<Value = Vec<u8>> {
+        (payload(), prop_oneof![Just(None), any::<u32>().prop_map(Some)]).prop_map(|(payload, declared)| {
+            let len = declared.unwrap_or(u32::try_from(payload.len()).unwrap_or(u32::MAX));
+            [len.to_be_bytes().to_vec(), payload].concat()
+        })
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
+    }
+
+    proptest! {
+        #![proptest_config(cases(256))]
+
+        /// Arbitrary frames, one after another, into both sides' decoders: a message, the end
+        /// of the connection or an error, never a panic.
+        #[test]
+        fn fuzz_rpc_frames_decode_or_are_refused(frames in proptest::collection::vec(frame(), 1..4)) {
+            let bytes = frames.concat();
+            block_on(async {
+                let mut input = &bytes[..];
+                while let Ok(Some(_)) = read::<ToJobManager>(&mut input).await {}
+                let mut input = &bytes[..];
+                while let Ok(Some(_)) = read::<ToTaskManager>(&mut input).await {}
+            });
+        }
+
+        /// Messages with arbitrary text written by `write` are read back by `read`, in order.
+        #[test]
+        fn fuzz_rpc_messages_round_trip(reasons in proptest::collection::vec(any::<String>(), 1..4), checkpoint in any::<u64>()) {
+            block_on(async {
+                let mut out = Vec::new();
+                for reason in &reasons {
+                    let message = ToJobManager::DeclineCheckpoint { job: reason.clone(), checkpoint, reason: reason.clone() };
+                    write(&mut out, &message).await.unwrap();
+                }
+                let mut input = &out[..];
+                for reason in &reasons {
+                    let back = read::<ToJobManager>(&mut input).await.unwrap();
+                    let Some(ToJobManager::DeclineCheckpoint { job, checkpoint: c, reason: r }) = back else {
+                        panic!("{back:?}");
+                    };
+                    assert_eq!((&job, c, &r), (reason, checkpoint, reason));
+                }
+                assert!(read::<ToJobManager>(&mut input).await.unwrap().is_none());
+            });
+        }
     }
 }

@@ -29,6 +29,12 @@ pub mod keys {
     pub const TASK_SLOTS: &str = "taskmanager.numberOfTaskSlots";
     /// The host a TaskManager tells others to reach it at for data exchange.
     pub const TASKMANAGER_HOST: &str = "taskmanager.host";
+    /// The address a TaskManager's data server listens on (`0.0.0.0` by default); others reach
+    /// it at `taskmanager.host`.
+    pub const TASKMANAGER_BIND_HOST: &str = "taskmanager.bind-host";
+    /// The address the JobManager's RPC listens on (`0.0.0.0` by default); TaskManagers reach
+    /// it at `jobmanager.rpc.address`.
+    pub const JOBMANAGER_BIND_HOST: &str = "jobmanager.bind-host";
     /// The port of a TaskManager's data server for channels from other hosts (0: any free port).
     pub const TASKMANAGER_DATA_PORT: &str = "taskmanager.data.port";
     /// How often a TaskManager sends the JobManager a heartbeat (milliseconds unless a unit is given).
@@ -45,6 +51,43 @@ pub mod keys {
     pub const JOBMANAGER_DATA_DIR: &str = "weir.jobmanager.data-dir";
     /// How often the web UI refreshes (reported by `/config`).
     pub const WEB_REFRESH_INTERVAL: &str = "web.refresh-interval";
+    /// Where a process writes its log files (Flink's `env.log.dir`).
+    pub const LOG_DIR: &str = "env.log.dir";
+    /// How many rotated log files a process keeps besides the current one (Flink's `env.log.max`).
+    pub const LOG_MAX: &str = "env.log.max";
+    /// The size at which a log file is rotated, in bytes (Weir's key; Flink's log4j sets it).
+    pub const LOG_FILE_SIZE: &str = "weir.log.file-size";
+    /// The most functions an uploaded component may have (Weir's key).
+    pub const COMPONENT_MAX_FUNCTIONS: &str = "weir.component.max-functions";
+    /// How long compiling an uploaded component may take (Weir's key).
+    pub const COMPONENT_COMPILE_TIMEOUT: &str = "weir.component.compile-timeout";
+    /// Mutual TLS between the cluster's processes (`false` by default).
+    pub const SSL_INTERNAL_ENABLED: &str = "security.ssl.internal.enabled";
+    /// The internal keystore: a PEM file with this process's certificate chain and key.
+    pub const SSL_INTERNAL_KEYSTORE: &str = "security.ssl.internal.keystore";
+    /// The internal truststore: a PEM file with the cluster CA's certificate.
+    pub const SSL_INTERNAL_TRUSTSTORE: &str = "security.ssl.internal.truststore";
+    /// TLS on the REST API (`false` by default).
+    pub const SSL_REST_ENABLED: &str = "security.ssl.rest.enabled";
+    /// The REST server's keystore: a PEM file with its certificate chain and key.
+    pub const SSL_REST_KEYSTORE: &str = "security.ssl.rest.keystore";
+    /// What REST clients (the CLI) trust: a PEM file of CA certificates.
+    pub const SSL_REST_TRUSTSTORE: &str = "security.ssl.rest.truststore";
+    /// The bearer token every REST request but the web UI's files must carry (Weir's key).
+    pub const REST_AUTHENTICATION_TOKEN: &str = "rest.authentication.token";
+    /// A file holding the bearer token, in place of the token itself in the configuration.
+    pub const REST_AUTHENTICATION_TOKEN_FILE: &str = "rest.authentication.token-file";
+    /// The S3 endpoint of `s3://` checkpoints and savepoints (an S3-compatible server's URL;
+    /// AWS's own by default, or `AWS_ENDPOINT`).
+    pub const S3_ENDPOINT: &str = "s3.endpoint";
+    /// The S3 access key (or `AWS_ACCESS_KEY_ID`).
+    pub const S3_ACCESS_KEY: &str = "s3.access-key";
+    /// The S3 secret key (or `AWS_SECRET_ACCESS_KEY`).
+    pub const S3_SECRET_KEY: &str = "s3.secret-key";
+    /// Path-style requests (`endpoint/bucket/key`), as S3-compatible servers want.
+    pub const S3_PATH_STYLE_ACCESS: &str = "s3.path.style.access";
+    /// The S3 region (or `AWS_REGION`/`AWS_DEFAULT_REGION`; `us-east-1` by default).
+    pub const S3_REGION: &str = "s3.region";
 }
 
 /// Why the configuration could not be read.
@@ -64,6 +107,16 @@ pub enum ConfigError {
         /// The file, or `$FLINK_PROPERTIES`.
         path: String,
         /// The YAML parser's message.
+        message: String,
+    },
+    /// The file a secret's key names cannot be read.
+    #[error("cannot read {key} ({path}): {message}")]
+    SecretFile {
+        /// The key naming the file.
+        key: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
         message: String,
     },
     /// A `-D` flag without `key=value`.
@@ -237,6 +290,41 @@ impl Configuration {
                 value: v.to_string(),
                 expected: "a duration such as 1000, 500 ms or 10 s",
             }),
+        }
+    }
+
+    /// A boolean (`true`/`false`, any case), or `default` when unset.
+    pub fn get_bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key).map(str::trim) {
+            None => Ok(default),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => {
+                Err(ConfigError::Value { key: key.to_string(), value: v.to_string(), expected: "true or false" })
+            }
+        }
+    }
+
+    /// A secret: `key`'s value, else the trimmed content of the file `file_key` names (so the
+    /// secret need not sit in the configuration); `None` when neither is set. Empty is an error.
+    pub fn get_secret(&self, key: &str, file_key: &str) -> Result<Option<String>, ConfigError> {
+        let empty =
+            |key: &str| ConfigError::Value { key: key.to_string(), value: String::new(), expected: "not empty" };
+        if let Some(value) = self.get(key) {
+            return if value.trim().is_empty() { Err(empty(key)) } else { Ok(Some(value.trim().to_string())) };
+        }
+        let Some(path) = self.get_path(&[file_key]) else { return Ok(None) };
+        let error =
+            |message: String| ConfigError::SecretFile { key: file_key.to_string(), path: path.clone(), message };
+        // A secret is a few dozen bytes: a large file is a mistake, not a secret.
+        let metadata = std::fs::metadata(&path).map_err(|e| error(e.to_string()))?;
+        if metadata.len() > 4096 {
+            return Err(error(format!("{} bytes, more than a secret", metadata.len())));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| error(e.to_string()))?;
+        match text.trim() {
+            "" => Err(error("the file is empty".into())),
+            secret => Ok(Some(secret.to_string())),
         }
     }
 

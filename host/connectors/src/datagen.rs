@@ -66,8 +66,10 @@ impl SourceReader for DatagenReader {
             #[allow(clippy::cast_possible_truncation)]
             let due = (self.started.elapsed().as_secs_f64() * rate) as u64;
             if due <= self.produced {
-                let wait =
-                    Duration::from_secs_f64(((self.produced + 1) as f64 / rate) - self.started.elapsed().as_secs_f64());
+                // why max: the clock moved on since `due` was computed; a negative wait panics.
+                let wait = Duration::from_secs_f64(
+                    (((self.produced + 1) as f64 / rate) - self.started.elapsed().as_secs_f64()).max(0.0),
+                );
                 std::thread::sleep(wait.min(timeout));
                 return Ok(SourcePoll::default());
             }

@@ -412,3 +412,129 @@ mod tests {
         assert_eq!(io_error.kind(), io::ErrorKind::UnexpectedEof);
     }
 }
+
+/// Fuzzing on stable Rust: arbitrary bytes, prefixes and limits (`PROPTEST_CASES` for more).
+#[cfg(test)]
+pub(crate) mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `default` cases per property, or as many as `PROPTEST_CASES` asks for.
+    pub(crate) fn cases(default: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default);
+        ProptestConfig { cases, ..ProptestConfig::default() }
+    }
+
+    fn prefix() -> impl Strategy<Value = Prefix> {
+        prop_oneof![Just(Prefix::U16Le), Just(Prefix::U32Le), Just(Prefix::U32Be)]
+    }
+
+    /// Small limits (so that lengths in the input cross them) and the largest.
+    fn limit() -> impl Strategy<Value = usize> {
+        prop_oneof![0usize..64, Just(usize::MAX)]
+    }
+
+    /// Bytes whose first ones are often a small length, so that frames are sometimes whole.
+    fn input() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..128),
+            (0u8..16, proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(len, rest)| {
+                let mut bytes = vec![len, 0, 0, 0];
+                bytes.extend(rest);
+                bytes
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(cases(256))]
+
+        /// Splitting a frame off arbitrary bytes takes no more than is there and the limit
+        /// allows, and a refusal leaves the input untouched.
+        #[test]
+        fn fuzz_split_is_bounded_by_the_input_and_the_limit(prefix in prefix(), limit in limit(), bytes in input()) {
+            let framing = Framing::new("a fuzzed length", prefix, limit);
+            let mut slice = &bytes[..];
+            match framing.split(&mut slice) {
+                Ok(payload) => {
+                    prop_assert!(payload.len() <= limit);
+                    prop_assert_eq!(prefix.width() + payload.len() + slice.len(), bytes.len());
+                    prop_assert_eq!(payload, &bytes[prefix.width()..prefix.width() + payload.len()]);
+                }
+                Err(_) => prop_assert_eq!(slice.len(), bytes.len()),
+            }
+        }
+
+        /// Reading a frame from an arbitrary stream returns at most what arrived and the limit
+        /// allows, in a buffer no larger than the read-ahead or what arrived.
+        #[test]
+        fn fuzz_read_is_bounded_by_the_stream_and_the_limit(prefix in prefix(), limit in limit(), bytes in input()) {
+            let framing = Framing::new("a fuzzed length", prefix, limit);
+            let mut stream = &bytes[..];
+            if let Ok(payload) = framing.read(&mut stream) {
+                prop_assert!(payload.len() <= limit);
+                prop_assert_eq!(prefix.width() + payload.len() + stream.len(), bytes.len());
+                prop_assert!(payload.capacity() <= READ_AHEAD.max(2 * bytes.len()));
+                // The stream reader and the slice splitter agree.
+                prop_assert_eq!(framing.split(&mut &bytes[..]).ok(), Some(&payload[..]));
+            }
+        }
+
+        /// A count taken off arbitrary bytes never promises more items than the rest can hold.
+        #[test]
+        fn fuzz_count_fits_what_remains(
+            prefix in prefix(),
+            limit in limit(),
+            item in prop_oneof![0usize..32, Just(usize::MAX)],
+            bytes in input(),
+        ) {
+            let framing = Framing::new("a fuzzed count", prefix, limit);
+            let mut slice = &bytes[..];
+            match framing.count(&mut slice, item) {
+                Ok(count) => {
+                    prop_assert!(count <= limit);
+                    prop_assert!(count.checked_mul(item).is_some_and(|n| n <= slice.len()));
+                    prop_assert_eq!(slice.len() + prefix.width(), bytes.len());
+                }
+                Err(_) => prop_assert_eq!(slice.len(), bytes.len()),
+            }
+            let mut slice = &bytes[..];
+            let n = item.min(256);
+            match take(&mut slice, n, "fuzzed bytes") {
+                Ok(head) => prop_assert_eq!(head.len() + slice.len(), bytes.len()),
+                Err(_) => prop_assert!(bytes.len() < n && slice.len() == bytes.len()),
+            }
+        }
+
+        /// What is put comes back by `split` and by `read`, frame by frame; a payload over the
+        /// limit is refused and writes nothing.
+        #[test]
+        fn fuzz_put_then_split_round_trips(
+            prefix in prefix(),
+            limit in 0usize..48,
+            payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8),
+        ) {
+            let framing = Framing::new("a fuzzed length", prefix, limit);
+            let mut out = Vec::new();
+            let mut kept = Vec::new();
+            for payload in &payloads {
+                let before = out.len();
+                match framing.put(&mut out, payload) {
+                    Ok(()) => kept.push(payload),
+                    Err(_) => {
+                        prop_assert!(payload.len() > limit);
+                        prop_assert_eq!(out.len(), before);
+                    }
+                }
+            }
+            let mut slice = &out[..];
+            let mut stream = &out[..];
+            for payload in kept {
+                prop_assert_eq!(framing.split(&mut slice).unwrap(), &payload[..]);
+                prop_assert_eq!(&framing.read(&mut stream).unwrap(), payload);
+            }
+            prop_assert!(slice.is_empty() && stream.is_empty());
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! - [`execution`]: job and subtask states.
 //! - [`jobgraph`]: the job graph a component's plan becomes.
 //! - [`checkpoint`]: barriers, snapshots on disk, savepoints and restore points.
+//! - [`filesystem`]: file systems by URI scheme (local files; `s3://` registered by the binary).
 //! - [`framing`]: length-prefixed frames with checked lengths and limits (RPC, data exchange,
 //!   state files).
 //! - [`watermark`]: event time at sources and across channels.
@@ -11,14 +12,17 @@
 //! - [`timer`]: event- and processing-time timers.
 //! - [`metrics`]: task, operator and process metrics, named as Flink names them.
 //! - [`cancel`]: cancellation shared by a job's threads.
+//! - [`threads`]: full names of named threads, for thread dumps.
 
 pub mod cancel;
 pub mod checkpoint;
 pub mod execution;
+pub mod filesystem;
 pub mod framing;
 pub mod jobgraph;
 pub mod keygroup;
 pub mod metrics;
 pub mod state;
+pub mod threads;
 pub mod timer;
 pub mod watermark;

@@ -6,7 +6,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Frontend;
-use super::client::{Operation, PlanRequest, RestClient, RestError, RunRequest, UpgradeRequest};
+use super::client::{ClientSecurity, Operation, PlanRequest, RestClient, RestError, RunRequest, UpgradeRequest};
 use super::error::{CliError, Failure, class};
 use super::format::{self, ListSelection};
 use super::help;
@@ -617,8 +617,36 @@ impl Frontend<'_> {
                 format!("Invalid value for {}: {}", keys::REST_PORT, config.get(keys::REST_PORT).unwrap_or_default()),
             )
         })?;
-        Ok((RestClient::new(host, port), config))
+        let security = client_security(&config)?;
+        Ok((RestClient::secured(host, port, security), config))
     }
+}
+
+/// The environment variable the CLI also takes the REST token from.
+pub const TOKEN_VARIABLE: &str = "WEIR_REST_TOKEN";
+
+/// HTTPS and the bearer token, as the configuration (`security.ssl.rest.*`,
+/// `rest.authentication.token[-file]`) or `$WEIR_REST_TOKEN` ask.
+fn client_security(config: &Configuration) -> Result<ClientSecurity, CliError> {
+    let illegal = |message: String| CliError::from(Failure::new(class::ILLEGAL_CONFIGURATION, message));
+    let trusted = if config.get_bool(keys::SSL_REST_ENABLED, false).map_err(|e| illegal(e.to_string()))? {
+        let truststore = config.get_path(&[keys::SSL_REST_TRUSTSTORE]).ok_or_else(|| {
+            illegal(format!("{} is true, but {} is not set", keys::SSL_REST_ENABLED, keys::SSL_REST_TRUSTSTORE))
+        })?;
+        let certificates = weir_security::tls::load_certificates(&truststore, "the trusted CA certificates")
+            .map_err(|e| illegal(e.to_string()))?;
+        Some(certificates.iter().map(|c| c.as_ref().to_vec()).collect())
+    } else {
+        None
+    };
+    let token = match config
+        .get_secret(keys::REST_AUTHENTICATION_TOKEN, keys::REST_AUTHENTICATION_TOKEN_FILE)
+        .map_err(|e| illegal(e.to_string()))?
+    {
+        Some(token) => Some(token),
+        None => std::env::var(TOKEN_VARIABLE).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+    };
+    Ok(ClientSecurity { trusted, token })
 }
 
 fn client_timeout(config: &Configuration) -> Result<Duration, CliError> {

@@ -141,6 +141,17 @@ pub struct RestClient {
     base: String,
     endpoint: String,
     agent: ureq::Agent,
+    /// The `Authorization` header's value, when the cluster wants a token.
+    authorization: Option<String>,
+}
+
+/// How the CLI reaches a secured REST API: HTTPS trusting `trusted`'s certificates, and a token.
+#[derive(Default)]
+pub struct ClientSecurity {
+    /// With TLS: the CA certificates (DER) the server's certificate must chain to.
+    pub trusted: Option<Vec<Vec<u8>>>,
+    /// The bearer token to send.
+    pub token: Option<String>,
 }
 
 /// Flink's `rest.client.max-content-length` default.
@@ -149,9 +160,27 @@ const MAX_CONTENT_LENGTH: u64 = 100 * 1024 * 1024;
 impl RestClient {
     /// A client for `http://host:port`.
     pub fn new(host: &str, port: u16) -> Self {
+        Self::secured(host, port, ClientSecurity::default())
+    }
+
+    /// A client for `host:port` over HTTPS when `security.trusted` is set, sending its token.
+    pub fn secured(host: &str, port: u16, security: ClientSecurity) -> Self {
         let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
         let endpoint = format!("{host}:{port}");
-        let config = ureq::Agent::config_builder()
+        let scheme = if security.trusted.is_some() { "https" } else { "http" };
+        let mut config = ureq::Agent::config_builder();
+        if let Some(trusted) = security.trusted {
+            let certificates: Vec<_> =
+                trusted.iter().map(|der| ureq::tls::Certificate::from_der(der).to_owned()).collect();
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .provider(ureq::tls::TlsProvider::Rustls)
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certificates))
+                    .unversioned_rustls_crypto_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                    .build(),
+            );
+        }
+        let config = config
             // Error answers carry Flink's `{"errors": [...]}`, which we want to read.
             .http_status_as_error(false)
             // Flink's REST client ignores proxy variables; a proxy would not reach a local cluster.
@@ -160,7 +189,12 @@ impl RestClient {
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
             .build();
-        RestClient { base: format!("http://{endpoint}"), endpoint, agent: config.into() }
+        RestClient {
+            base: format!("{scheme}://{endpoint}"),
+            endpoint,
+            agent: config.into(),
+            authorization: security.token.map(|t| format!("Bearer {t}")),
+        }
     }
 
     /// `host:port`.
@@ -363,14 +397,15 @@ impl RestClient {
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<T, RestError> {
         let url = format!("{}{path}", self.base);
+        let authorization = self.authorization.as_deref();
         let result = match (method, body) {
-            (Method::Get, _) => self.agent.get(&url).call(),
-            (Method::Delete, _) => self.agent.delete(&url).call(),
+            (Method::Get, _) => authorize(self.agent.get(&url), authorization).call(),
+            (Method::Delete, _) => authorize(self.agent.delete(&url), authorization).call(),
             (Method::Post, Some((content_type, bytes))) => {
-                self.agent.post(&url).header("Content-Type", content_type).send(&bytes[..])
+                authorize(self.agent.post(&url), authorization).header("Content-Type", content_type).send(&bytes[..])
             }
-            (Method::Post, None) => self.agent.post(&url).send_empty(),
-            (Method::Patch, _) => self.agent.patch(&url).send_empty(),
+            (Method::Post, None) => authorize(self.agent.post(&url), authorization).send_empty(),
+            (Method::Patch, _) => authorize(self.agent.patch(&url), authorization).send_empty(),
         };
         let mut response = result.map_err(|e| self.transport_error(e))?;
         let status = response.status().as_u16();
@@ -400,6 +435,14 @@ impl RestClient {
             other => return RestError::Response(other.to_string()),
         };
         RestError::Connect { endpoint: self.endpoint.clone(), detail }
+    }
+}
+
+/// Adds the `Authorization` header when there is one.
+fn authorize<B>(request: ureq::RequestBuilder<B>, authorization: Option<&str>) -> ureq::RequestBuilder<B> {
+    match authorization {
+        Some(value) => request.header("Authorization", value),
+        None => request,
     }
 }
 

@@ -593,3 +593,121 @@ mod tests {
         assert_eq!(parse(&opts(), &["-s".into(), "\"/tmp/sp\"".into()], true).unwrap().value("s"), Some("/tmp/sp"));
     }
 }
+
+/// Fuzzing on stable Rust: arbitrary word lists into every action's options
+/// (`PROPTEST_CASES=<n>` for more cases).
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::error::CliError;
+    use crate::options;
+
+    /// `default` cases per property, or as many as `PROPTEST_CASES` asks for.
+    fn cases(default: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default);
+        ProptestConfig { cases, ..ProptestConfig::default() }
+    }
+
+    /// Every action's options, as `flink` parses them, with whether parsing stops at the
+    /// first non-option.
+    fn actions() -> Vec<(Options, bool)> {
+        vec![
+            (options::run(), true),
+            (options::upgrade(), true),
+            (options::info(), true),
+            (options::list(), false),
+            (options::cancel(), false),
+            (options::stop(), false),
+            (options::savepoint(), false),
+            (options::run_help(), true),
+            (options::savepoint_help(), false),
+        ]
+    }
+
+    /// A word: an option of Flink's (short, long, glued, with `=`), a property, a value, or
+    /// arbitrary text, odd unicode included.
+    fn word() -> impl Strategy<Value = String> {
+        let known = proptest::sample::select(vec![
+            "-D",
+            "-Dk=v",
+            "-Drest.port=8081",
+            "-D=",
+            "-Dk",
+            "-m",
+            "-mlocalhost:8081",
+            "-m=",
+            "--jobmanager",
+            "--jobmanager=host:1",
+            "-p",
+            "-p2",
+            "-p=2",
+            "--parallelism",
+            "--parallelism=",
+            "--paral",
+            "--p",
+            "-d",
+            "-dn",
+            "-sae",
+            "-s",
+            "--",
+            "-",
+            "--=",
+            "-=",
+            "=",
+            "\"",
+            "\"x\"",
+            "\"\"",
+            "-2",
+            "1e9",
+            "-Xmx512m",
+            "-a",
+            "--target",
+            "-t",
+            "-py",
+            "-C",
+            "-type",
+            "-yid",
+            "job.wasm",
+            "-\u{e9}",
+            "--\u{1F600}",
+            "-D\u{0}=\u{0}",
+        ])
+        .prop_map(String::from);
+        prop_oneof![
+            4 => known,
+            2 => "-{0,2}[DmpsdnaeyXt=\"\u{e9}\u{1F600}\u{0}\u{200B}.:]{0,6}",
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(cases(256))]
+
+        /// Any word list, for any action: a command line or a usage error, never a panic, and
+        /// what parsed can be read back whole.
+        #[test]
+        fn fuzz_cli_words_parse_or_are_refused(
+            action in 0usize..9,
+            words in proptest::collection::vec(word(), 0..8),
+        ) {
+            let (options, stop_at_non_option) = &actions()[action];
+            match parse(options, &words, *stop_at_non_option) {
+                Ok(cmd) => {
+                    for option in options.iter() {
+                        cmd.has(option.short);
+                        cmd.value(option.short);
+                        cmd.values(option.short);
+                        cmd.properties(option.short);
+                    }
+                    prop_assert!(cmd.args().len() <= words.len());
+                }
+                Err(error) => {
+                    let message = error.to_string();
+                    prop_assert!(matches!(CliError::from(error), CliError::Args(m) if m == message));
+                }
+            }
+        }
+    }
+}

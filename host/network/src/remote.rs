@@ -6,6 +6,9 @@
 //! each element into the receiving task's bounded channel and blocks while it is full; it then
 //! stops reading the socket, TCP's window fills, the sending thread blocks, and so does the
 //! sending task: backpressure crosses machines as it does within one.
+//!
+//! With internal TLS on (`security.ssl.internal.enabled`), both ends show a certificate of the
+//! cluster's CA before the channel's name is read: a connection without one is dropped and logged.
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -20,12 +23,15 @@ use weir_core::cancel::CancelToken;
 use weir_core::checkpoint::{Barrier, BarrierKind};
 use weir_core::framing::{Framing, Prefix};
 use weir_core::watermark::WatermarkStatus;
+use weir_security::InternalTls;
 
 /// How long a connection may wait for its channel's receiver to be deployed.
 const REGISTRATION_WAIT: Duration = Duration::from_secs(30);
 /// How long a sender keeps trying to reach the receiving host.
 const CONNECT_WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
+/// How long a peer may take over the TLS handshake before it is dropped.
+const HANDSHAKE_WAIT: Duration = Duration::from_secs(10);
 
 const RECORDS: u8 = 0;
 const WATERMARK: u8 = 1;
@@ -173,8 +179,9 @@ pub struct DataServer {
 }
 
 impl DataServer {
-    /// Listens on `bind` and advertises `host` with the bound port.
-    pub fn start(bind: &str, host: &str) -> io::Result<DataServer> {
+    /// Listens on `bind` and advertises `host` with the bound port; with `tls`, only peers with a
+    /// certificate of the cluster are served.
+    pub fn start(bind: &str, host: &str, tls: Option<InternalTls>) -> io::Result<DataServer> {
         let listener = TcpListener::bind(bind)?;
         let port = listener.local_addr()?.port();
         let registry = ChannelRegistry::default();
@@ -183,9 +190,18 @@ impl DataServer {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let registry = accept_registry.clone();
+                let tls = tls.clone();
                 let spawned = std::thread::Builder::new().name("data-in".into()).spawn(move || {
-                    if let Err(error) = receive(stream, &registry) {
-                        tracing::debug!(%error, "incoming channel closed");
+                    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                    let input = match secure(stream, tls.as_ref()) {
+                        Ok(input) => input,
+                        Err(error) => {
+                            tracing::warn!(%peer, %error, "refused a data connection: no valid certificate of this cluster");
+                            return;
+                        }
+                    };
+                    if let Err(error) = receive(input, &registry) {
+                        tracing::debug!(%peer, %error, "incoming channel closed");
                     }
                 });
                 if let Err(error) = spawned {
@@ -207,10 +223,21 @@ impl DataServer {
     }
 }
 
-/// Reads one channel from `stream` into its registered receiver.
-fn receive(stream: TcpStream, registry: &ChannelRegistry) -> io::Result<()> {
+/// The reading side of an accepted connection: with `tls`, after a handshake in which the peer
+/// showed a certificate of the cluster.
+fn secure(stream: TcpStream, tls: Option<&InternalTls>) -> io::Result<Box<dyn Read + Send>> {
     stream.set_nodelay(true)?;
-    let mut input = BufReader::with_capacity(256 * 1024, stream);
+    let Some(tls) = tls else { return Ok(Box::new(stream)) };
+    // A peer that connects and stays silent must not hold a thread forever.
+    stream.set_read_timeout(Some(HANDSHAKE_WAIT))?;
+    let session = tls.accept_blocking(stream)?;
+    session.sock.set_read_timeout(None)?;
+    Ok(Box::new(session))
+}
+
+/// Reads one channel from `input` into its registered receiver.
+fn receive(input: Box<dyn Read + Send>, registry: &ChannelRegistry) -> io::Result<()> {
+    let mut input = BufReader::with_capacity(256 * 1024, input);
     let name = read_string(&mut input, CHANNEL_NAME, "channel name")?;
     let Some(sender) = registry.take(&name, REGISTRATION_WAIT) else {
         return Err(invalid(&format!("no receiver for channel {name}")));
@@ -234,15 +261,17 @@ fn receive(stream: TcpStream, registry: &ChannelRegistry) -> io::Result<()> {
 }
 
 /// Starts a thread that sends what a local task writes to `receiver` to the channel `name` on
-/// the host at `address`, until the end of input, the task's end, or `cancel`.
+/// the host at `address` (over mutual TLS with `tls`), until the end of input, the task's end,
+/// or `cancel`.
 pub fn spawn_sender(
     name: String,
     address: String,
     receiver: Receiver<StreamElement>,
+    tls: Option<InternalTls>,
     cancel: CancelToken,
 ) -> io::Result<()> {
     std::thread::Builder::new().name("data-out".into()).spawn(move || {
-        if let Err(error) = send(&name, &address, &receiver, &cancel)
+        if let Err(error) = send(&name, &address, &receiver, tls.as_ref(), &cancel)
             && !cancel.is_cancelled()
         {
             tracing::warn!(channel = name, address, %error, "outgoing channel failed");
@@ -264,9 +293,24 @@ fn connect(address: &str, cancel: &CancelToken) -> io::Result<TcpStream> {
     }
 }
 
-fn send(name: &str, address: &str, receiver: &Receiver<StreamElement>, cancel: &CancelToken) -> io::Result<()> {
+fn send(
+    name: &str,
+    address: &str,
+    receiver: &Receiver<StreamElement>,
+    tls: Option<&InternalTls>,
+    cancel: &CancelToken,
+) -> io::Result<()> {
     let stream = connect(address, cancel)?;
     stream.set_nodelay(true)?;
+    let stream: Box<dyn Write + Send> = match tls {
+        Some(tls) => {
+            stream.set_read_timeout(Some(HANDSHAKE_WAIT))?;
+            let session = tls.connect_blocking(stream)?;
+            session.sock.set_read_timeout(None)?;
+            Box::new(session)
+        }
+        None => Box::new(stream),
+    };
     let mut out = BufWriter::with_capacity(256 * 1024, stream);
     CHANNEL_NAME.write(&mut out, name.as_bytes())?;
     out.flush()?;
@@ -357,11 +401,11 @@ mod tests {
 
     #[test]
     fn elements_cross_a_connection_in_order() {
-        let server = DataServer::start("127.0.0.1:0", "127.0.0.1").unwrap();
+        let server = DataServer::start("127.0.0.1:0", "127.0.0.1", None).unwrap();
         let (remote_tx, remote_rx) = channel();
         server.registry().register("job/0.0/1.0/0".into(), remote_tx);
         let (local_tx, local_rx) = channel();
-        spawn_sender("job/0.0/1.0/0".into(), server.address().to_string(), local_rx, CancelToken::new()).unwrap();
+        spawn_sender("job/0.0/1.0/0".into(), server.address().to_string(), local_rx, None, CancelToken::new()).unwrap();
         let mut batch = Vec::new();
         weir_frame::push(&mut batch, 5, b"/help", b"{}");
         let sent = vec![
@@ -380,5 +424,148 @@ mod tests {
         }
         let received: Vec<_> = (0..5).map(|_| remote_rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
         assert_eq!(received, sent);
+    }
+
+    /// Internal TLS from freshly made cluster certificates in `dir`.
+    fn cluster_tls(dir: &std::path::Path) -> InternalTls {
+        use weir_security::certificates::files;
+        weir_security::ClusterCertificates::generate(&[], String::new()).unwrap().write(dir).unwrap();
+        InternalTls::load(&dir.join(files::INTERNAL), &dir.join(files::CA)).unwrap()
+    }
+
+    #[test]
+    fn with_tls_members_exchange_data_and_strangers_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = cluster_tls(dir.path());
+        let server = DataServer::start("127.0.0.1:0", "127.0.0.1", Some(tls.clone())).unwrap();
+
+        // A member of the cluster: its elements arrive.
+        let (remote_tx, remote_rx) = channel();
+        server.registry().register("job/0.0/1.0/0".into(), remote_tx);
+        let (local_tx, local_rx) = channel();
+        spawn_sender("job/0.0/1.0/0".into(), server.address().to_string(), local_rx, Some(tls), CancelToken::new())
+            .unwrap();
+        local_tx.send(StreamElement::Watermark(7)).unwrap();
+        assert_eq!(remote_rx.recv_timeout(Duration::from_secs(5)).unwrap(), StreamElement::Watermark(7));
+
+        // A plain connection naming a registered channel: dropped, nothing delivered.
+        let (stranger_tx, stranger_rx) = channel();
+        server.registry().register("job/0.0/1.0/1".into(), stranger_tx);
+        let (plain_tx, plain_rx) = channel();
+        spawn_sender("job/0.0/1.0/1".into(), server.address().to_string(), plain_rx, None, CancelToken::new()).unwrap();
+        plain_tx.send(StreamElement::Watermark(8)).unwrap();
+        // And one with a certificate of another cluster.
+        let other = tempfile::tempdir().unwrap();
+        let (other_tx, other_rx) = channel();
+        let other_tls = cluster_tls(other.path());
+        spawn_sender(
+            "job/0.0/1.0/1".into(),
+            server.address().to_string(),
+            other_rx,
+            Some(other_tls),
+            CancelToken::new(),
+        )
+        .unwrap();
+        other_tx.send(StreamElement::Watermark(9)).unwrap();
+        assert!(stranger_rx.recv_timeout(Duration::from_secs(2)).is_err(), "a stranger's element was delivered");
+    }
+}
+
+/// Fuzzing on stable Rust: arbitrary and mutated bytes into the data-exchange decoder
+/// (`PROPTEST_CASES=<n>` for more cases).
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `default` cases per property, or as many as `PROPTEST_CASES` asks for.
+    fn cases(default: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default);
+        ProptestConfig { cases, ..ProptestConfig::default() }
+    }
+
+    fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..max)
+    }
+
+    /// Any element a sender writes: record batches in the frame format, watermarks, statuses,
+    /// barriers of every kind with arbitrary locations, the end of input.
+    fn element() -> impl Strategy<Value = StreamElement> {
+        let records = proptest::collection::vec((any::<i64>(), bytes(16), bytes(32)), 0..4).prop_map(|records| {
+            let mut batch = Vec::new();
+            for (timestamp, key, value) in records {
+                weir_frame::push(&mut batch, timestamp, &key, &value);
+            }
+            StreamElement::Records(batch)
+        });
+        let kind = prop_oneof![
+            Just(BarrierKind::Checkpoint),
+            Just(BarrierKind::Savepoint),
+            any::<bool>().prop_map(|drain| BarrierKind::Stop { drain }),
+            Just(BarrierKind::Upgrade),
+        ];
+        let barrier = (any::<u64>(), kind, any::<String>())
+            .prop_map(|(id, kind, location)| StreamElement::Barrier(Barrier { id, kind, location: location.into() }));
+        prop_oneof![
+            records,
+            any::<i64>().prop_map(StreamElement::Watermark),
+            prop_oneof![Just(WatermarkStatus::Idle), Just(WatermarkStatus::Active)].prop_map(StreamElement::Status),
+            barrier,
+            Just(StreamElement::EndOfInput),
+        ]
+    }
+
+    /// Reads elements until the input ends or is refused; returns how many were read.
+    fn drain(bytes: &[u8]) -> usize {
+        let mut input = bytes;
+        let mut read = 0;
+        while let Ok(Some(_)) = read_element(&mut input) {
+            read += 1;
+        }
+        read
+    }
+
+    proptest! {
+        #![proptest_config(cases(256))]
+
+        /// Arbitrary bytes: elements, the end or an error, never a panic.
+        #[test]
+        fn fuzz_arbitrary_bytes_decode_or_are_refused(bytes in bytes(512)) {
+            prop_assert!(drain(&bytes) <= bytes.len());
+        }
+
+        /// Valid elements with bytes overwritten or cut: elements, the end or an error.
+        #[test]
+        fn fuzz_mutated_elements_decode_or_are_refused(
+            elements in proptest::collection::vec(element(), 1..6),
+            sets in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+            cut in any::<usize>(),
+        ) {
+            let mut out = Vec::new();
+            for element in &elements {
+                write_element(&mut out, element).unwrap();
+            }
+            for (at, byte) in sets {
+                let at = at % out.len();
+                out[at] = byte;
+            }
+            out.truncate(cut % (out.len() + 1));
+            drain(&out);
+        }
+
+        /// What `write_element` writes, `read_element` reads back, element by element.
+        #[test]
+        fn fuzz_elements_round_trip(elements in proptest::collection::vec(element(), 0..8)) {
+            let mut out = Vec::new();
+            for element in &elements {
+                write_element(&mut out, element).unwrap();
+            }
+            let mut input = &out[..];
+            for element in elements {
+                prop_assert_eq!(read_element(&mut input).unwrap(), Some(element));
+            }
+            prop_assert_eq!(read_element(&mut input).unwrap(), None);
+        }
     }
 }

@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::{RestError, ok};
-use weir_cluster::jobmanager::{JobManager, TaskManagerEntry};
+use weir_cluster::jobmanager::{ClusterState, JobManager, TaskManagerEntry};
 use weir_core::execution::{JobStatus, now_ms};
 
 /// The Flink REST version Weir answers as, so that Flink's clients accept it.
@@ -26,7 +26,7 @@ pub async fn config(State(jm): State<Arc<JobManager>>) -> Response {
         "timezone-offset": 0,
         "flink-version": FLINK_VERSION,
         "flink-revision": revision(),
-        "features": {"web-submit": true, "web-cancel": true, "web-history": false},
+        "features": {"web-submit": true, "web-cancel": true, "web-rescale": false, "web-history": false},
     }))
 }
 
@@ -39,6 +39,9 @@ pub async fn overview(State(jm): State<Arc<JobManager>>) -> Response {
         "taskmanagers": state.taskmanagers.len(),
         "slots-total": slots_total,
         "slots-available": slots_free,
+        // Weir does not block TaskManagers (Flink's speculative execution does).
+        "slots-free-and-blocked": 0,
+        "taskmanagers-blocked": 0,
         "jobs-running": count(&|s| !s.is_globally_terminal()),
         "jobs-finished": count(&|s| s == JobStatus::Finished),
         "jobs-cancelled": count(&|s| s == JobStatus::Canceled),
@@ -78,7 +81,7 @@ fn resource(slots: usize) -> Value {
     })
 }
 
-fn taskmanager_info(tm: &TaskManagerEntry) -> Value {
+fn taskmanager_info(tm: &TaskManagerEntry, assigned_tasks: usize) -> Value {
     let data_port: u16 = tm.data_address.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
     json!({
         "id": tm.id,
@@ -88,6 +91,8 @@ fn taskmanager_info(tm: &TaskManagerEntry) -> Value {
         "timeSinceLastHeartbeat": tm.last_heartbeat_ms,
         "slotsNumber": tm.slots.len(),
         "freeSlots": tm.free_slots(),
+        "assignedTasks": assigned_tasks,
+        "blocked": false,
         "totalResource": resource(tm.slots.len()),
         "freeResource": resource(tm.free_slots()),
         "hardware": {
@@ -106,7 +111,8 @@ fn taskmanager_info(tm: &TaskManagerEntry) -> Value {
 
 pub async fn taskmanagers(State(jm): State<Arc<JobManager>>) -> Response {
     let state = jm.state();
-    let tms: Vec<Value> = state.taskmanagers.values().map(taskmanager_info).collect();
+    let tms: Vec<Value> =
+        state.taskmanagers.values().map(|tm| taskmanager_info(tm, assigned(&state, &tm.id))).collect();
     ok(json!({ "taskmanagers": tms }))
 }
 
@@ -114,7 +120,7 @@ pub async fn taskmanager(State(jm): State<Arc<JobManager>>, Path(id): Path<Strin
     let state = jm.state();
     let tm =
         state.taskmanagers.get(&id).ok_or_else(|| RestError::not_found(format!("Could not find TaskManager {id}.")))?;
-    let mut info = taskmanager_info(tm);
+    let mut info = taskmanager_info(tm, assigned(&state, &tm.id));
     let allocated: Vec<Value> =
         tm.slots.iter().flatten().map(|job| json!({"jobId": job, "resource": resource(1)})).collect();
     info["allocatedSlots"] = Value::Array(allocated);
@@ -127,4 +133,60 @@ pub async fn taskmanager(State(jm): State<Arc<JobManager>>, Path(id): Path<Strin
     });
     info["now"] = json!(now_ms());
     Ok(ok(info))
+}
+
+/// How many subtasks run (or are being deployed) on TaskManager `id`.
+fn assigned(state: &ClusterState, id: &str) -> usize {
+    state
+        .jobs
+        .values()
+        .flat_map(|j| j.all_subtasks())
+        .filter(|s| s.taskmanager.as_deref() == Some(id) && !s.state.is_terminal())
+        .count()
+}
+
+/// Flink's `EnvironmentInfo` of this process: Weir has no JVM, so `jvm` describes the `weir`
+/// process (its version, architecture and command line) and the class path is empty.
+fn environment_json() -> Value {
+    json!({
+        "jvm": {
+            "version": format!("{} (Rust, wasmtime)", revision()),
+            "arch": std::env::consts::ARCH,
+            "options": std::env::args().collect::<Vec<_>>(),
+        },
+        "classpath": [],
+    })
+}
+
+/// `GET /jobmanager/environment`.
+pub async fn jobmanager_environment() -> Response {
+    ok(environment_json())
+}
+
+/// `GET /jobs/:jobid/jobmanager/environment`: a job's JobManager is the cluster's.
+pub async fn job_jobmanager_environment(
+    State(jm): State<Arc<JobManager>>,
+    Path(id): Path<String>,
+) -> Result<Response, RestError> {
+    known_job(&jm, &id)?;
+    Ok(ok(environment_json()))
+}
+
+/// `GET /jobs/:jobid/jobmanager/config`: a job's JobManager is the cluster's.
+pub async fn job_jobmanager_config(
+    State(jm): State<Arc<JobManager>>,
+    Path(id): Path<String>,
+) -> Result<Response, RestError> {
+    known_job(&jm, &id)?;
+    Ok(jobmanager_config(State(jm)).await)
+}
+
+fn known_job(jm: &JobManager, id: &str) -> Result<(), RestError> {
+    let id = super::jobs::job_id(id)?;
+    if jm.state().jobs.contains_key(&id) { Ok(()) } else { Err(super::jobs::not_found(&id)) }
+}
+
+/// `GET /datasets`: Weir has no batch jobs, so no cluster data sets.
+pub async fn datasets() -> Response {
+    ok(json!({ "dataSets": [] }))
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::{RestError, json, ok};
 use weir_cluster::jobmanager::dispatcher::is_id;
 use weir_cluster::jobmanager::scheduler::task_name;
-use weir_cluster::jobmanager::{JobEntry, JobManager, Subtask};
+use weir_cluster::jobmanager::{ClusterState, JobEntry, JobManager, Subtask};
 use weir_core::execution::{ExecutionState, JobStatus, now_ms};
 use weir_core::jobgraph::JobGraph;
 
@@ -33,7 +33,7 @@ pub(crate) fn not_found(id: &str) -> RestError {
 }
 
 /// The subtasks to report: live ones while running, the final ones after.
-fn subtasks(job: &JobEntry) -> &[Vec<Subtask>] {
+pub(crate) fn subtasks(job: &JobEntry) -> &[Vec<Subtask>] {
     if job.subtasks.is_empty() { job.record.final_subtasks.as_deref().unwrap_or(&[]) } else { &job.subtasks }
 }
 
@@ -47,7 +47,7 @@ fn last_modification(job: &JobEntry) -> i64 {
 }
 
 /// Per-state counts, with the state names written by `name`.
-fn counts<'a>(
+pub(crate) fn counts<'a>(
     states: impl Iterator<Item = &'a Subtask>,
     name: impl Fn(ExecutionState) -> String,
 ) -> serde_json::Map<String, Value> {
@@ -72,6 +72,7 @@ fn job_summary(job: &JobEntry, now: i64) -> Value {
         "end-time": job.record.end_time,
         "duration": duration(job, now),
         "last-modification": last_modification(job),
+        "job-type": "STREAMING",
         "tasks": tasks,
     })
 }
@@ -141,7 +142,7 @@ fn whole(value: f64) -> u64 {
 }
 
 /// Flink's `IOMetricsInfo` for some subtasks.
-fn io_metrics(subtasks: &[Subtask]) -> Value {
+pub(crate) fn io_metrics(subtasks: &[Subtask]) -> Value {
     json!({
         "read-bytes": whole(sum(subtasks, "numBytesIn")),
         "read-bytes-complete": true,
@@ -169,14 +170,14 @@ fn span(start: i64, end: i64, now: i64) -> i64 {
 }
 
 /// When a subtask started (deployment) and ended.
-fn subtask_times(s: &Subtask, now: i64) -> (i64, i64, i64) {
+pub(crate) fn subtask_times(s: &Subtask, now: i64) -> (i64, i64, i64) {
     let start = s.timestamps[ExecutionState::Deploying as usize];
     let start = if start > 0 { start } else { -1 };
     let end = if s.state.is_terminal() { s.timestamps[s.state as usize] } else { -1 };
     (start, end, span(start, end, now))
 }
 
-fn vertex_times(subtasks: &[Subtask], now: i64) -> (i64, i64, i64) {
+pub(crate) fn vertex_times(subtasks: &[Subtask], now: i64) -> (i64, i64, i64) {
     let times: Vec<(i64, i64, i64)> = subtasks.iter().map(|s| subtask_times(s, now)).collect();
     let start = times.iter().map(|t| t.0).filter(|t| *t > 0).min().unwrap_or(-1);
     let end = if times.iter().all(|t| t.1 > 0) { times.iter().map(|t| t.1).max().unwrap_or(-1) } else { -1 };
@@ -224,6 +225,8 @@ pub async fn details(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) 
                 "duration": duration,
                 "tasks": counts(subs.iter(), |s| s.name().to_string()),
                 "metrics": io_metrics(subs),
+                // Slot i holds subtask i of every vertex: one slot sharing group per job.
+                "slotSharingGroupId": id,
                 "component": vertex.function().map(|_| component_json(&state, job, &vertex.uid)),
             })
         })
@@ -237,6 +240,8 @@ pub async fn details(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) 
         "name": graph.name,
         "isStoppable": false,
         "state": job.record.status.name(),
+        "job-type": "STREAMING",
+        "schedulerType": "Default",
         "start-time": job.record.start_time,
         "end-time": job.record.end_time,
         "duration": duration(job, now),
@@ -246,6 +251,8 @@ pub async fn details(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) 
         "vertices": vertices,
         "status-counts": counts(all.iter().flatten(), |s| s.name().to_string()),
         "plan": plan_json(graph),
+        // Weir's job graph is complete when the job starts (no adaptive graph).
+        "pending-operators": 0,
     })))
 }
 
@@ -264,9 +271,15 @@ pub async fn config(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -
     Ok(ok(json!({
         "jid": id,
         "name": graph.name,
+        "jobType": "STREAMING",
         "execution-config": {
             "execution-mode": "PIPELINED",
-            "restart-strategy": "Restart deactivated.",
+            // Checkpointed jobs restart after 1 s without limit; others fail (see the scheduler).
+            "restart-strategy": if graph.checkpoint_interval_ms.is_some() {
+                "Restart with fixed delay (1000 ms). #2147483647 restart attempts."
+            } else {
+                "Restart deactivated."
+            },
             "job-parallelism": graph.vertices.iter().map(|v| v.parallelism).max().unwrap_or(1),
             "object-reuse-mode": false,
             "user-config": { "program-args": job.record.program_args.join(" ") },
@@ -307,6 +320,9 @@ pub async fn exceptions(
         "all-exceptions": [],
         "truncated": false,
         "exceptionHistory": { "entries": entries, "truncated": history.len() > max },
+        // Null until the job fails, as Flink's.
+        "root-exception": null,
+        "timestamp": null,
     });
     if let Some(root) = history.last() {
         body["root-exception"] = json!(format!("{}: {}", root.name, root.message));
@@ -331,40 +347,7 @@ pub async fn vertex(
         .find(|(_, x)| x.id == vid)
         .ok_or_else(|| RestError::not_found(format!("JobVertex {vid} not found in job {id}")))?;
     let subs = subtasks(job).get(v).map(Vec::as_slice).unwrap_or(&[]);
-    let list: Vec<Value> = subs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let (start, end, duration) = subtask_times(s, now);
-            let tm = s.taskmanager.as_ref().and_then(|t| state.taskmanagers.get(t));
-            let host = tm
-                .map(|t| t.data_address.rsplit_once(':').map_or(t.data_address.as_str(), |(h, _)| h))
-                .unwrap_or("(unassigned)");
-            let status_duration: serde_json::Map<String, Value> = [
-                ExecutionState::Created,
-                ExecutionState::Scheduled,
-                ExecutionState::Deploying,
-                ExecutionState::Initializing,
-                ExecutionState::Running,
-            ]
-            .iter()
-            .map(|st| (st.name().to_string(), json!(state_duration(s, *st, now))))
-            .collect();
-            json!({
-                "subtask": i,
-                "status": s.state.name(),
-                "attempt": s.attempt,
-                "host": host,
-                "start-time": start,
-                "end-time": end,
-                "duration": duration,
-                "metrics": io_metrics(std::slice::from_ref(s)),
-                "taskmanager-id": s.taskmanager.clone().unwrap_or_else(|| "(unassigned)".into()),
-                "status-duration": status_duration,
-                "start_time": start,
-            })
-        })
-        .collect();
+    let list: Vec<Value> = subs.iter().enumerate().map(|(i, s)| subtask_json(&state, i, s, now)).collect();
     Ok(ok(json!({
         "id": vertex.id,
         "name": vertex.name,
@@ -373,11 +356,99 @@ pub async fn vertex(
         "now": now,
         "subtasks": list,
         "taskName": task_name(job, v, 0),
+        "aggregated": aggregated(subs, now),
     })))
 }
 
+/// Where a subtask runs: its TaskManager's host and data address (`(unassigned)` before).
+pub(crate) fn location(state: &ClusterState, s: &Subtask) -> (String, String) {
+    match s.taskmanager.as_ref().and_then(|t| state.taskmanagers.get(t)) {
+        Some(tm) => {
+            let host = tm.data_address.rsplit_once(':').map_or(tm.data_address.as_str(), |(h, _)| h);
+            (host.to_string(), tm.data_address.clone())
+        }
+        None => ("(unassigned)".into(), "(unassigned)".into()),
+    }
+}
+
+/// The states whose durations Flink reports per subtask.
+const TIMED_STATES: [ExecutionState; 5] = [
+    ExecutionState::Created,
+    ExecutionState::Scheduled,
+    ExecutionState::Deploying,
+    ExecutionState::Initializing,
+    ExecutionState::Running,
+];
+
+/// Flink's `SubtaskExecutionAttemptDetailsInfo` of subtask `i`.
+pub(crate) fn subtask_json(state: &ClusterState, i: usize, s: &Subtask, now: i64) -> Value {
+    let (start, end, duration) = subtask_times(s, now);
+    let (host, endpoint) = location(state, s);
+    let status_duration: serde_json::Map<String, Value> =
+        TIMED_STATES.iter().map(|st| (st.name().to_string(), json!(state_duration(s, *st, now)))).collect();
+    json!({
+        "subtask": i,
+        "status": s.state.name(),
+        "attempt": s.attempt,
+        "host": host,
+        "endpoint": endpoint,
+        "start-time": start,
+        "end-time": end,
+        "duration": duration,
+        "metrics": io_metrics(std::slice::from_ref(s)),
+        "taskmanager-id": s.taskmanager.clone().unwrap_or_else(|| "(unassigned)".into()),
+        "status-duration": status_duration,
+        "other-concurrent-attempts": [],
+        "start_time": start,
+    })
+}
+
+/// min, max, avg, sum, median and quartiles of some values (Flink's `StatsSummaryDto` of
+/// aggregated task details).
+fn statistics(mut values: Vec<f64>) -> Value {
+    if values.is_empty() {
+        return json!({"min": 0, "max": 0, "avg": 0, "sum": 0, "median": 0, "p25": 0, "p75": 0, "p95": 0});
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let sum: f64 = values.iter().sum();
+    // why: `p` is in [0, 1], so the rank is at most the last index.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let pct = |p: f64| values[((p * (n - 1) as f64).round() as usize).min(n - 1)];
+    json!({
+        "min": values[0], "max": values[n - 1], "avg": sum / n as f64, "sum": sum,
+        "median": pct(0.5), "p25": pct(0.25), "p75": pct(0.75), "p95": pct(0.95),
+    })
+}
+
+/// Flink's `AggregatedTaskDetailsInfo`: the IO metrics and state durations of some subtasks,
+/// summarised.
+pub(crate) fn aggregated(subs: &[Subtask], now: i64) -> Value {
+    let per: Vec<Value> = subs.iter().map(|s| io_metrics(std::slice::from_ref(s))).collect();
+    let metrics: serde_json::Map<String, Value> = [
+        "read-bytes",
+        "write-bytes",
+        "read-records",
+        "write-records",
+        "accumulated-backpressured-time",
+        "accumulated-idle-time",
+        "accumulated-busy-time",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), statistics(per.iter().filter_map(|m| m[*k].as_f64()).collect())))
+    .collect();
+    let durations: serde_json::Map<String, Value> = TIMED_STATES
+        .iter()
+        .map(|st| {
+            let values = subs.iter().map(|s| state_duration(s, *st, now) as f64).collect();
+            (st.name().to_string(), statistics(values))
+        })
+        .collect();
+    json!({ "metrics": metrics, "status-duration": durations })
+}
+
 /// How long a subtask spent in `state` (0 if never there).
-fn state_duration(s: &Subtask, state: ExecutionState, now: i64) -> i64 {
+pub(crate) fn state_duration(s: &Subtask, state: ExecutionState, now: i64) -> i64 {
     let entered = s.timestamps[state as usize];
     if entered == 0 {
         return 0;
@@ -405,4 +476,55 @@ pub async fn cancel(
     }
     jm.cancel_job(&id)?;
     Ok(json(StatusCode::ACCEPTED, json!({})))
+}
+
+/// `GET /jobs/:jobid/status`: the job's status alone (what operators poll).
+pub async fn status(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -> Result<Response, RestError> {
+    let id = job_id(&id)?;
+    let state = jm.state();
+    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    Ok(ok(json!({ "status": job.record.status.name() })))
+}
+
+/// `GET /jobs/:jobid/execution-result`: `IN_PROGRESS` until the job has globally ended, then its
+/// result as Flink's `JobResult` (with the keys of Flink's serializer and of the spec's schema).
+pub async fn execution_result(
+    State(jm): State<Arc<JobManager>>,
+    Path(id): Path<String>,
+) -> Result<Response, RestError> {
+    let id = job_id(&id)?;
+    let state = jm.state();
+    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let record = &job.record;
+    if !record.status.is_globally_terminal() {
+        return Ok(ok(json!({ "status": { "id": "IN_PROGRESS" } })));
+    }
+    let application_status = match record.status {
+        JobStatus::Finished => "SUCCEEDED",
+        JobStatus::Canceled => "CANCELED",
+        _ => "FAILED",
+    };
+    let net_runtime = (record.end_time - record.start_time).max(0);
+    let accumulators: serde_json::Map<String, Value> = crate::accumulators::job_accumulators(job)
+        .into_iter()
+        .map(|(name, value)| (name, json!(value.to_string())))
+        .collect();
+    let mut result = json!({
+        "id": id,
+        "application-status": application_status,
+        "accumulator-results": accumulators,
+        "net-runtime": net_runtime,
+        "jobId": id,
+        "applicationStatus": application_status,
+        "accumulatorResults": accumulators,
+        "netRuntime": net_runtime,
+        "success": record.status == JobStatus::Finished,
+    });
+    if record.status == JobStatus::Failed {
+        let cause = record.exceptions.last().map(|e| format!("{}: {}", e.name, e.message)).unwrap_or_default();
+        let class = record.exceptions.last().map(|e| e.name.clone()).unwrap_or_default();
+        result["failure-cause"] = json!({ "class": class, "stack-trace": cause, "serialized-throwable": "" });
+        result["serializedThrowable"] = json!({ "serialized-throwable": "" });
+    }
+    Ok(ok(json!({ "status": { "id": "COMPLETED" }, "job-execution-result": result })))
 }

@@ -13,15 +13,23 @@
 //! - [`prometheus`]: `/metrics`, the cluster's metrics for a Prometheus scrape.
 //! - [`upgrades`]: Weir's hot-swap upgrades: start one, poll it, a job's history.
 //! - [`web`]: the web UI at `/`.
+//! - [`accumulators`], [`subtasks`], [`logs`], [`flamegraph`]: a job's accumulators, a vertex's
+//!   subtasks and TaskManagers, the processes' logs and thread dumps, flame graphs.
+//! - [`security`]: TLS and the bearer token (`security.ssl.rest.*`, `rest.authentication.*`).
 
+mod accumulators;
 mod body;
 mod checkpoints;
 mod cluster;
 mod error;
+mod flamegraph;
 mod jars;
 mod jobs;
+mod logs;
 mod metrics;
 mod prometheus;
+pub mod security;
+mod subtasks;
 mod upgrades;
 mod web;
 
@@ -93,15 +101,40 @@ fn routes(max_upload: usize) -> Router<Arc<JobManager>> {
         .route("/jars/{jarid}/plan", get(jars::plan).post(jars::plan))
         .route("/jars/{jarid}/run", post(jars::run))
         .merge(metrics::routes())
+        .merge(more_routes())
 }
 
-/// The REST API of `jm`; fails on a malformed `rest.server.max-content-length`.
-pub fn router(jm: Arc<JobManager>) -> Result<Router, weir_config::ConfigError> {
-    let api = routes(max_upload(&jm)?);
+/// The rest of Flink's GET routes: job status and results, accumulators, subtasks, logs,
+/// thread dumps, environments, data sets and flame graphs.
+fn more_routes() -> Router<Arc<JobManager>> {
+    Router::new()
+        .route("/jobs/{jobid}/status", get(jobs::status))
+        .route("/jobs/{jobid}/execution-result", get(jobs::execution_result))
+        .route("/jobs/{jobid}/jobmanager/config", get(cluster::job_jobmanager_config))
+        .route("/jobs/{jobid}/jobmanager/environment", get(cluster::job_jobmanager_environment))
+        .route("/jobmanager/environment", get(cluster::jobmanager_environment))
+        .route("/datasets", get(cluster::datasets))
+        .route(
+            "/jobs/{jobid}/checkpoints/details/{checkpointid}/subtasks/{vertexid}",
+            get(checkpoints::subtask_details),
+        )
+        .route("/jobs/{jobid}/vertices/{vertexid}/flamegraph", get(flamegraph::flamegraph))
+        .merge(accumulators::routes())
+        .merge(subtasks::routes())
+        .merge(logs::routes())
+}
+
+/// The REST API of `jm`, behind `token` when one is set; fails on a malformed
+/// `rest.server.max-content-length`.
+pub fn router(jm: Arc<JobManager>, token: Option<security::Token>) -> Result<Router, weir_config::ConfigError> {
+    let routes = routes(max_upload(&jm)?);
+    let mut api = Router::new().merge(routes.clone()).nest("/v1", routes).route("/metrics", get(prometheus::metrics));
+    if let Some(token) = token {
+        // A route layer: unknown paths still get Flink's 404, the UI's files load without a token.
+        api = api.route_layer(axum::middleware::from_fn_with_state(token, security::require_token));
+    }
     Ok(Router::new()
-        .merge(api.clone())
-        .nest("/v1", api)
-        .route("/metrics", get(prometheus::metrics))
+        .merge(api)
         .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
@@ -122,20 +155,32 @@ pub async fn run(jm: Arc<JobManager>, shutdown: CancelToken) -> anyhow::Result<(
     serve(jm, rpc, rest, shutdown).await
 }
 
-/// Runs a JobManager on listeners already bound: its services on `rpc`, this REST API on `rest`.
+/// Runs a JobManager on listeners already bound: its services on `rpc`, this REST API on `rest`
+/// (with TLS and a token as `security.ssl.rest.*` and `rest.authentication.*` say).
 pub async fn serve(
     jm: Arc<JobManager>,
     rpc: tokio::net::TcpListener,
     rest: tokio::net::TcpListener,
     shutdown: CancelToken,
 ) -> anyhow::Result<()> {
+    let security = security::RestSecurity::from_config(&jm.options.config)?;
+    let app = router(jm.clone(), security.token.clone())?;
+    if security.token.is_some() {
+        tracing::info!("the REST API requires a bearer token (rest.authentication.token)");
+    }
     weir_cluster::jobmanager::start(&jm, rpc);
-    axum::serve(rest, router(jm)?)
-        .with_graceful_shutdown(async move {
-            while !shutdown.is_cancelled() {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        })
-        .await?;
+    let stopped = async move {
+        while !shutdown.is_cancelled() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    match &security.tls {
+        Some(tls) => {
+            tracing::info!("the REST API serves HTTPS (security.ssl.rest.enabled)");
+            let listener = security::TlsListener::new(rest, tls)?;
+            axum::serve(listener, app).with_graceful_shutdown(stopped).await?
+        }
+        None => axum::serve(rest, app).with_graceful_shutdown(stopped).await?,
+    }
     Ok(())
 }

@@ -94,10 +94,16 @@ pub enum Aggregation {
     Avg,
     /// The total.
     Sum,
+    /// How far the largest value is above the mean, in percent of the mean (Flink ≥ 1.19's
+    /// data skew; 0 when the mean is 0).
+    Skew,
 }
 
 impl Aggregation {
-    const ALL: [Aggregation; 4] = [Aggregation::Min, Aggregation::Max, Aggregation::Avg, Aggregation::Sum];
+    const ALL: [Aggregation; 5] =
+        [Aggregation::Min, Aggregation::Max, Aggregation::Avg, Aggregation::Sum, Aggregation::Skew];
+    /// What an aggregated endpoint answers without `agg` (skew only where subtasks are compared).
+    const DEFAULT: [Aggregation; 4] = [Aggregation::Min, Aggregation::Max, Aggregation::Avg, Aggregation::Sum];
 
     fn key(self) -> &'static str {
         match self {
@@ -105,13 +111,17 @@ impl Aggregation {
             Aggregation::Max => "max",
             Aggregation::Avg => "avg",
             Aggregation::Sum => "sum",
+            Aggregation::Skew => "skew",
         }
     }
 }
 
 /// Parses `agg` (case-insensitive, all four when absent).
-pub fn parse_aggregations(params: &[(String, String)]) -> Result<BTreeSet<Aggregation>, RestError> {
-    let Some(values) = list(params, "agg") else { return Ok(Aggregation::ALL.into_iter().collect()) };
+pub fn parse_aggregations(
+    params: &[(String, String)],
+    default: &[Aggregation],
+) -> Result<BTreeSet<Aggregation>, RestError> {
+    let Some(values) = list(params, "agg") else { return Ok(default.iter().copied().collect()) };
     values
         .iter()
         .map(|v| {
@@ -155,7 +165,16 @@ pub fn parse_ranges(text: &[String]) -> Result<BTreeSet<usize>, RestError> {
 /// requested id (or, without `get`, lists the ids), over the sources that have it. Booleans
 /// are not numbers to Flink and are skipped.
 pub fn aggregate(sources: &[Vec<Metric>], params: &[(String, String)]) -> Result<Value, RestError> {
-    let aggregations = parse_aggregations(params)?;
+    aggregate_with(sources, params, &Aggregation::DEFAULT)
+}
+
+/// [`aggregate`] with its own aggregations when `agg` is absent.
+pub fn aggregate_with(
+    sources: &[Vec<Metric>],
+    params: &[(String, String)],
+    default: &[Aggregation],
+) -> Result<Value, RestError> {
+    let aggregations = parse_aggregations(params, default)?;
     let Some(wanted) = list(params, "get") else {
         let ids: BTreeSet<&str> = sources.iter().flatten().map(|(id, _)| id.as_str()).collect();
         return Ok(Value::Array(ids.into_iter().map(|id| json!({ "id": id })).collect()));
@@ -180,6 +199,11 @@ pub fn aggregate(sources: &[Vec<Metric>], params: &[(String, String)]) -> Result
                 Aggregation::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                 Aggregation::Avg => sum / values.len() as f64,
                 Aggregation::Sum => sum,
+                Aggregation::Skew => {
+                    let avg = sum / values.len() as f64;
+                    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    if avg == 0.0 { 0.0 } else { (max - avg) / avg.abs() * 100.0 }
+                }
             };
             entry.insert(a.key().into(), json!(value));
         }
@@ -268,7 +292,7 @@ async fn subtasks_aggregated(
         .filter(|(i, _)| selected.as_ref().is_none_or(|s| s.contains(i)))
         .map(|(_, s)| views::subtask_metrics(job, v, s))
         .collect();
-    Ok(ok(aggregate(&sources, &params)?))
+    Ok(ok(aggregate_with(&sources, &params, &Aggregation::ALL)?))
 }
 
 async fn jobs_aggregated(State(jm): State<Arc<JobManager>>, Query(params): Params) -> Result<Response, RestError> {
@@ -358,7 +382,10 @@ async fn backpressure(
             worst = worst.max(back_pressured);
             json!({
                 "subtask": i,
+                "attempt-number": s.attempt,
+                "other-concurrent-attempts": [],
                 "backpressure-level": backpressure_level(back_pressured),
+                "backpressureLevel": backpressure_level(back_pressured),
                 "ratio": back_pressured,
                 "idleRatio": ratio(&metrics, "idleTimeMsPerSecond"),
                 "busyRatio": ratio(&metrics, "busyTimeMsPerSecond"),
@@ -375,6 +402,7 @@ async fn backpressure(
     Ok(ok(json!({
         "status": "ok",
         "backpressure-level": backpressure_level(worst),
+        "backpressureLevel": backpressure_level(worst),
         "end-timestamp": sampled,
         "subtasks": entries,
     })))
@@ -424,6 +452,8 @@ mod tests {
         let ids = aggregate(&sources, &params(&[])).unwrap();
         assert_eq!(ids, json!([{"id": "isBackPressured"}, {"id": "numRecordsIn"}, {"id": "other"}]));
         assert_eq!(aggregate(&sources, &params(&[("get", "x"), ("agg", "median")])).unwrap_err().status, 400);
+        let skew = aggregate_with(&sources, &params(&[("get", "numRecordsIn")]), &Aggregation::ALL).unwrap();
+        assert_eq!(skew[0]["skew"], 50.0, "max 30 is 50 % above the mean of 20: {skew}");
     }
 
     #[test]

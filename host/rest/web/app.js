@@ -32,9 +32,41 @@ class ApiError extends Error {
   }
 }
 
+// The cluster's bearer token (rest.authentication.token), asked for when the API answers 401
+// and kept for this browser tab only.
+const TOKEN_KEY = 'weir.rest-token';
+
+/** Asks for the token: shows the sign-in form; submitting it stores the token and reloads. */
+function showLogin(message) {
+  const dialog = document.getElementById('login');
+  if (!dialog || !dialog.hidden) return;
+  document.getElementById('login-error').textContent = message || '';
+  dialog.hidden = false;
+  document.getElementById('login-token').focus();
+}
+
+function setupLogin() {
+  const form = document.getElementById('login-form');
+  if (!form) return;
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const token = document.getElementById('login-token').value.trim();
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    location.reload();
+  });
+}
+
 /** Calls the REST API (paths are relative, so the UI works behind a path prefix too). */
 async function api(path, options = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) options = { ...options, headers: { ...(options.headers || {}), Authorization: `Bearer ${token}` } };
   const response = await fetch(path.replace(/^\//, ''), options);
+  if (response.status === 401) {
+    // A wrong token is forgotten, so the form asks again rather than failing on every poll.
+    if (token) sessionStorage.removeItem(TOKEN_KEY);
+    showLogin(token ? 'The token was not accepted.' : '');
+  }
   const text = await response.text();
   let body = null;
   if (text) {
@@ -743,7 +775,9 @@ function jobPage(jid, tab) {
       els.subtasks = panel('Subtasks', { flush: true, id: 'subtasks-panel' });
       els.upgrades = panel('Upgrades', { flush: true, id: 'upgrades-panel' });
       els.upgrades.el.hidden = true;
-      append(body, [els.graph.el, els.throughput.el, els.vertices.el, els.subtasks.el, els.upgrades.el]);
+      els.flame = panel('Flame Graph', { id: 'flame-panel' });
+      els.flame.el.hidden = true;
+      append(body, [els.graph.el, els.throughput.el, els.vertices.el, els.subtasks.el, els.flame.el, els.upgrades.el]);
     }
   };
 
@@ -833,11 +867,50 @@ function jobPage(jid, tab) {
       },
     ));
     renderUpgrades(upgrades);
+    showFlame(d, selected);
     if (!selected) {
       els.subtasks.body.replaceChildren(h('div', { class: 'empty' }, 'Select an operator in the graph or the table to see its subtasks and their backpressure.'));
       return;
     }
     await refreshSubtasks(d, selected);
+  }
+
+  /** The selected operator's guest flame graph, sampled (2 s) when the user asks. */
+  function showFlame(d, vid) {
+    els.flame.el.hidden = !vid || TERMINAL.has(d.state);
+    if (els.flameVertex === vid) return;
+    els.flameVertex = vid;
+    const vertex = d.vertices.find((v) => v.id === vid);
+    if (!vertex) return;
+    els.flame.el.querySelector('h2').textContent = `Flame Graph of ${vertex.name} (the guest's WebAssembly stacks)`;
+    const out = h('div', { id: 'flame-graph' });
+    const sample = h('button', { id: 'flame-sample', type: 'button' }, 'Sample for 2 s');
+    sample.onclick = async () => {
+      sample.disabled = true;
+      out.replaceChildren(h('div', { class: 'empty' }, 'Sampling…'));
+      try {
+        const graph = await api(`jobs/${jid}/vertices/${vid}/flamegraph?type=ON_CPU`);
+        if (els.flameVertex !== vid) return;
+        const total = graph.data?.value || 0;
+        out.replaceChildren(total
+          ? flameNode(graph.data, total)
+          : h('div', { class: 'empty' }, 'No samples: the guest did not compute while sampled.'));
+      } catch (e) {
+        out.replaceChildren(h('div', { class: 'empty' }, String(e.message || e)));
+      } finally {
+        sample.disabled = false;
+      }
+    };
+    els.flame.body.replaceChildren(sample, out);
+  }
+
+  /** A frame as a bar over its callees, each as wide as its share of the samples. */
+  function flameNode(node, total) {
+    const label = `${node.name} (${node.value} sample${node.value === 1 ? '' : 's'}, ${fmtPercent(node.value / total)})`;
+    const children = [...(node.children || [])].sort((a, b) => b.value - a.value);
+    return h('div', { class: 'flame-node', style: `flex:0 0 ${(100 * node.value) / (node.parentValue || node.value)}%` },
+      h('div', { class: 'flame-frame', title: label, 'data-name': node.name, 'data-value': node.value }, node.name),
+      children.length ? h('div', { class: 'flame-children' }, children.map((c) => flameNode({ ...c, parentValue: node.value }, total))) : null);
   }
 
   /** The job's upgrades, newest first; the panel shows only once there has been one. */
@@ -1079,7 +1152,7 @@ function taskManagerPage(id) {
       charts = h('div', { class: 'two' });
       slots = panel('Allocated Slots', { flush: true });
       all = panel('All Metrics', { flush: true });
-      append(el, [cards, charts, slots.el, all.el]);
+      append(el, [managerTabs(`/taskmanager/${encodeURIComponent(id)}`, ''), cards, charts, slots.el, all.el]);
     },
     async refresh() {
       const enc = encodeURIComponent(id);
@@ -1131,7 +1204,7 @@ function jobManagerPage() {
       cards = h('div', { class: 'cards' });
       metrics = panel('Metrics', { flush: true });
       config = panel('Configuration', { flush: true });
-      append(el, [cards, h('div', { class: 'two' }, metrics.el, config.el)]);
+      append(el, [managerTabs('/jobmanager', ''), cards, h('div', { class: 'two' }, metrics.el, config.el)]);
     },
     async refresh() {
       const ids = await api('jobmanager/metrics');
@@ -1146,6 +1219,104 @@ function jobManagerPage() {
       );
       metrics.body.replaceChildren(table([{ title: 'Metric', value: (e) => e.id }, { title: 'Value', value: (e) => e.value, num: true }], values));
       config.body.replaceChildren(table([{ title: 'Key', value: (e) => e.key }, { title: 'Value', value: (e) => e.value, wrap: true }], conf));
+    },
+  };
+}
+
+// ---------------------------------------------------------------- logs and thread dumps
+
+/** The tabs of the Job Manager's and a Task Manager's pages. */
+function managerTabs(base, active) {
+  const tabs = [['', 'Metrics'], ['logs', 'Logs'], ['thread-dump', 'Thread Dump']];
+  return h('nav', { class: 'tabs' }, tabs.map(([t, name]) => h('a', { href: `#${base}${t ? `/${t}` : ''}`, class: t === active ? 'active' : null, id: `tab-${t || 'metrics'}` }, name)));
+}
+
+/** Reads part of a log file as text: from byte `start`, with the file's size (`X-Log-Size`). */
+async function logText(path) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const response = await fetch(path, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
+  const text = await response.text();
+  if (!response.ok) throw new ApiError(response.status, `${response.status}: ${text}`);
+  return { text, size: Number(response.headers.get('X-Log-Size')) || 0 };
+}
+
+/** The most log text the page keeps (older lines are dropped as the log grows). */
+const LOG_KEEP = 1 << 20;
+
+/** A process's log files, one shown and followed as it grows (`?start=` reads only what is new). */
+function logsPage(title, nav, base, apiBase) {
+  let files;
+  let view;
+  let pre;
+  let follow;
+  let selected = null;
+  let offset = 0;
+  function show(name) {
+    selected = name;
+    offset = 0;
+    pre.textContent = '';
+    view.el.querySelector('h2').textContent = name ? `Log: ${name}` : 'Log';
+  }
+  return {
+    title,
+    nav,
+    mount(el) {
+      files = panel('Log Files', { flush: true, id: 'log-files' });
+      view = panel('Log', { id: 'log-view' });
+      follow = h('input', { type: 'checkbox', id: 'log-follow', checked: true });
+      pre = h('pre', { class: 'trace log', id: 'log-text' });
+      view.body.append(h('label', { class: 'follow' }, follow, ' follow the log'), pre);
+      append(el, [managerTabs(base, 'logs'), files.el, view.el]);
+    },
+    async refresh() {
+      const { logs } = await api(`${apiBase}/logs`);
+      if (!logs.some((l) => l.name === selected)) show(logs.length ? logs[0].name : null);
+      files.body.replaceChildren(table(
+        [
+          { title: 'File', value: (l) => l.name },
+          { title: 'Size', value: (l) => fmtBytes(l.size), num: true },
+          { title: 'Last Modified', value: (l) => fmtTime(l.mtime) },
+        ],
+        logs,
+        {
+          empty: 'This process keeps no log files.',
+          rowAttrs: (l) => ({ class: l.name === selected ? 'log-row selected' : 'log-row', 'data-log': l.name }),
+          onClick: (l) => {
+            show(l.name);
+            tick();
+          },
+        },
+      ));
+      if (!selected) return;
+      const part = await logText(`${apiBase}/logs/${encodeURIComponent(selected)}?start=${offset}`);
+      if (part.size < offset) {
+        // The file was rotated: it starts again.
+        show(selected);
+        return;
+      }
+      if (part.text) {
+        pre.append(part.text);
+        if (pre.textContent.length > LOG_KEEP) pre.textContent = pre.textContent.slice(-LOG_KEEP);
+        if (follow.checked) pre.scrollTop = pre.scrollHeight;
+      }
+      offset = part.size;
+    },
+  };
+}
+
+/** A process's threads: name, state and where they wait. */
+function threadDumpPage(title, nav, base, apiBase) {
+  let dump;
+  return {
+    title,
+    nav,
+    mount(el) {
+      dump = panel('Threads', { id: 'thread-dump' });
+      append(el, [managerTabs(base, 'thread-dump'), dump.el]);
+    },
+    async refresh() {
+      const { threadInfos } = await api(`${apiBase}/thread-dump`);
+      dump.body.replaceChildren(...threadInfos.map((t) => h('pre', { class: 'trace thread', 'data-thread': t.threadName }, t.stringifiedThreadInfo)));
     },
   };
 }
@@ -1288,8 +1459,12 @@ const ROUTES = [
   [/^\/jobs\/completed$/, () => jobsPage('completed')],
   [/^\/job\/([0-9a-fA-F]{32})(?:\/(\w+))?$/, (m) => jobPage(m[1].toLowerCase(), m[2] || 'overview')],
   [/^\/taskmanagers$/, () => taskManagersPage()],
+  [/^\/taskmanager\/([^/]+)\/logs$/, (m) => logsPage(`Task Manager ${decodeURIComponent(m[1])}`, 'taskmanagers', `/taskmanager/${m[1]}`, `taskmanagers/${m[1]}`)],
+  [/^\/taskmanager\/([^/]+)\/thread-dump$/, (m) => threadDumpPage(`Task Manager ${decodeURIComponent(m[1])}`, 'taskmanagers', `/taskmanager/${m[1]}`, `taskmanagers/${m[1]}`)],
   [/^\/taskmanager\/(.+)$/, (m) => taskManagerPage(decodeURIComponent(m[1]))],
   [/^\/jobmanager$/, () => jobManagerPage()],
+  [/^\/jobmanager\/logs$/, () => logsPage('Job Manager', 'jobmanager', '/jobmanager', 'jobmanager')],
+  [/^\/jobmanager\/thread-dump$/, () => threadDumpPage('Job Manager', 'jobmanager', '/jobmanager', 'jobmanager')],
   [/^\/submit$/, () => submitPage()],
 ];
 
@@ -1340,6 +1515,7 @@ function navigate() {
 
 async function start() {
   document.getElementById('notice-close').addEventListener('click', clearNotice);
+  setupLogin();
   try {
     const config = await api('config');
     ui.refreshMs = Math.max(1000, Number(config['refresh-interval']) || 3000);

@@ -52,6 +52,8 @@ pub fn launch(
 ) -> std::io::Result<JoinHandle<Result<TaskOutcome, TaskError>>> {
     let name = ctx.name();
     std::thread::Builder::new().name(name).spawn(move || {
+        // Thread dumps show the subtask's full name, not the kernel's 15 bytes of it.
+        let _named = weir_core::threads::register_current();
         let result = task::run(&ctx, &resources, InputGate::new(channels.inputs), channels.edges);
         let cancelled_before = ctx.cancel.is_cancelled();
         match &result {

@@ -95,7 +95,12 @@ impl MiniCluster {
 
         let graph = Arc::new(graph);
         let cancel = CancelToken::new();
-        let resources = TaskResources { runtime: self.runtime.clone(), component, state: self.state.clone() };
+        let resources = TaskResources {
+            runtime: self.runtime.clone(),
+            component,
+            state: self.state.clone(),
+            sampler: Default::default(),
+        };
         let mut wiring = weir_network::wiring::wire(&graph, &graph.job_id, |_, _| 0, 0, &[]);
         let mut metrics = JobMetrics::default();
         let mut tasks = Vec::new();

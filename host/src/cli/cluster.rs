@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use weir_cluster::jobmanager::dispatcher::CompileBudget;
 use weir_cluster::jobmanager::{JobManager, JobManagerOptions};
 use weir_cluster::taskmanager::TaskManagerOptions;
 use weir_config::{Configuration, keys};
 use weir_core::cancel::CancelToken;
+use weir_security::InternalTls;
 use weir_wasm::Limits;
 
 /// Options every cluster process takes.
@@ -28,6 +30,8 @@ impl ConfigArgs {
     pub fn load(&self) -> anyhow::Result<Configuration> {
         let mut config = Configuration::load(self.config_dir.as_deref())?;
         config.apply_dynamic(&self.dynamic)?;
+        // Checkpoint and savepoint paths may be `s3://...` in any process that reads them.
+        weir_filesystems::register(&config)?;
         Ok(config)
     }
 }
@@ -69,6 +73,31 @@ fn heartbeats(config: &Configuration) -> anyhow::Result<(Duration, Duration)> {
     Ok((interval, timeout))
 }
 
+/// The internal connections' mutual TLS, when `security.ssl.internal.enabled` is true: the
+/// keystore and truststore must then be set and load, or the process does not start.
+pub fn internal_tls(config: &Configuration) -> anyhow::Result<Option<InternalTls>> {
+    if !config.get_bool(keys::SSL_INTERNAL_ENABLED, false)? {
+        return Ok(None);
+    }
+    let path = |key: &str| {
+        config
+            .get_path(&[key])
+            .ok_or_else(|| anyhow::anyhow!("{} is true, but {key} is not set", keys::SSL_INTERNAL_ENABLED))
+    };
+    let tls = InternalTls::load(&path(keys::SSL_INTERNAL_KEYSTORE)?, &path(keys::SSL_INTERNAL_TRUSTSTORE)?)?;
+    tracing::info!("internal connections use mutual TLS (security.ssl.internal.enabled)");
+    Ok(Some(tls))
+}
+
+/// What compiling an upload may cost (`weir.component.*`).
+fn compile_budget(config: &Configuration) -> anyhow::Result<CompileBudget> {
+    let default = CompileBudget::default();
+    Ok(CompileBudget {
+        max_functions: config.get_u64(keys::COMPONENT_MAX_FUNCTIONS, default.max_functions)?,
+        timeout: config.get_duration_ms(keys::COMPONENT_COMPILE_TIMEOUT, default.timeout)?,
+    })
+}
+
 /// The JobManager's options from its configuration.
 pub fn jobmanager_options(
     config: Configuration,
@@ -88,14 +117,25 @@ pub fn jobmanager_options(
     let default_parallelism = u32::try_from(config.get_u64(keys::DEFAULT_PARALLELISM, 1)?)?.max(1);
     Ok(JobManagerOptions {
         rest_bind: bind(&bind_host, rest_port)?,
-        rpc_bind: bind("0.0.0.0", rpc_port)?,
+        rpc_bind: bind(&config.get_or(keys::JOBMANAGER_BIND_HOST, "0.0.0.0"), rpc_port)?,
         data_dir,
         heartbeat_timeout,
         default_parallelism,
         limits: Limits::default(),
         upgrade: weir_cluster::jobmanager::upgrade::UpgradeOptions::from_config(&config)?,
+        internal_tls: internal_tls(&config)?,
+        compile_budget: compile_budget(&config)?,
         config,
     })
+}
+
+/// This machine's name, if it has one.
+pub fn machine_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    ok.then(|| String::from_utf8_lossy(&buf[..buf.iter().position(|b| *b == 0).unwrap_or(buf.len())]).into_owned())
+        .filter(|n| !n.is_empty())
 }
 
 /// A host name other machines can reach this one at: `taskmanager.host`, else this machine's
@@ -104,13 +144,7 @@ fn advertised_host(config: &Configuration) -> String {
     if let Some(host) = config.get(keys::TASKMANAGER_HOST) {
         return host.to_string();
     }
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let name = ok
-        .then(|| String::from_utf8_lossy(&buf[..buf.iter().position(|b| *b == 0).unwrap_or(buf.len())]).into_owned())
-        .filter(|n| !n.is_empty() && (n.as_str(), 0).to_socket_addrs().is_ok());
-    name.unwrap_or_else(|| "127.0.0.1".into())
+    machine_name().filter(|n| (n.as_str(), 0).to_socket_addrs().is_ok()).unwrap_or_else(|| "127.0.0.1".into())
 }
 
 /// The TaskManager's options from its configuration.
@@ -140,9 +174,10 @@ pub fn taskmanager_options(
         jobmanager,
         slots,
         host: advertised_host(config),
-        data_bind: format!("0.0.0.0:{data_port}"),
+        data_bind: format!("{}:{data_port}", config.get_or(keys::TASKMANAGER_BIND_HOST, "0.0.0.0")),
         heartbeat_interval,
         limits: Limits::default(),
+        internal_tls: internal_tls(config)?,
     })
 }
 
@@ -153,6 +188,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn jobmanager(args: JobManagerArgs) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
     let options = jobmanager_options(config, args.rest_port, args.data_dir)?;
+    super::install_log_files(&options.config, "jobmanager", options.data_dir.join("log"))?;
     let shutdown = CancelToken::new();
     super::cancel_on_signal(shutdown.clone());
     let jm = JobManager::open(options)?;
@@ -163,6 +199,7 @@ pub fn jobmanager(args: JobManagerArgs) -> anyhow::Result<ExitCode> {
 pub fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
     let options = taskmanager_options(&config, args.jobmanager, args.slots)?;
+    super::install_log_files(&config, "taskmanager", std::env::temp_dir().join("weir-log"))?;
     let shutdown = CancelToken::new();
     super::cancel_on_signal(shutdown.clone());
     runtime()?.block_on(weir_cluster::taskmanager::run(options, shutdown))?;

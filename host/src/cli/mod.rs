@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_upgrade;
+mod certificates;
 mod cluster;
 mod consume;
 
@@ -42,15 +43,49 @@ enum Command {
     Consume(consume::Args),
     /// Measure the Click Event Count job's throughput.
     Bench(bench::Args),
+    /// Make a cluster's CA, TLS certificates and REST token, and print the configuration that uses them.
+    Certificates(certificates::Args),
 }
 
-/// Sets up logging: `RUST_LOG` if set, else `info` (guest logs included).
+/// Sets up logging: `RUST_LOG` if set, else `info` (guest logs included), to stderr and, once a
+/// cluster process calls [`install_log_files`], to its rotated log files as well.
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn"));
     // Colours only on a terminal: a log redirected to a file (a TaskManager's, say) is plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    // The log files are always plain text.
+    let files = tracing_subscriber::fmt::layer().with_writer(|| weir_cluster::logs::LogWriter).with_ansi(false);
+    let _ = tracing_subscriber::registry().with(filter).with(stderr).with(files).try_init();
+}
+
+/// The size at which a log file rotates by default (`weir.log.file-size`).
+const LOG_FILE_SIZE: u64 = 10 << 20;
+/// How many rotated files are kept by default (`env.log.max`, Flink's default).
+const LOG_MAX: u64 = 10;
+
+/// Writes this process's log into `env.log.dir` (else `default_dir`) as `weir-<role>-<pid>.log`,
+/// rotated at `weir.log.file-size` bytes, keeping `env.log.max` rotated files: at most
+/// `(env.log.max + 1) × weir.log.file-size` bytes on disk.
+pub(crate) fn install_log_files(
+    config: &weir_config::Configuration,
+    role: &str,
+    default_dir: std::path::PathBuf,
+) -> anyhow::Result<()> {
+    use weir_config::keys;
+    let dir = config.get(keys::LOG_DIR).map(std::path::PathBuf::from).unwrap_or(default_dir);
+    let max_size = config.get_u64(keys::LOG_FILE_SIZE, LOG_FILE_SIZE)?.max(1024);
+    let max_files = u32::try_from(config.get_u64(keys::LOG_MAX, LOG_MAX)?)
+        .map_err(|_| anyhow::anyhow!("{} is too large", keys::LOG_MAX))?;
+    let base = format!("weir-{role}-{}.log", std::process::id());
+    let files = weir_cluster::logs::LogFiles { dir: dir.clone(), base, max_size, max_files };
+    weir_cluster::logs::install(files)
+        .map_err(|e| anyhow::anyhow!("cannot write log files into {} ({}): {e}", dir.display(), keys::LOG_DIR))?;
+    tracing::info!(dir = %dir.display(), role, "logging into files");
+    Ok(())
 }
 
 /// The environment variable that shifts the processing-time clock guests see, in milliseconds
@@ -175,6 +210,7 @@ pub fn main() -> ExitCode {
         Command::Generator(args) => generator::run(args),
         Command::Consume(args) => consume::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Certificates(args) => certificates::run(args),
     };
     match result {
         Ok(code) => code,

@@ -101,6 +101,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.set(keys::SAVEPOINTS_DIR[0], data.join("savepoints").display().to_string());
     config.set(keys::JOBMANAGER_DATA_DIR, data.join("jobmanager").display().to_string());
     let options = super::cluster::jobmanager_options(config, None, None)?;
+    // The JobManager's and the TaskManager's log files, served by the REST API and the web UI.
+    let log_dir = data.join("log");
+    super::install_log_files(&options.config, "jobmanager", log_dir.clone())?;
     let jm = JobManager::open(options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let rpc = runtime.block_on(tokio::net::TcpListener::bind(("0.0.0.0", args.rpc_port)))?;
@@ -121,6 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &args.slots.to_string(),
         ])
         .arg("-Dtaskmanager.host=127.0.0.1")
+        .arg(format!("-Denv.log.dir={}", log_dir.display()))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

@@ -53,21 +53,10 @@ impl ComponentCache {
     ///
     /// A cache that cannot be read or written only costs a compilation; it is never an error.
     pub fn load(&self, engine: &Engine, bytes: &[u8], hash: &str) -> wasmtime::Result<Component> {
-        let path = self.path_for(engine, hash);
-        if let Some(path) = &path
-            && matches!(Engine::detect_precompiled_file(path), Ok(Some(Precompiled::Component)))
-        {
-            // SAFETY: files in the cache directory are written only by `store` below, from
-            // `Component::serialize` of this same engine configuration (the file name carries
-            // the engine's compatibility hash); uploads never land there.
-            match unsafe { Component::deserialize_file(engine, path) } {
-                Ok(component) => {
-                    tracing::debug!(path = %path.display(), "loaded compiled component from the cache");
-                    return Ok(component);
-                }
-                Err(error) => tracing::warn!(path = %path.display(), %error, "ignoring unreadable cached component"),
-            }
+        if let Some(component) = self.compiled(engine, hash) {
+            return Ok(component);
         }
+        let path = self.path_for(engine, hash);
         let started = std::time::Instant::now();
         let component = Component::new(engine, bytes)?;
         tracing::info!(hash = &hash[..12], size = bytes.len(), elapsed = ?started.elapsed(), "compiled component");
@@ -75,6 +64,29 @@ impl ComponentCache {
             store(&component, &path);
         }
         Ok(component)
+    }
+}
+
+impl ComponentCache {
+    /// The compiled component of content `hash`, if this cache has it: no source bytes needed.
+    pub fn compiled(&self, engine: &Engine, hash: &str) -> Option<Component> {
+        let path = self.path_for(engine, hash)?;
+        if !matches!(Engine::detect_precompiled_file(&path), Ok(Some(Precompiled::Component))) {
+            return None;
+        }
+        // SAFETY: files in the cache directory are written only by `store` below, from
+        // `Component::serialize` of this same engine configuration (the file name carries the
+        // engine's compatibility hash); uploads never land there.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => {
+                tracing::debug!(path = %path.display(), "loaded compiled component from the cache");
+                Some(component)
+            }
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "ignoring unreadable cached component");
+                None
+            }
+        }
     }
 }
 

@@ -108,6 +108,8 @@ pub struct Services {
     pub metrics: Option<Arc<OperatorMetrics>>,
     /// The subtask's current watermark, as `time.current-watermark` reports it.
     pub watermark: i64,
+    /// Where the guest's stacks are counted while a flame graph is sampled.
+    pub sampler: Option<Arc<crate::StackSampler>>,
 }
 
 /// The store data of one guest instance.

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use super::bindings::{Job, Timer, plan_types};
 use super::host::{HostState, HostTrap, trap};
@@ -137,6 +137,9 @@ impl GuestInstance {
             }
             if state.clock.computing() > call_limit {
                 return Err(trap(HostTrap::TimeLimit(call_limit)));
+            }
+            if let Some(sampler) = state.services.sampler.as_ref().filter(|s| s.is_on()).cloned() {
+                sampler.record(&WasmBacktrace::capture(&ctx));
             }
             Ok(UpdateDeadline::Continue(1))
         });

@@ -24,9 +24,11 @@ pub mod instance;
 pub mod job;
 pub mod plan;
 pub mod runtime;
+pub mod sampler;
 pub mod services;
 pub mod stdio;
 
 pub use instance::{GuestError, GuestInstance, OperatorInfo};
 pub use job::{JobComponent, LoadError};
 pub use runtime::{Limits, WasmRuntime};
+pub use sampler::{StackCount, StackSampler};

@@ -50,6 +50,9 @@ pub struct CheckpointStats {
     pub discarded: bool,
     /// When it failed (ms since the epoch) and why.
     pub failure: Option<(i64, String)>,
+    /// Each acknowledgement so far, by (vertex index, subtask index): when it arrived (ms since
+    /// the epoch) and the bytes the subtask wrote.
+    pub acknowledgements: std::collections::BTreeMap<(usize, u32), (i64, u64)>,
 }
 
 /// Where a checkpoint stands (Flink's `CheckpointStatsStatus`).
@@ -183,7 +186,7 @@ impl Checkpoints {
         if let Some((id, dir)) = self.latest.take() {
             remove_checkpoint(&dir);
             if let Some(parent) = dir.parent() {
-                let _ = std::fs::remove_dir(parent);
+                storage::remove_empty_directory(parent);
             }
             if let Some(s) = self.history.iter_mut().find(|c| c.id == id) {
                 s.discarded = true;
@@ -285,7 +288,15 @@ impl JobManager {
             let mut state = self.state();
             let Some(job) = state.jobs.get_mut(job_id) else { return };
             let Some(pending) = job.checkpoints.pending.as_mut().filter(|p| p.id == checkpoint) else { return };
+            let (now, size) = (now_ms(), snapshot.size);
             pending.acks.insert((vertex, subtask), snapshot);
+            let (id, acknowledged) = (pending.id, pending.acks.len());
+            if let Some(stats) = job.checkpoints.history.iter_mut().find(|c| c.id == id) {
+                stats.acknowledgements.insert((vertex, subtask), (now, size));
+                stats.num_acknowledged = acknowledged;
+                stats.latest_ack_timestamp = now;
+            }
+            let Some(pending) = job.checkpoints.pending.as_ref() else { return };
             if pending.acks.len() < pending.expected {
                 return;
             }
@@ -385,6 +396,7 @@ pub(super) fn start(
         external_path: Some(uri(&location)),
         discarded: false,
         failure: None,
+        acknowledgements: Default::default(),
     };
     job.checkpoints.record(stats);
     job.checkpoints.pending = Some(Pending {
@@ -396,7 +408,11 @@ pub(super) fn start(
         expected,
         operation,
     });
-    if let Err(error) = std::fs::create_dir_all(&location) {
+    if let Err(error) = storage::create_directory(&location) {
+        let error = match error {
+            storage::StorageError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
         fail_pending(state, job_id, &format!("cannot create {}: {error}", location.display()));
         return None;
     }
@@ -514,7 +530,7 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<Completed> {
 
 /// Deletes a checkpoint's directory.
 fn remove_checkpoint(dir: &Path) {
-    if let Err(error) = std::fs::remove_dir_all(dir) {
+    if let Err(error) = storage::remove_directory(dir) {
         tracing::debug!(dir = %dir.display(), %error, "could not remove an old checkpoint");
     }
 }

@@ -76,15 +76,64 @@ pub struct RunOptions {
     pub allow_non_restored_state: bool,
 }
 
+/// What compiling an uploaded component may cost: a component made to be slow to compile is
+/// refused rather than left to stall the JobManager.
+#[derive(Clone, Copy, Debug)]
+pub struct CompileBudget {
+    /// The most functions its core modules may have together (`weir.component.max-functions`).
+    pub max_functions: u64,
+    /// How long compiling may take, waiting for an earlier upload's compile included
+    /// (`weir.component.compile-timeout`).
+    pub timeout: std::time::Duration,
+}
+
+impl Default for CompileBudget {
+    /// Room for a Python job (CPython in WebAssembly: about 13 000 functions, some 10 s to
+    /// compile on two cores) several times over; a Rust job has a few hundred.
+    fn default() -> Self {
+        CompileBudget { max_functions: 100_000, timeout: std::time::Duration::from_secs(300) }
+    }
+}
+
 impl JobManager {
-    /// Keeps an uploaded component after checking it is a Weir job.
+    /// Keeps an uploaded component after checking it is a Weir job within the compile budget.
     pub fn upload_jar(&self, file_name: &str, bytes: Vec<u8>) -> Result<JarMeta, DispatchError> {
         let lower = file_name.to_ascii_lowercase();
         if !(lower.ends_with(".jar") || lower.ends_with(".wasm")) {
             return Err(DispatchError::BadRequest("Only .wasm and .jar files are allowed.".into()));
         }
-        JobComponent::load(&self.runtime, &self.cache, &bytes)
-            .map_err(|e| DispatchError::BadRequest(format!("'{file_name}' is not a Weir job component: {e}")))?;
+        let not_a_job = |e: weir_wasm::LoadError| {
+            DispatchError::BadRequest(format!("'{file_name}' is not a Weir job component: {e}"))
+        };
+        let budget = self.options.compile_budget;
+        weir_wasm::job::check_functions(&bytes, budget.max_functions).map_err(not_a_job)?;
+        let bytes = Arc::new(bytes);
+        // Compiling happens on its own thread, one upload at a time; past the deadline the
+        // upload is refused, and a compile that is still running finishes unused.
+        let (done, compiled) = std::sync::mpsc::channel();
+        let (runtime, cache, turn, component) =
+            (self.runtime.clone(), self.cache.clone(), self.compile_turn.clone(), bytes.clone());
+        std::thread::Builder::new()
+            .name("compile-upload".into())
+            .spawn(move || {
+                let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = done.send(JobComponent::load(&runtime, &cache, &component).map(|_| ()));
+            })
+            .map_err(|e| DispatchError::Internal(format!("cannot start a compiler thread: {e}")))?;
+        match compiled.recv_timeout(budget.timeout) {
+            Ok(result) => result.map_err(not_a_job)?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!(file_name, size = bytes.len(), timeout = ?budget.timeout, "an upload did not compile in time");
+                return Err(DispatchError::BadRequest(format!(
+                    "'{file_name}' was not compiled within {} s (weir.component.compile-timeout; uploads compile one at a time): refused.",
+                    budget.timeout.as_secs_f64()
+                )));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(DispatchError::Internal("the compiler thread ended without an answer".into()));
+            }
+        }
+        let bytes = Arc::try_unwrap(bytes).unwrap_or_else(|shared| shared.as_ref().clone());
         let meta = JarMeta {
             id: jar_id(file_name),
             name: file_name.rsplit(['/', '\\']).next().unwrap_or(file_name).to_string(),
@@ -121,6 +170,27 @@ impl JobManager {
         self.store.delete_jar(id)?;
         self.state().jars.remove(id);
         Ok(())
+    }
+
+    /// The bytes of the component of content `hash`, for a TaskManager that lacks it (Flink's
+    /// BlobServer): from a job's or an upgrade's components in memory, else from the store.
+    pub fn component_for(&self, hash: &str) -> Result<Arc<Vec<u8>>, String> {
+        // The hash names a file in the store: only a SHA-256 in hex may reach it.
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("'{hash}' is not a component hash"));
+        }
+        {
+            let state = self.state();
+            for job in state.jobs.values() {
+                if let Some(bytes) = job.components.get(hash) {
+                    return Ok(bytes.clone());
+                }
+                if let Some(bytes) = job.upgrade.as_ref().and_then(|u| u.component(hash)) {
+                    return Ok(bytes);
+                }
+            }
+        }
+        self.store.component(hash).map(Arc::new).map_err(|e| format!("the JobManager has no component {hash}: {e}"))
     }
 
     /// Keeps a component the job store must have to redeploy a job.

@@ -8,6 +8,7 @@
 //! - [`store`]: jars, components and jobs on disk (sled), so a restarted JobManager lists them.
 //! - [`rpc_server`]: the control channel TaskManagers connect to.
 //! - [`metrics`]: the cluster's metrics by Flink's scopes, from heartbeats and this state.
+//! - [`taskmanager_gateway`]: requests to a TaskManager that wait for its answer (logs, threads).
 //!
 //! All cluster state sits behind one lock ([`ClusterState`]); every operation on it is short
 //! and never waits on I/O while holding it.
@@ -19,6 +20,7 @@ pub mod resource_manager;
 mod rpc_server;
 pub mod scheduler;
 pub mod store;
+pub mod taskmanager_gateway;
 pub mod upgrade;
 
 use std::collections::BTreeMap;
@@ -53,6 +55,11 @@ pub struct JobManagerOptions {
     pub limits: Limits,
     /// How hot-swap upgrades behave (`weir.upgrade.*`).
     pub upgrade: upgrade::UpgradeOptions,
+    /// What compiling an uploaded component may cost (`weir.component.*`).
+    pub compile_budget: dispatcher::CompileBudget,
+    /// Mutual TLS on the control channel (`security.ssl.internal.*`): only TaskManagers with a
+    /// certificate of the cluster may register.
+    pub internal_tls: Option<weir_security::InternalTls>,
     /// The whole configuration, for `/jobmanager/config`.
     pub config: Configuration,
 }
@@ -303,6 +310,10 @@ pub struct JobManager {
     pub options: JobManagerOptions,
     /// When this JobManager started (ms since the epoch).
     pub started: i64,
+    /// Requests to TaskManagers awaiting their answers.
+    gateway: taskmanager_gateway::Pending,
+    /// Held while an upload compiles: one at a time, so uploads cannot take every core.
+    compile_turn: Arc<Mutex<()>>,
 }
 
 impl JobManager {
@@ -344,6 +355,8 @@ impl JobManager {
             cache: ComponentCache::default_location(),
             options,
             started: now_ms(),
+            gateway: Default::default(),
+            compile_turn: Default::default(),
         }))
     }
 

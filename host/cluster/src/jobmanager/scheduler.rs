@@ -348,9 +348,6 @@ fn deploy(state: &mut ClusterState, id: &str) {
         addresses: involved.iter().map(|tm| addresses.get(tm).cloned().unwrap_or_default()).collect(),
         hosts,
     };
-    // Each component once, however many vertices run it.
-    let components: std::collections::BTreeMap<String, String> =
-        hashes.iter().filter_map(|h| job.components.get(h).map(|c| (h.clone(), hex::encode(c.as_slice())))).collect();
     let vertex_components: Vec<String> =
         job.record.graph.vertices.iter().map(|v| job.record.component_of(&v.uid).to_string()).collect();
     let graph = job.record.graph.clone();
@@ -366,7 +363,6 @@ fn deploy(state: &mut ClusterState, id: &str) {
         if let Some(entry) = state.taskmanagers.get(tm) {
             entry.send(ToTaskManager::Deploy(Box::new(Deployment {
                 graph: graph.clone(),
-                components: components.clone(),
                 vertex_components: vertex_components.clone(),
                 placement: placement.clone(),
                 local,

@@ -229,6 +229,13 @@ pub struct InFlight {
     old: Option<Deployed>,
 }
 
+impl InFlight {
+    /// The upgrade's new component, if its content is `hash`.
+    pub(super) fn component(&self, hash: &str) -> Option<Arc<Vec<u8>>> {
+        (self.component_hash == hash).then(|| self.component.clone())
+    }
+}
+
 /// What a job runs: its graph, the component of each operator, and those components.
 #[derive(Debug)]
 struct Deployed {
@@ -413,8 +420,8 @@ impl JobManager {
             return Ok(Started::DryRun(Box::new((plan, history))));
         }
         self.store_component(&meta.hash, &bytes)?;
-        // Encoded before the cluster's lock is taken: nothing large is built under it.
-        let encoded = (plan.mode == UpgradeMode::InPlace).then(|| hex::encode(&bytes));
+        // TaskManagers are sent the hash; those without the component fetch it once.
+        let in_place = (plan.mode == UpgradeMode::InPlace).then(|| meta.hash.clone());
         let id = history.id.clone();
         let mut state = self.state();
         let job =
@@ -464,7 +471,7 @@ impl JobManager {
             failure: None,
             old: None,
         });
-        if let Some(component) = encoded {
+        if let Some(component) = in_place {
             for tm in &taskmanagers {
                 if let Some(entry) = state.taskmanagers.get(tm) {
                     entry.send(ToTaskManager::PrepareUpgrade {

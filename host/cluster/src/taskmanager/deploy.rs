@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -19,6 +20,7 @@ use weir_network::wiring::wire;
 use weir_runtime::launcher::{self, Ending};
 use weir_runtime::task::{TaskContext, TaskListener, TaskResources};
 use weir_wasm::JobComponent;
+use weir_wasm::cache::content_hash;
 
 /// Tells the JobManager when a task starts running.
 struct Reporter {
@@ -99,7 +101,7 @@ impl TaskListener for Reporter {
 
 /// Starts this TaskManager's part of a job (blocking: loads the component).
 pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: UnboundedSender<ToJobManager>) {
-    let Deployment { graph, components, vertex_components, placement, local, attempt, restore } = deployment;
+    let Deployment { graph, vertex_components, placement, local, attempt, restore } = deployment;
     let graph = Arc::new(graph);
     let job_id = graph.job_id.clone();
     let scope = format!("{job_id}@{attempt}");
@@ -129,10 +131,7 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
         if loaded.contains_key(hash.as_str()) {
             continue;
         }
-        let Some(encoded) = components.get(hash) else {
-            return fail_all(format!("the deployment lacks component {hash}"));
-        };
-        match load_component(shared, encoded) {
+        match component(shared, hash, &outbox) {
             Ok(c) => loaded.insert(hash, c),
             Err(message) => return fail_all(format!("could not load the job component: {message}")),
         };
@@ -144,7 +143,9 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
         shared.data.registry().register(input.channel, input.sender);
     }
     for output in wiring.remote_outputs.drain(..) {
-        if let Err(error) = spawn_sender(output.channel, output.address, output.receiver, cancel.clone()) {
+        if let Err(error) =
+            spawn_sender(output.channel, output.address, output.receiver, shared.tls.clone(), cancel.clone())
+        {
             return fail_all(format!("could not start a network thread: {error}"));
         }
     }
@@ -156,12 +157,14 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
         let metrics = Arc::new(TaskMetrics::default());
         let (commands, command_receiver) = crossbeam_channel::unbounded();
         let upgrade = Arc::new(weir_runtime::task::UpgradeMailbox::default());
+        let sampler = Arc::new(weir_wasm::StackSampler::default());
         running.tasks.push(RunningTask {
             vertex: v,
             subtask: s,
             metrics: metrics.clone(),
             commands,
             upgrade: upgrade.clone(),
+            sampler: sampler.clone(),
         });
         let reporter =
             Arc::new(Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: v, subtask: s, attempt });
@@ -179,7 +182,8 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
         };
         let io = wiring.tasks.remove(&(v, s)).unwrap_or_default();
         let component = loaded[vertex_components[v].as_str()].clone();
-        let resources = TaskResources { runtime: shared.runtime.clone(), component, state: shared.state.clone() };
+        let resources =
+            TaskResources { runtime: shared.runtime.clone(), component, state: shared.state.clone(), sampler };
         threads.push((ctx, reporter, io, resources));
     }
     {
@@ -223,9 +227,67 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
 }
 
 /// Decodes and loads a component sent hex encoded (compiled, or from the cache).
-pub(super) fn load_component(shared: &Shared, encoded: &str) -> Result<JobComponent, String> {
-    let bytes = hex::decode(encoded).map_err(|e| e.to_string())?;
-    JobComponent::load(&shared.runtime, &shared.cache, &bytes).map_err(|e| e.to_string())
+/// How long a TaskManager waits for a component it asked the JobManager for.
+const FETCH_WAIT: Duration = Duration::from_secs(120);
+
+/// The job component of content `hash`: compiled here already (in memory, or in the disk cache
+/// of compiled components), else fetched once from the JobManager, checked against its hash,
+/// and compiled. Deployments and upgrades name components only by hash (Flink's BlobServer).
+pub(super) fn component(
+    shared: &Shared,
+    hash: &str,
+    outbox: &UnboundedSender<ToJobManager>,
+) -> Result<JobComponent, String> {
+    if let Some(component) = shared.components.lock().unwrap_or_else(|e| e.into_inner()).get(hash) {
+        return Ok(component.clone());
+    }
+    let component = match JobComponent::load_compiled(&shared.runtime, &shared.cache, hash) {
+        Some(loaded) => loaded.map_err(|e| e.to_string())?,
+        None => {
+            let bytes = fetch(shared, hash, outbox)?;
+            JobComponent::load(&shared.runtime, &shared.cache, &bytes).map_err(|e| e.to_string())?
+        }
+    };
+    shared.components.lock().unwrap_or_else(|e| e.into_inner()).insert(hash.to_string(), component.clone());
+    Ok(component)
+}
+
+/// Asks the JobManager for the component of content `hash` (once, however many tasks wait for
+/// it) and waits for its bytes.
+fn fetch(shared: &Shared, hash: &str, outbox: &UnboundedSender<ToJobManager>) -> Result<Vec<u8>, String> {
+    let started = Instant::now();
+    let (answer, answered) = crossbeam_channel::bounded(1);
+    let first = {
+        let mut fetches = shared.fetches.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting = fetches.entry(hash.to_string()).or_default();
+        waiting.push(answer);
+        waiting.len() == 1
+    };
+    if first && outbox.send(ToJobManager::FetchComponent { hash: hash.to_string() }).is_err() {
+        shared.fetches.lock().unwrap_or_else(|e| e.into_inner()).remove(hash);
+        return Err("lost the JobManager while fetching the component".into());
+    }
+    let encoded = match answered.recv_timeout(FETCH_WAIT) {
+        Ok(answer) => answer?,
+        Err(_) => {
+            shared.fetches.lock().unwrap_or_else(|e| e.into_inner()).remove(hash);
+            return Err(format!("the JobManager did not send component {hash} within {} s", FETCH_WAIT.as_secs()));
+        }
+    };
+    let bytes = hex::decode(&encoded).map_err(|e| format!("component {hash} from the JobManager is not hex: {e}"))?;
+    verify(hash, &bytes)?;
+    tracing::info!(hash = &hash[..12], size = bytes.len(), took = ?started.elapsed(), "fetched a component from the JobManager");
+    Ok(bytes)
+}
+
+/// Refuses bytes whose content is not the hash asked for: a corrupt copy never runs.
+fn verify(hash: &str, bytes: &[u8]) -> Result<(), String> {
+    let actual = content_hash(bytes);
+    if actual == hash {
+        Ok(())
+    } else {
+        Err(format!("component {hash} fetched from the JobManager has content hash {actual}: refused"))
+    }
 }
 
 /// The last task of a job's attempt here has ended: forget it and its state.
@@ -236,4 +298,19 @@ fn finished(shared: &Shared, scope: &str) {
         tracing::warn!(scope, %error, "could not drop the job's state");
     }
     tracing::info!(scope, "all tasks of the job here have ended");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_component_whose_content_is_not_its_hash_is_refused() {
+        let bytes = b"\0asm\x0d\0\x01\0".to_vec();
+        assert!(verify(&content_hash(&bytes), &bytes).is_ok());
+        let other = content_hash(b"something else");
+        let error = verify(&other, &bytes).unwrap_err();
+        assert!(error.contains(&format!("component {other} fetched from the JobManager has content hash")), "{error}");
+        assert!(error.ends_with("refused"), "{error}");
+    }
 }

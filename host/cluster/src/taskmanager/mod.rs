@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -21,6 +22,7 @@ use weir_core::jobgraph::Id;
 use weir_core::metrics::{TaskMetrics, process};
 use weir_core::state::{SledBackend, StateBackend};
 use weir_network::remote::DataServer;
+use weir_security::InternalTls;
 use weir_wasm::cache::ComponentCache;
 use weir_wasm::footprint;
 use weir_wasm::{Limits, WasmRuntime};
@@ -40,6 +42,8 @@ pub struct TaskManagerOptions {
     pub heartbeat_interval: Duration,
     /// The sandbox limits for every guest instance it runs.
     pub limits: Limits,
+    /// Mutual TLS for the control channel and the data exchange (`security.ssl.internal.*`).
+    pub internal_tls: Option<InternalTls>,
 }
 
 /// A task running here: for metrics, and to hand it commands.
@@ -50,6 +54,8 @@ struct RunningTask {
     commands: crossbeam_channel::Sender<TaskCommand>,
     /// Where an upgrade's new code is left for the task.
     upgrade: Arc<weir_runtime::task::UpgradeMailbox>,
+    /// Counts the task's guest stacks while a flame graph is sampled.
+    sampler: Arc<weir_wasm::StackSampler>,
 }
 
 /// An attempt of a job with tasks here.
@@ -60,12 +66,21 @@ struct RunningJob {
     tasks: Vec<RunningTask>,
 }
 
+/// A task waiting for a component from the JobManager: its hex-encoded bytes, or why not.
+type FetchWaiter = crossbeam_channel::Sender<Result<String, String>>;
+
 /// What the TaskManager's threads share.
 pub(crate) struct Shared {
     runtime: WasmRuntime,
     cache: ComponentCache,
     state: Arc<dyn StateBackend>,
     data: DataServer,
+    /// Mutual TLS for outgoing data channels, when the cluster has it on.
+    tls: Option<InternalTls>,
+    /// Compiled components by content hash: each is fetched and compiled once.
+    components: Mutex<HashMap<String, weir_wasm::JobComponent>>,
+    /// Components asked of the JobManager, by hash: who waits for the hex-encoded bytes.
+    fetches: Mutex<HashMap<String, Vec<FetchWaiter>>>,
     /// Running jobs by scope (`<job>@<attempt>`).
     jobs: Mutex<HashMap<String, RunningJob>>,
     /// Jobs cancelled before their deployment got here: their tasks must not start.
@@ -120,13 +135,16 @@ fn new_id(address: &str) -> String {
 
 /// Runs a TaskManager until `shutdown` is set.
 pub async fn run(options: TaskManagerOptions, shutdown: CancelToken) -> anyhow::Result<()> {
-    let data = DataServer::start(&options.data_bind, &options.host)?;
+    let data = DataServer::start(&options.data_bind, &options.host, options.internal_tls.clone())?;
     let state_dir = tempfile::tempdir()?;
     let shared = Arc::new(Shared {
         runtime: WasmRuntime::new(options.limits).map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?,
         cache: ComponentCache::default_location(),
         state: Arc::new(SledBackend::open(state_dir.path())?),
         data,
+        tls: options.internal_tls.clone(),
+        components: Mutex::new(HashMap::new()),
+        fetches: Mutex::new(HashMap::new()),
         jobs: Mutex::new(HashMap::new()),
         cancelled: Mutex::new(Default::default()),
     });
@@ -163,7 +181,29 @@ async fn session(
 ) -> anyhow::Result<()> {
     let stream = TcpStream::connect(&options.jobmanager).await?;
     stream.set_nodelay(true)?;
-    let (mut reader, mut writer) = stream.into_split();
+    match &options.internal_tls {
+        Some(tls) => {
+            let connector = tokio_rustls::TlsConnector::from(tls.client());
+            let handshake = connector.connect(InternalTls::server_name(), stream);
+            let stream = tokio::time::timeout(rpc::HANDSHAKE_WAIT, handshake)
+                .await
+                .map_err(|_| anyhow::anyhow!("the TLS handshake with the JobManager timed out"))?
+                .map_err(|e| anyhow::anyhow!("the TLS handshake with the JobManager failed: {e}"))?;
+            serve_jobmanager(stream, options, id, shared, shutdown).await
+        }
+        None => serve_jobmanager(stream, options, id, shared, shutdown).await,
+    }
+}
+
+/// Registers over `stream`, then serves the JobManager until the connection drops or shutdown.
+async fn serve_jobmanager(
+    stream: impl AsyncRead + AsyncWrite + Send + 'static,
+    options: &TaskManagerOptions,
+    id: &str,
+    shared: &Arc<Shared>,
+    shutdown: &CancelToken,
+) -> anyhow::Result<()> {
+    let (mut reader, mut writer) = tokio::io::split(stream);
     rpc::write(
         &mut writer,
         &ToJobManager::Register {
@@ -174,7 +214,12 @@ async fn session(
         },
     )
     .await?;
-    match rpc::read::<ToTaskManager>(&mut reader).await? {
+    // With TLS 1.3 the JobManager checks our certificate after our side of the handshake is
+    // done: a refusal arrives here, as an alert in place of the answer.
+    let answer = rpc::read::<ToTaskManager>(&mut reader)
+        .await
+        .map_err(|e| anyhow::anyhow!("the JobManager did not accept the registration: {e}"))?;
+    match answer {
         Some(ToTaskManager::Registered) => tracing::info!(id, "registered with the JobManager"),
         Some(ToTaskManager::Rejected { reason }) => anyhow::bail!("the JobManager refused registration: {reason}"),
         other => anyhow::bail!("unexpected answer to registration: {other:?}"),
@@ -243,17 +288,41 @@ async fn session(
             }
             Ok(Some(ToTaskManager::CheckpointComplete { job, checkpoint })) => {
                 let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                let mut tasks = 0;
                 for running in jobs.values().filter(|r| r.job == job) {
                     for t in &running.tasks {
                         let _ = t.commands.send(TaskCommand::CheckpointComplete(checkpoint));
+                        tasks += 1;
                     }
+                }
+                // As Flink's log after start-up: one line per completed checkpoint.
+                if tasks > 0 {
+                    tracing::info!(tasks, "Completed checkpoint {checkpoint} for job {job}");
+                }
+            }
+            Ok(Some(ToTaskManager::Request { id, request })) => {
+                let outbox = outbox.clone();
+                let shared = shared.clone();
+                // Reading files and /proc, or sampling for a while, is blocking work kept off
+                // the connection's reader.
+                tokio::task::spawn_blocking(move || {
+                    let _ = outbox.send(ToJobManager::Response { id, response: respond(&shared, request) });
+                });
+            }
+            Ok(Some(ToTaskManager::Component { hash, component, failure })) => {
+                let waiting =
+                    shared.fetches.lock().unwrap_or_else(|e| e.into_inner()).remove(&hash).unwrap_or_default();
+                let answer = component.ok_or_else(|| failure.unwrap_or_else(|| "the JobManager sent nothing".into()));
+                for waiter in waiting {
+                    let _ = waiter.send(answer.clone());
                 }
             }
             Ok(Some(ToTaskManager::PrepareUpgrade { job, upgrade, component, graph, operators })) => {
                 let shared = shared.clone();
                 let outbox = outbox.clone();
                 tokio::task::spawn_blocking(move || {
-                    let failure = prepare_upgrade(&shared, &job, &upgrade, &component, *graph, operators).err();
+                    let failure =
+                        prepare_upgrade(&shared, &job, &upgrade, &component, *graph, operators, &outbox).err();
                     let _ = outbox.send(ToJobManager::UpgradePrepared { job, upgrade, failure });
                 });
             }
@@ -286,9 +355,10 @@ fn prepare_upgrade(
     component: &str,
     graph: weir_core::jobgraph::JobGraph,
     operators: Vec<String>,
+    outbox: &mpsc::UnboundedSender<ToJobManager>,
 ) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let component = deploy::load_component(shared, component)?;
+    let component = deploy::component(shared, component, outbox)?;
     let staged = Arc::new(weir_runtime::task::StagedUpgrade {
         id: upgrade.to_string(),
         component,
@@ -308,6 +378,58 @@ fn prepare_upgrade(
     }
     tracing::info!(job, upgrade, tasks = staged_with, took = ?started.elapsed(), "upgrade staged");
     Ok(())
+}
+
+/// Answers the JobManager's request about this TaskManager.
+fn respond(shared: &Shared, request: rpc::Request) -> rpc::Response {
+    match request {
+        rpc::Request::LogList => rpc::Response::LogList(crate::logs::list()),
+        rpc::Request::Log { name, start } => match crate::logs::read(&name, start) {
+            Ok(part) => rpc::Response::Log(part),
+            Err(error) => rpc::Response::Failed {
+                not_found: matches!(error, crate::logs::LogError::NotFound(_) | crate::logs::LogError::NoLogs),
+                reason: error.to_string(),
+            },
+        },
+        rpc::Request::ThreadDump => rpc::Response::ThreadDump(crate::thread_dump::threads()),
+        rpc::Request::SampleStacks { job, vertex, subtask, millis } => {
+            rpc::Response::Stacks(sample_stacks(shared, &job, (vertex, subtask), Duration::from_millis(millis)))
+        }
+    }
+}
+
+/// The longest a flame-graph sampling runs, whatever the JobManager asks.
+const MAX_SAMPLING: Duration = Duration::from_secs(5);
+
+/// Samples the guest stacks of `job`'s `vertex` subtasks here (or only the one given) for
+/// `duration` (capped), merged over the subtasks. One sampling runs at a time: a second waits.
+fn sample_stacks(
+    shared: &Shared,
+    job: &str,
+    (vertex, subtask): (usize, Option<u32>),
+    duration: Duration,
+) -> Vec<rpc::StackSample> {
+    static SAMPLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = SAMPLING.lock().unwrap_or_else(|e| e.into_inner());
+    let samplers: Vec<_> = {
+        let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.values()
+            .filter(|r| r.job == job)
+            .flat_map(|r| r.tasks.iter().filter(|t| t.vertex == vertex && subtask.is_none_or(|s| s == t.subtask)))
+            .map(|t| t.sampler.clone())
+            .collect()
+    };
+    for sampler in &samplers {
+        sampler.start();
+    }
+    std::thread::sleep(duration.min(MAX_SAMPLING));
+    let mut merged: HashMap<Vec<String>, u64> = HashMap::new();
+    for stack in samplers.iter().flat_map(|s| s.stop()) {
+        if merged.len() < weir_wasm::sampler::MAX_STACKS || merged.contains_key(&stack.frames) {
+            *merged.entry(stack.frames).or_default() += stack.count;
+        }
+    }
+    merged.into_iter().map(|(frames, count)| rpc::StackSample { frames, count }).collect()
 }
 
 /// Resolves when `token` is cancelled.

@@ -9,8 +9,9 @@
 //! the coordinator writes the checkpoint's `_metadata` and the checkpoint is complete.
 //!
 //! State files are written by the tasks straight into the checkpoint's directory (a path shared
-//! by the JobManager and the TaskManagers, as Flink's checkpoint storage is), so a checkpoint
-//! never depends on the state backend's own durability.
+//! by the JobManager and the TaskManagers, as Flink's checkpoint storage is: a local directory or
+//! an object store's prefix such as `s3://bucket/path`, see [`crate::filesystem`]), so a
+//! checkpoint never depends on the state backend's own durability.
 //!
 //! - [`storage`]: the on-disk format: keyed state files per subtask, indexed by key group, and
 //!   `_metadata`; loading and validating savepoints (state files confined to the savepoint's

@@ -18,13 +18,20 @@
 //! and lengths inside a section are checked against its remaining bytes by
 //! [`crate::framing`] as it decodes. Each refusal is a [`StorageError`] naming the `_metadata`
 //! and what in it is wrong.
+//!
+//! A directory may also be an object store's prefix (`s3://bucket/path`, through the
+//! [`FileSystem`] registered for its scheme): the layout and every check are the same, with an
+//! object's size from its metadata (a HEAD) and each section read by range after its bounds are
+//! checked. Objects have no symbolic links and no directories to create or remove.
 
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use super::{CheckpointMetadata, KeyedStateHandle, METADATA_FORMAT, RestorePoint};
+use crate::filesystem::{self, FileSystem, UnsupportedScheme};
 use crate::framing::{self, Framing, FramingError, Prefix};
 use crate::keygroup::KeyGroupRange;
 use crate::timer::FiredTimer;
@@ -121,6 +128,19 @@ pub enum StorageError {
     /// A key group's state has a count or length the `.state` format's u32 prefixes cannot hold.
     #[error(transparent)]
     Framing(#[from] FramingError),
+    /// The path's scheme has no file system (neither local nor `s3://`).
+    #[error(transparent)]
+    UnsupportedScheme(#[from] UnsupportedScheme),
+}
+
+/// The file system of `dir` if it is not a local directory (`s3://...`).
+fn remote(dir: &Path) -> Result<Option<Arc<dyn FileSystem>>, StorageError> {
+    Ok(filesystem::remote(&dir.to_string_lossy())?)
+}
+
+/// What an object store said was not there, as an I/O error.
+fn not_found() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotFound, "no such object")
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
@@ -277,6 +297,20 @@ pub fn write_keyed_state(
     range: KeyGroupRange,
     sections: &[(u16, Section)],
 ) -> Result<(KeyedStateHandle, u64), StorageError> {
+    if let Some(fs) = remote(dir)? {
+        // One PUT of the whole file: an object is written whole or not at all.
+        let name = state_file_name(uid, subtask);
+        let path = dir.join(&name);
+        let mut handle = KeyedStateHandle { file: name, range: Some(range), sections: Vec::new() };
+        let mut bytes = Vec::new();
+        for (kg, section) in sections {
+            let encoded = section.encode()?;
+            handle.sections.push((*kg, bytes.len() as u64, encoded.len() as u64));
+            bytes.extend_from_slice(&encoded);
+        }
+        fs.write(&path.to_string_lossy(), &bytes).map_err(io(&path))?;
+        return Ok((handle, bytes.len() as u64));
+    }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = state_file_name(uid, subtask);
     let path = dir.join(&name);
@@ -308,6 +342,27 @@ pub fn read_keyed_state(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
+    if let Some(fs) = remote(dir)? {
+        let name = path.to_string_lossy();
+        let status = fs.status(&name).map_err(io(&path))?.ok_or_else(|| io(&path)(not_found()))?;
+        check_sections(&metadata, handle, status.len, wanted.iter().copied())?;
+        let mut out = Vec::new();
+        for (kg, offset, len) in wanted {
+            let bytes = fs.read_range(&name, *offset, *len).map_err(io(&path))?;
+            if bytes.len() as u64 != *len {
+                return Err(StorageError::Corrupt {
+                    path: name.to_string(),
+                    reason: format!("key group {kg}'s section of {len} bytes is truncated (it shrank while read)"),
+                });
+            }
+            let section = Section::decode(&bytes).map_err(|reason| StorageError::Corrupt {
+                path: name.to_string(),
+                reason: format!("key group {kg} does not decode: {reason}"),
+            })?;
+            out.push((*kg, section));
+        }
+        return Ok(out);
+    }
     let (mut file, size) = open_state_file(&path, &metadata, &handle.file)?;
     check_sections(&metadata, handle, size, wanted.iter().copied())?;
     let mut out = Vec::new();
@@ -331,6 +386,14 @@ pub fn read_keyed_state(
 /// Writes `_metadata` into `dir`, atomically: the checkpoint exists once the rename is done.
 /// Returns its size in bytes.
 pub fn write_metadata(dir: &Path, metadata: &CheckpointMetadata) -> Result<u64, StorageError> {
+    if let Some(fs) = remote(dir)? {
+        // A single PUT: the checkpoint exists once it is done.
+        let path = dir.join(METADATA);
+        let bytes = serde_json::to_vec_pretty(metadata)
+            .map_err(|e| StorageError::Corrupt { path: path.display().to_string(), reason: e.to_string() })?;
+        fs.write(&path.to_string_lossy(), &bytes).map_err(io(&path))?;
+        return Ok(bytes.len() as u64);
+    }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let tmp = dir.join("_metadata.inprogress");
     let bytes = serde_json::to_vec_pretty(metadata)
@@ -343,15 +406,57 @@ pub fn write_metadata(dir: &Path, metadata: &CheckpointMetadata) -> Result<u64, 
     Ok(bytes.len() as u64)
 }
 
-/// A path as users write it (`file:/tmp/x`, `file:///tmp/x`, `/tmp/x`), as a file-system path.
+/// A path as users write it (`file:/tmp/x`, `file:///tmp/x`, `/tmp/x`), as a file-system path;
+/// an object store's URI (`s3://bucket/x`) stays as it is.
 pub fn local_path(path: &str) -> PathBuf {
     let p = path.strip_prefix("file://").or_else(|| path.strip_prefix("file:")).unwrap_or(path);
     PathBuf::from(p)
 }
 
-/// The URI Flink prints for a checkpoint or savepoint directory (`file:/tmp/...`).
+/// The URI Flink prints for a checkpoint or savepoint directory (`file:/tmp/...`, `s3://...`).
 pub fn uri(dir: &Path) -> String {
+    if filesystem::scheme(&dir.to_string_lossy()).is_some_and(|s| s != "file") {
+        return dir.display().to_string();
+    }
     format!("file:{}", dir.display())
+}
+
+/// Creates a checkpoint's directory (an object store needs none).
+pub fn create_directory(dir: &Path) -> Result<(), StorageError> {
+    if remote(dir)?.is_some() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))
+}
+
+/// Deletes a checkpoint's directory and every file in it.
+pub fn remove_directory(dir: &Path) -> Result<(), StorageError> {
+    match remote(dir)? {
+        Some(fs) => fs.delete_directory(&dir.to_string_lossy()).map_err(io(dir)),
+        None => std::fs::remove_dir_all(dir).map_err(io(dir)),
+    }
+}
+
+/// Removes `dir` if it is an empty local directory (a job's checkpoint directory after its last
+/// checkpoint went); an object store has no directories to remove.
+pub fn remove_empty_directory(dir: &Path) {
+    if matches!(remote(dir), Ok(None)) {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// Reads an object store's `_metadata`: its size from the store first, refused beyond
+/// [`MAX_METADATA`] before a byte is read; `Missing` if there is none.
+fn read_remote_metadata(fs: &dyn FileSystem, file: &Path, given: &str) -> Result<Vec<u8>, StorageError> {
+    let name = file.to_string_lossy();
+    let Some(status) = fs.status(&name).map_err(io(file))? else {
+        return Err(StorageError::Missing(given.to_string()));
+    };
+    if status.len > MAX_METADATA {
+        return Err(StorageError::MetadataTooLarge { path: file.to_path_buf(), size: status.len, limit: MAX_METADATA });
+    }
+    // At most the size just read, whatever the object has become since.
+    fs.read_range(&name, 0, status.len).map_err(io(file))
 }
 
 /// Reads a `_metadata` file, refusing one larger than [`MAX_METADATA`] before reading it.
@@ -383,10 +488,12 @@ pub fn load(path: &str) -> Result<RestorePoint, StorageError> {
     } else {
         (given.clone(), given.join(METADATA))
     };
-    if !file.is_file() {
-        return Err(StorageError::Missing(path.to_string()));
-    }
-    let bytes = read_metadata(&file)?;
+    let fs = remote(&dir)?;
+    let bytes = match &fs {
+        Some(fs) => read_remote_metadata(fs.as_ref(), &file, path)?,
+        None if !file.is_file() => return Err(StorageError::Missing(path.to_string())),
+        None => read_metadata(&file)?,
+    };
     let corrupt = |reason: String| StorageError::Corrupt { path: file.display().to_string(), reason };
     let metadata: CheckpointMetadata = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
     if metadata.format != METADATA_FORMAT {
@@ -403,13 +510,22 @@ pub fn load(path: &str) -> Result<RestorePoint, StorageError> {
         files.push(state_file(&dir, &file, handle)?);
     }
     for ((uid, subtask, handle), state) in keyed().zip(files) {
-        let stat = std::fs::symlink_metadata(&state).map_err(|_| {
-            corrupt(format!("the state of operator '{uid}' subtask {subtask} ({}) is missing", handle.file))
-        })?;
-        if !stat.is_file() {
+        let missing =
+            || corrupt(format!("the state of operator '{uid}' subtask {subtask} ({}) is missing", handle.file));
+        let (regular, size) = match &fs {
+            None => {
+                let stat = std::fs::symlink_metadata(&state).map_err(|_| missing())?;
+                (stat.is_file(), stat.len())
+            }
+            Some(fs) => {
+                let status = fs.status(&state.to_string_lossy()).map_err(io(&state))?.ok_or_else(missing)?;
+                (status.regular, status.len)
+            }
+        };
+        if !regular {
             return Err(StorageError::NotARegularFile { metadata: file.clone(), name: handle.file.clone() });
         }
-        check_sections(&file, handle, stat.len(), &handle.sections)?;
+        check_sections(&file, handle, size, &handle.sections)?;
     }
     Ok(RestorePoint { directory: dir, metadata })
 }
@@ -422,7 +538,7 @@ pub fn savepoint_name(job_id: &str) -> String {
 /// Deletes a savepoint (`flink savepoint -d`), refusing directories that are not one.
 pub fn dispose(path: &str) -> Result<(), StorageError> {
     let point = load(path)?;
-    std::fs::remove_dir_all(&point.directory).map_err(io(&point.directory))
+    remove_directory(&point.directory)
 }
 
 #[cfg(test)]
@@ -653,5 +769,262 @@ mod tests {
     fn savepoint_names_follow_flink() {
         let name = savepoint_name("5e20cb6b0f357591171dfcca2eea09de");
         assert!(name.starts_with("savepoint-5e20cb-") && name.len() == "savepoint-5e20cb-".len() + 12, "{name}");
+    }
+
+    /// An object store in memory, registered as `memory://`: the object branch of every function.
+    #[derive(Default)]
+    struct MemoryFileSystem(std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>);
+
+    impl FileSystem for MemoryFileSystem {
+        fn status(&self, path: &str) -> std::io::Result<Option<filesystem::FileStatus>> {
+            let objects = self.0.lock().unwrap();
+            Ok(objects.get(path).map(|b| filesystem::FileStatus { len: b.len() as u64, regular: true }))
+        }
+        fn read_range(&self, path: &str, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
+            let objects = self.0.lock().unwrap();
+            let bytes = objects.get(path).ok_or_else(not_found)?;
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+            let end = usize::try_from(length).unwrap_or(usize::MAX).saturating_add(start).min(bytes.len());
+            Ok(bytes[start..end].to_vec())
+        }
+        fn write(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+            self.0.lock().unwrap().insert(path.to_string(), bytes.to_vec());
+            Ok(())
+        }
+        fn list(&self, path: &str) -> std::io::Result<Vec<String>> {
+            let prefix = format!("{path}/");
+            Ok(self.0.lock().unwrap().keys().filter_map(|k| k.strip_prefix(&prefix).map(str::to_string)).collect())
+        }
+        fn delete_directory(&self, path: &str) -> std::io::Result<()> {
+            let prefix = format!("{path}/");
+            self.0.lock().unwrap().retain(|k, _| !k.starts_with(&prefix));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn savepoints_on_an_object_store_are_written_loaded_checked_and_disposed() {
+        let fs = Arc::new(MemoryFileSystem::default());
+        filesystem::register("memory", fs.clone());
+        let dir = PathBuf::from("memory://bucket/savepoints/savepoint-1");
+        let real = savepoint(&dir);
+        assert_eq!(
+            fs.list("memory://bucket/savepoints/savepoint-1").unwrap(),
+            vec!["_metadata".to_string(), "click-event-counter-0.state".to_string()]
+        );
+        assert_eq!(uri(&dir), "memory://bucket/savepoints/savepoint-1");
+        let point = load("memory://bucket/savepoints/savepoint-1").unwrap();
+        assert_eq!((point.directory.as_path(), &point.metadata), (dir.as_path(), &real));
+        assert_eq!(load("memory://bucket/savepoints/savepoint-1/_metadata").unwrap().metadata, real);
+        let upper = read_keyed_state(&dir, handle(&mut real.clone()), KeyGroupRange { start: 64, end: 127 }).unwrap();
+        assert_eq!(upper[0].1.entries, vec![(b"k70".to_vec(), b"v".to_vec())]);
+
+        // Crafted names and sections are refused as for files.
+        let mut crafted = real.clone();
+        handle(&mut crafted).file = "../x".into();
+        write_metadata(&dir, &crafted).unwrap();
+        assert!(matches!(load(&uri(&dir)), Err(StorageError::UnsafeFileName { .. })));
+        assert!(matches!(read_keyed_state(&dir, handle(&mut crafted), ALL), Err(StorageError::UnsafeFileName { .. })));
+        let mut crafted = real.clone();
+        handle(&mut crafted).sections[1] = (70, 1, u64::MAX);
+        write_metadata(&dir, &crafted).unwrap();
+        assert!(matches!(load(&uri(&dir)), Err(StorageError::SectionOutOfBounds { key_group: 70, .. })));
+        assert!(matches!(
+            read_keyed_state(&dir, handle(&mut crafted), ALL),
+            Err(StorageError::SectionOutOfBounds { key_group: 70, .. })
+        ));
+        // A missing state file, corrupt and missing metadata.
+        write_metadata(&dir, &real).unwrap();
+        fs.0.lock().unwrap().remove("memory://bucket/savepoints/savepoint-1/click-event-counter-0.state");
+        assert!(load(&uri(&dir)).unwrap_err().to_string().contains("(click-event-counter-0.state) is missing"));
+        fs.write("memory://bucket/savepoints/savepoint-1/_metadata", b"{not json").unwrap();
+        assert!(matches!(load(&uri(&dir)), Err(StorageError::Corrupt { .. })));
+        assert!(matches!(load("memory://bucket/none"), Err(StorageError::Missing(_))));
+
+        // Disposal deletes the prefix, and only a savepoint's.
+        let other = PathBuf::from("memory://bucket/savepoints/savepoint-2");
+        savepoint(&other);
+        dispose("memory://bucket/savepoints/savepoint-2").unwrap();
+        assert!(fs.list("memory://bucket/savepoints/savepoint-2").unwrap().is_empty());
+        assert!(!fs.list("memory://bucket/savepoints/savepoint-1").unwrap().is_empty());
+        assert!(matches!(dispose("memory://bucket/savepoints"), Err(StorageError::Missing(_))));
+        // An unknown scheme is refused, not taken for a local path.
+        assert!(matches!(load("gs://bucket/x"), Err(StorageError::UnsupportedScheme(_))));
+    }
+
+    /// Fuzzing on stable Rust: crafted `_metadata` and state files (`PROPTEST_CASES` for more).
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::framing::fuzz::cases;
+
+        /// A change to a real `_metadata`'s bytes.
+        #[derive(Debug, Clone)]
+        enum Mutation {
+            /// Overwrites the byte at (an index modulo the length) with a value.
+            Set(usize, u8),
+            /// Cuts the file at (an index modulo the length).
+            Truncate(usize),
+            /// Inserts bytes at (an index modulo the length).
+            Insert(usize, Vec<u8>),
+        }
+
+        fn mutation() -> impl Strategy<Value = Mutation> {
+            prop_oneof![
+                (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Mutation::Set(at, b)),
+                // JSON's own bytes, so that a mutation often still parses.
+                (any::<usize>(), proptest::sample::select(b"0123456789-.\"/\\e:,[]{}".to_vec()))
+                    .prop_map(|(at, b)| Mutation::Set(at, b)),
+                any::<usize>().prop_map(Mutation::Truncate),
+                (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..8))
+                    .prop_map(|(at, b)| Mutation::Insert(at, b)),
+            ]
+        }
+
+        fn apply(bytes: &mut Vec<u8>, mutation: &Mutation) {
+            let at = |i: usize| if bytes.is_empty() { 0 } else { i % bytes.len() };
+            match mutation {
+                Mutation::Set(i, b) if !bytes.is_empty() => {
+                    let i = at(*i);
+                    bytes[i] = *b;
+                }
+                Mutation::Set(..) => {}
+                Mutation::Truncate(i) => bytes.truncate(at(*i)),
+                Mutation::Insert(i, b) => {
+                    let i = at(*i);
+                    bytes.splice(i..i, b.iter().copied());
+                }
+            }
+        }
+
+        /// Loads the savepoint in `dir` and reads every state file it names: whatever `_metadata`
+        /// holds, that is an answer (never a panic), and what loads names only plain files in
+        /// `dir` whose sections lie within them.
+        fn load_and_read(dir: &Path) -> Result<(), TestCaseError> {
+            let Ok(point) = load(&dir.display().to_string()) else { return Ok(()) };
+            prop_assert_eq!(&point.directory, &dir.to_path_buf());
+            for subtask in point.metadata.operators.values().flat_map(|op| &op.subtasks) {
+                let Some(handle) = &subtask.keyed else { continue };
+                prop_assert!(is_plain_file_name(&handle.file), "{:?} loaded", handle.file);
+                let size = std::fs::symlink_metadata(dir.join(&handle.file)).map(|m| m.len());
+                prop_assert!(size.is_ok(), "{:?} loaded but is not in the savepoint", handle.file);
+                let size = size.unwrap_or_default();
+                for &(_, offset, length) in &handle.sections {
+                    prop_assert!(offset.checked_add(length).is_some_and(|end| end <= size));
+                }
+                if let Ok(sections) = read_keyed_state(dir, handle, ALL) {
+                    prop_assert!(sections.len() <= handle.sections.len());
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            // Each case writes a savepoint (with fsyncs): fewer cases than the in-memory decoders.
+            #![proptest_config(cases(128))]
+
+            /// A real `_metadata`, mutated byte by byte, truncated or extended: loaded or
+            /// refused with an error, never a panic, never a file outside the savepoint.
+            #[test]
+            fn fuzz_mutated_metadata_loads_or_is_refused(mutations in proptest::collection::vec(mutation(), 1..6)) {
+                let root = tempfile::tempdir().unwrap();
+                let dir = root.path().join("savepoint");
+                savepoint(&dir);
+                // What an escaping name would reach.
+                std::fs::copy(dir.join("click-event-counter-0.state"), root.path().join("x")).unwrap();
+                let mut bytes = std::fs::read(dir.join(METADATA)).unwrap();
+                for mutation in &mutations {
+                    apply(&mut bytes, mutation);
+                }
+                std::fs::write(dir.join(METADATA), &bytes).unwrap();
+                load_and_read(&dir)?;
+            }
+
+            /// Entirely arbitrary `_metadata` bytes.
+            #[test]
+            fn fuzz_random_metadata_is_refused(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::write(dir.path().join(METADATA), &bytes).unwrap();
+                load_and_read(dir.path())?;
+            }
+
+            /// A well-formed `_metadata` whose state file name and sections are arbitrary: only a
+            /// plain name of a file in the savepoint, with sections inside it, loads.
+            #[test]
+            fn fuzz_crafted_state_handles_are_confined(
+                name in prop_oneof![
+                    Just("click-event-counter-0.state".to_string()),
+                    Just("../x".to_string()),
+                    Just("/etc/passwd".to_string()),
+                    "[./\\a-z\u{0}\u{e9}\u{1F600}]{0,12}",
+                    any::<String>(),
+                ],
+                sections in proptest::collection::vec(
+                    (any::<u16>(), prop_oneof![0u64..200, any::<u64>()], prop_oneof![0u64..200, any::<u64>()]),
+                    0..4,
+                ),
+            ) {
+                let root = tempfile::tempdir().unwrap();
+                let dir = root.path().join("savepoint");
+                let mut crafted = savepoint(&dir);
+                std::fs::copy(dir.join("click-event-counter-0.state"), root.path().join("x")).unwrap();
+                *handle(&mut crafted) = KeyedStateHandle { file: name, range: Some(ALL), sections };
+                write_metadata(&dir, &crafted).unwrap();
+                load_and_read(&dir)?;
+                // A TaskManager handed the handle without `load` (it travels over the RPC) is as safe.
+                let handle = handle(&mut crafted);
+                if read_keyed_state(&dir, handle, ALL).is_ok() {
+                    prop_assert!(is_plain_file_name(&handle.file));
+                }
+            }
+
+            /// Arbitrary state file bytes under arbitrary sections: each section decodes or is
+            /// refused, never a panic, never an allocation beyond the file.
+            #[test]
+            fn fuzz_state_files_decode_or_are_refused(
+                bytes in proptest::collection::vec(any::<u8>(), 0..256),
+                sections in proptest::collection::vec((0u16..128, 0u64..300, 0u64..300), 1..4),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::write(dir.path().join("s.state"), &bytes).unwrap();
+                let handle = KeyedStateHandle { file: "s.state".into(), range: Some(ALL), sections };
+                if let Ok(read) = read_keyed_state(dir.path(), &handle, ALL) {
+                    for (_, section) in read {
+                        let held: usize = section.entries.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+                            + section.timers.iter().map(|t| t.key.len() + t.namespace.len()).sum::<usize>();
+                        prop_assert!(held <= bytes.len());
+                    }
+                }
+                if let Ok(section) = Section::decode(&bytes) {
+                    prop_assert_eq!(section.encode().unwrap(), bytes);
+                }
+            }
+
+            /// Arbitrary sections survive encoding and decoding unchanged.
+            #[test]
+            fn fuzz_sections_round_trip(
+                entries in proptest::collection::vec(
+                    (proptest::collection::vec(any::<u8>(), 0..16), proptest::collection::vec(any::<u8>(), 0..16)),
+                    0..8,
+                ),
+                timers in proptest::collection::vec(
+                    (proptest::collection::vec(any::<u8>(), 0..16), proptest::collection::vec(any::<u8>(), 0..16), any::<i64>(), any::<bool>()),
+                    0..8,
+                ),
+            ) {
+                let timers = timers
+                    .into_iter()
+                    .map(|(key, namespace, time, processing)| FiredTimer {
+                        key,
+                        namespace,
+                        time,
+                        domain: if processing { TimeDomain::ProcessingTime } else { TimeDomain::EventTime },
+                    })
+                    .collect();
+                let section = Section { entries, timers };
+                prop_assert_eq!(Section::decode(&section.encode().unwrap()).unwrap(), section);
+            }
+        }
     }
 }

@@ -62,6 +62,7 @@ impl GuestOperator {
             output: Some(output),
             metrics: Some(ctx.metrics.operator.clone()),
             watermark: i64::MIN,
+            sampler: Some(resources.sampler.clone()),
             ..Default::default()
         };
         if keyed {

@@ -102,6 +102,8 @@ pub struct TaskResources {
     pub component: JobComponent,
     /// The state backend holding keyed state for every subtask of the process.
     pub state: Arc<dyn StateBackend>,
+    /// Where this subtask's guest stacks are counted while a flame graph is sampled.
+    pub sampler: Arc<weir_wasm::StackSampler>,
 }
 
 /// How a task ended without failing.

@@ -59,9 +59,11 @@ def main():
             return 1
     # Reaching those offsets does not prove the last batch was read (its base offset is what
     # tansu reports), and a loaded machine can take longer than the iterator's 500 ms to fetch
-    # it: poll on, with a longer wait, until the broker has nothing more.
-    while True:
-        fetched = consumer.poll(timeout_ms=2000)
+    # it: poll on for up to 2 s more, until the broker has nothing (a job still writing keeps
+    # it busy, so the wait is bounded).
+    settle_deadline = time.time() + 2
+    while time.time() < settle_deadline:
+        fetched = consumer.poll(timeout_ms=max(1, int((settle_deadline - time.time()) * 1000)))
         if not fetched:
             break
         for records in fetched.values():

@@ -181,6 +181,13 @@ pub fn weir_output(cache: &Path, args: &[&str]) -> Output {
 
 /// Writes `count` click events to `topic` with the real generator, as fast as it can.
 pub fn generate(cache: &Path, bootstrap: &str, topic: &str, count: u64) {
+    generate_from(cache, bootstrap, topic, 0, count);
+}
+
+/// Writes events `start..start + count` of the playground's sequence to `topic` at full speed:
+/// a test that feeds a job in steps decides what each job sees, whatever the machine's pace.
+pub fn generate_from(cache: &Path, bootstrap: &str, topic: &str, start: u64, count: u64) {
+    let (start, count) = (start.to_string(), count.to_string());
     let out = weir_output(
         cache,
         &[
@@ -191,8 +198,10 @@ pub fn generate(cache: &Path, bootstrap: &str, topic: &str, count: u64) {
             topic,
             "--rate",
             "0",
+            "--start",
+            &start,
             "--count",
-            &count.to_string(),
+            &count,
         ],
     );
     assert!(out.status.success(), "the generator failed: {}", String::from_utf8_lossy(&out.stderr));

@@ -318,6 +318,7 @@ fn the_click_event_count_job_runs_against_the_embedded_broker() {
         topic: "input".into(),
         rate: None,
         count: Some(12_000),
+        start: 0,
     };
     assert_eq!(
         weir_connectors::generator::run(&options, &CancelToken::new(), |_| {}).expect("the generator runs"),

@@ -93,8 +93,17 @@ mod tests {
             })
             .unwrap();
         ready_rx.recv().unwrap();
-        let dump = threads();
-        let stuck = dump.iter().find(|t| t.name == "Stuck Subtask Thread (1/2)").expect("the thread is listed");
+        // Between its signal and its wait the thread still runs: look until it waits.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let stuck = loop {
+            let dump = threads();
+            let stuck =
+                dump.into_iter().find(|t| t.name == "Stuck Subtask Thread (1/2)").expect("the thread is listed");
+            if stuck.stringified.contains("WAITING") || std::time::Instant::now() > deadline {
+                break stuck;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
         assert!(stuck.stringified.starts_with("\"Stuck Subtask Thread (1/2)\" Id="), "{}", stuck.stringified);
         assert!(stuck.stringified.contains("WAITING"), "{}", stuck.stringified);
         drop(tx);

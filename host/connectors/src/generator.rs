@@ -33,6 +33,9 @@ pub struct GeneratorOptions {
     pub rate: Option<f64>,
     /// Stop after this many events.
     pub count: Option<u64>,
+    /// The first event's index in the playground's sequence (0: from the start), so that a
+    /// generator can go on where an earlier one stopped.
+    pub start: u64,
 }
 
 /// Writes click events until `count` is reached or `cancel` is set; returns how many.
@@ -54,13 +57,14 @@ pub fn run(
     let started = Instant::now();
     let per_batch = batch_size(options.rate);
     let mut next = 0u64;
+    let first = options.start;
     let mut batch = Vec::new();
     let mut value = Vec::with_capacity(64);
     let mut last_progress = Instant::now();
     while !cancel.is_cancelled() && options.count.is_none_or(|c| next < c) {
         let n = options.count.map_or(per_batch, |c| per_batch.min(c - next));
         batch.clear();
-        for i in next..next + n {
+        for i in first + next..first + next + n {
             let (ts, page) = click_event::nth_event(i);
             value.clear();
             click_event::write_event(&mut value, ts, page);

@@ -136,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             topic: topic.clone(),
             rate: None,
             count: Some(events),
+            start: 0,
         };
         weir_connectors::generator::run(&options, &CancelToken::new(), |_| {})?;
         println!("(filled topic {topic} with {events} events in {:.1} s)", fill.elapsed().as_secs_f64());

@@ -19,6 +19,9 @@ pub struct Args {
     /// Stop after this many events (default: never).
     #[arg(long)]
     count: Option<u64>,
+    /// Start at this event of the sequence (default 0), to go on where another run stopped.
+    #[arg(long, default_value_t = 0)]
+    start: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -30,6 +33,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         topic: args.topic,
         rate: (args.rate > 0.0).then_some(args.rate),
         count: args.count,
+        start: args.start,
     };
     let cancel = CancelToken::new();
     super::cancel_on_signal(cancel.clone());

@@ -147,6 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             topic: "input".into(),
             rate: (args.rate > 0.0).then_some(args.rate),
             count: None,
+            start: 0,
         };
         let stop = generator_stop.clone();
         std::thread::Builder::new().name("generator".into()).spawn(move || {

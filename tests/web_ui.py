@@ -325,6 +325,20 @@ def run(args):
         driver.quit()
 
 
+def drive(args, steps):
+    """Runs `steps(page)` in a fresh headless Chromium at `args.url`; when a step fails, keeps a
+    screenshot and the page's text next to `args.screenshot`, then re-raises."""
+    driver = make_driver(args)
+    page = Page(driver, args.url, args.timeout)
+    try:
+        steps(page)
+    except Exception:
+        report_failure(driver, page, args.screenshot)
+        raise
+    finally:
+        driver.quit()
+
+
 def report_failure(driver, page, screenshot):
     """Keeps a screenshot and the page's text of a failed run, next to `screenshot`."""
     failure = screenshot.replace(".png", "-failure.png")

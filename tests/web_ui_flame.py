@@ -12,7 +12,7 @@ page's text and a screenshot, when a step fails.
 import argparse
 import json
 
-from web_ui import Page, browser_arguments, log, make_driver, report_failure
+from web_ui import browser_arguments, drive, log
 
 FRAMES = "return [...document.querySelectorAll('#flame-graph .flame-frame')].map(e => [e.dataset.name, Number(e.dataset.value)]);"
 
@@ -29,22 +29,17 @@ def sampled(page):
 
 
 def run(args):
-    driver = make_driver(args)
-    page = Page(driver, args.url, args.timeout)
-    try:
+    def steps(page):
         page.open(f"/job/{args.job}")
         page.click(f'tr.vertex-row[data-vertex="{args.vertex}"]')
         page.until("the Flame Graph panel", lambda: page.js("const p = document.querySelector('#flame-panel'); return p && !p.hidden;"))
         frames = page.until("the flame graph's frames", lambda: sampled(page))
         page.js("document.querySelector('#flame-panel').scrollIntoView();")
-        driver.save_screenshot(args.screenshot)
+        page.driver.save_screenshot(args.screenshot)
         log(f"{len(frames)} frames drawn; screenshot: {args.screenshot}")
         print(json.dumps({"frames": frames}), flush=True)
-    except Exception:
-        report_failure(driver, page, args.screenshot)
-        raise
-    finally:
-        driver.quit()
+
+    drive(args, steps)
 
 
 def main():

@@ -13,7 +13,7 @@ when a step fails.
 import argparse
 import json
 
-from web_ui import Page, browser_arguments, log, make_driver, report_failure
+from web_ui import browser_arguments, drive, log
 
 
 def login_shown(page):
@@ -32,10 +32,8 @@ def sign_in(page, token):
 def run(args):
     # The cluster's CA is not the browser's: a test cluster's certificate is accepted as is.
     args.extra_flags = ["--ignore-certificate-errors"]
-    driver = make_driver(args)
-    page = Page(driver, args.url, args.timeout)
     seen = {}
-    try:
+    def steps(page):
         page.open("/overview")
         page.until("the sign-in form to appear", lambda: login_shown(page))
         seen["loginShown"] = True
@@ -51,14 +49,11 @@ def run(args):
         page.until("the running job on the overview", lambda: args.job_name in (page.text("#content") or ""))
         seen["signedIn"] = True
         seen["overview"] = page.text("#content")
-        driver.save_screenshot(args.screenshot)
+        page.driver.save_screenshot(args.screenshot)
         log(f"signed in; screenshot: {args.screenshot}")
         print(json.dumps(seen), flush=True)
-    except Exception:
-        report_failure(driver, page, args.screenshot)
-        raise
-    finally:
-        driver.quit()
+
+    drive(args, steps)
 
 
 def main():

@@ -14,7 +14,7 @@ when a step fails.
 import argparse
 import json
 
-from web_ui import Page, browser_arguments, log, make_driver, report_failure
+from web_ui import browser_arguments, drive, log
 
 
 def log_lines(page):
@@ -29,10 +29,8 @@ def follows(page, what):
 
 
 def run(args):
-    driver = make_driver(args)
-    page = Page(driver, args.url, args.timeout)
     seen = {}
-    try:
+    def steps(page):
         page.open("/jobmanager")
         page.click("#tab-logs")
         page.until("the JobManager's log file", lambda: page.count("tr.log-row") >= 1)
@@ -49,18 +47,15 @@ def run(args):
         page.until("a completed checkpoint in the TaskManager's log", lambda: "Completed checkpoint" in (page.text("#log-text") or ""))
         seen["taskmanagerGrew"] = follows(page, "the TaskManager's log")
         seen["checkpointLines"] = (page.text("#log-text") or "").count("Completed checkpoint")
-        driver.save_screenshot(args.screenshot)
+        page.driver.save_screenshot(args.screenshot)
         log(f"task manager log {seen['taskmanagerFile']} followed; screenshot: {args.screenshot}")
 
         page.click("#tab-thread-dump")
         page.until("the subtask threads", lambda: page.count("pre.thread[data-thread^='ClickEvent Counter']") >= 1)
         seen["threads"] = page.js("return [...document.querySelectorAll('pre.thread')].map(e => e.dataset.thread);")
         print(json.dumps(seen), flush=True)
-    except Exception:
-        report_failure(driver, page, args.screenshot)
-        raise
-    finally:
-        driver.quit()
+
+    drive(args, steps)
 
 
 def main():

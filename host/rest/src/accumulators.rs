@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::jobs::{job_id, location, not_found, subtasks};
+use super::jobs::{find_job, find_vertex, location, subtasks, vertex_subtasks};
 use super::{RestError, ok};
 use weir_cluster::jobmanager::{JobEntry, JobManager, Subtask};
 use weir_core::metrics::TaskMetrics;
@@ -67,23 +67,13 @@ fn list(accumulators: BTreeMap<String, f64>) -> Vec<Value> {
         .collect()
 }
 
-fn find_vertex(job: &JobEntry, vid: &str) -> Result<usize, RestError> {
-    job.record
-        .graph
-        .vertices
-        .iter()
-        .position(|v| v.id == vid)
-        .ok_or_else(|| RestError::not_found(format!("JobVertex {vid} not found in job {}", job.record.id())))
-}
-
 async fn job(
     State(jm): State<Arc<JobManager>>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let accumulators = job_accumulators(job);
     // Flink's serialized values are Java objects; Weir's are the values as text, base64-free.
     let serialized: serde_json::Map<String, Value> = if query.get("includeSerializedValue").is_some_and(|v| v == "true")
@@ -103,11 +93,10 @@ async fn vertex(
     State(jm): State<Arc<JobManager>>,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let v = find_vertex(job, &vid)?;
-    let subs = subtasks(job).get(v).map(Vec::as_slice).unwrap_or(&[]);
+    let subs = vertex_subtasks(job, v);
     Ok(ok(json!({ "id": vid, "user-accumulators": list(merged(subs.iter())) })))
 }
 
@@ -115,11 +104,10 @@ async fn all_subtasks(
     State(jm): State<Arc<JobManager>>,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let v = find_vertex(job, &vid)?;
-    let subs = subtasks(job).get(v).map(Vec::as_slice).unwrap_or(&[]);
+    let subs = vertex_subtasks(job, v);
     let entries: Vec<Value> = subs
         .iter()
         .enumerate()
@@ -139,9 +127,8 @@ async fn attempt(
     State(jm): State<Arc<JobManager>>,
     Path((id, vid, index, attempt)): Path<(String, String, String, String)>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let v = find_vertex(job, &vid)?;
     let (i, s) = crate::subtasks::find_attempt(job, v, &index, &attempt)?;
     Ok(ok(json!({

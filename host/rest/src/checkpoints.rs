@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::body::{BodyName, FlinkJson};
-use super::jobs::{job_id, not_found};
+use super::jobs::{find_job, job_id};
 use super::{RestError, json, ok};
 use weir_cluster::jobmanager::JobManager;
 use weir_cluster::jobmanager::checkpoint_coordinator::{CheckpointStats, CheckpointStatus, Operation, SavepointError};
@@ -123,11 +123,13 @@ pub async fn savepoint_status(
     State(jm): State<Arc<JobManager>>,
     Path((id, trigger)): Path<(String, String)>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let op = job.checkpoints.operations.get(&trigger).ok_or_else(|| {
-        RestError::not_found(format!("There is no savepoint operation with triggerId={trigger} for job {id}."))
+        RestError::not_found(format!(
+            "There is no savepoint operation with triggerId={trigger} for job {}.",
+            job.record.id()
+        ))
     })?;
     Ok(ok(operation(op)))
 }
@@ -236,9 +238,8 @@ fn summary(values: &[i64]) -> Value {
 }
 
 pub async fn statistics(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let c = &job.checkpoints;
     let graph = &job.record.graph;
     let completed: Vec<&CheckpointStats> =
@@ -276,9 +277,8 @@ pub async fn statistics(State(jm): State<Arc<JobManager>>, Path(id): Path<String
 }
 
 pub async fn config(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let Some(interval) = job.record.graph.checkpoint_interval_ms else {
         return Err(RestError::not_found("Checkpointing is not enabled for this job."));
     };
@@ -305,9 +305,8 @@ pub async fn details(
     State(jm): State<Arc<JobManager>>,
     Path((id, checkpoint)): Path<(String, String)>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let wanted: u64 =
         checkpoint.parse().map_err(|_| RestError::bad_request(format!("Invalid checkpoint id \"{checkpoint}\".")))?;
     let c = job.checkpoints.history.iter().find(|c| c.id == wanted).ok_or_else(|| {
@@ -362,9 +361,8 @@ pub async fn subtask_details(
     State(jm): State<Arc<JobManager>>,
     Path((id, checkpoint, vid)): Path<(String, String, String)>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let wanted: u64 =
         checkpoint.parse().map_err(|_| RestError::bad_request(format!("Invalid checkpoint id \"{checkpoint}\".")))?;
     let c = job.checkpoints.history.iter().find(|c| c.id == wanted).ok_or_else(|| {

@@ -15,8 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::jobs::{job_id, not_found, subtasks};
-use super::subtasks::vertex_index;
+use super::jobs::{find_vertex, job_id, not_found, vertex_subtasks};
 use super::{RestError, ok};
 use weir_cluster::jobmanager::JobManager;
 use weir_cluster::rpc::{Request, Response as TmResponse, StackSample};
@@ -70,8 +69,8 @@ pub async fn flamegraph(
     let (vertex, taskmanagers) = {
         let state = jm.state();
         let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
-        let v = vertex_index(job, &vid)?;
-        let subs = subtasks(job).get(v).map(Vec::as_slice).unwrap_or(&[]);
+        let v = find_vertex(job, &vid)?;
+        let subs = vertex_subtasks(job, v);
         let mut tms: Vec<String> = subs
             .iter()
             .enumerate()

@@ -37,6 +37,27 @@ pub(crate) fn subtasks(job: &JobEntry) -> &[Vec<Subtask>] {
     if job.subtasks.is_empty() { job.record.final_subtasks.as_deref().unwrap_or(&[]) } else { &job.subtasks }
 }
 
+/// The job `id` from a path, checked (400) and looked up (404).
+pub(crate) fn find_job<'a>(state: &'a ClusterState, id: &str) -> Result<&'a JobEntry, RestError> {
+    let id = job_id(id)?;
+    state.jobs.get(&id).ok_or_else(|| not_found(&id))
+}
+
+/// The index of vertex `vid` in the job's graph, or a 404.
+pub(crate) fn find_vertex(job: &JobEntry, vid: &str) -> Result<usize, RestError> {
+    job.record
+        .graph
+        .vertices
+        .iter()
+        .position(|v| v.id == vid)
+        .ok_or_else(|| RestError::not_found(format!("JobVertex {vid} not found in job {}", job.record.id())))
+}
+
+/// The subtasks of vertex `v` to report.
+pub(crate) fn vertex_subtasks(job: &JobEntry, v: usize) -> &[Subtask] {
+    subtasks(job).get(v).map(Vec::as_slice).unwrap_or(&[])
+}
+
 fn duration(job: &JobEntry, now: i64) -> i64 {
     let end = if job.record.end_time > 0 { job.record.end_time } else { now };
     end - job.record.start_time
@@ -257,19 +278,17 @@ pub async fn details(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) 
 }
 
 pub async fn plan(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     Ok(ok(json!({ "plan": plan_json(&job.record.graph) })))
 }
 
 pub async fn config(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let graph = &job.record.graph;
     Ok(ok(json!({
-        "jid": id,
+        "jid": job.record.id(),
         "name": graph.name,
         "jobType": "STREAMING",
         "execution-config": {
@@ -346,7 +365,7 @@ pub async fn vertex(
         .enumerate()
         .find(|(_, x)| x.id == vid)
         .ok_or_else(|| RestError::not_found(format!("JobVertex {vid} not found in job {id}")))?;
-    let subs = subtasks(job).get(v).map(Vec::as_slice).unwrap_or(&[]);
+    let subs = vertex_subtasks(job, v);
     let list: Vec<Value> = subs.iter().enumerate().map(|(i, s)| subtask_json(&state, i, s, now)).collect();
     Ok(ok(json!({
         "id": vertex.id,
@@ -480,9 +499,8 @@ pub async fn cancel(
 
 /// `GET /jobs/:jobid/status`: the job's status alone (what operators poll).
 pub async fn status(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     Ok(ok(json!({ "status": job.record.status.name() })))
 }
 
@@ -492,9 +510,8 @@ pub async fn execution_result(
     State(jm): State<Arc<JobManager>>,
     Path(id): Path<String>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let record = &job.record;
     if !record.status.is_globally_terminal() {
         return Ok(ok(json!({ "status": { "id": "IN_PROGRESS" } })));
@@ -509,6 +526,7 @@ pub async fn execution_result(
         .into_iter()
         .map(|(name, value)| (name, json!(value.to_string())))
         .collect();
+    let id = record.id();
     let mut result = json!({
         "id": id,
         "application-status": application_status,

@@ -24,10 +24,10 @@ use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::jobs::{job_id, not_found};
+use super::jobs::{find_job, find_vertex, job_id};
 use super::{RestError, ok};
+use weir_cluster::jobmanager::JobManager;
 use weir_cluster::jobmanager::metrics::{self as views, Metric};
-use weir_cluster::jobmanager::{ClusterState, JobEntry, JobManager};
 use weir_core::execution::now_ms;
 use weir_core::metrics::scope::{format_value, is_boolean};
 
@@ -210,22 +210,6 @@ pub fn aggregate_with(
         out.push(Value::Object(entry));
     }
     Ok(Value::Array(out))
-}
-
-/// The job `id` from a path, looked up.
-fn find_job<'a>(state: &'a ClusterState, id: &str) -> Result<&'a JobEntry, RestError> {
-    let id = job_id(id)?;
-    state.jobs.get(&id).ok_or_else(|| not_found(&id))
-}
-
-/// The index of vertex `vid` of `job`.
-fn find_vertex(job: &JobEntry, vid: &str) -> Result<usize, RestError> {
-    job.record
-        .graph
-        .vertices
-        .iter()
-        .position(|v| v.id == vid)
-        .ok_or_else(|| RestError::not_found(format!("JobVertex {vid} not found in job {}", job.record.id())))
 }
 
 async fn job(

@@ -10,7 +10,10 @@ use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::jobs::{aggregated, counts, io_metrics, job_id, location, not_found, subtask_json, subtasks, vertex_times};
+use super::jobs::{
+    aggregated, counts, find_job, find_vertex, io_metrics, job_id, location, not_found, subtask_json, vertex_subtasks,
+    vertex_times,
+};
 use super::{RestError, ok};
 use weir_cluster::jobmanager::{JobEntry, JobManager, Subtask};
 use weir_core::execution::{ExecutionState, now_ms};
@@ -24,22 +27,12 @@ pub(super) fn routes() -> Router<Arc<JobManager>> {
         .route("/jobs/{jobid}/vertices/{vertexid}/taskmanagers", get(taskmanagers))
 }
 
-/// The index of vertex `vid` in the job's graph, or a 404.
-pub(crate) fn vertex_index(job: &JobEntry, vid: &str) -> Result<usize, RestError> {
-    job.record
-        .graph
-        .vertices
-        .iter()
-        .position(|v| v.id == vid)
-        .ok_or_else(|| RestError::not_found(format!("JobVertex {vid} not found in job {}", job.record.id())))
-}
-
 /// Subtask `index` of vertex `v`.
 fn find_subtask<'a>(job: &'a JobEntry, v: usize, index: &str) -> Result<(usize, &'a Subtask), RestError> {
     let i: usize = index.parse().map_err(|_| {
         RestError::bad_request(format!("Invalid subtask index \"{index}\": not a non-negative number."))
     })?;
-    let subs = subtasks(job).get(v).map(Vec::as_slice).unwrap_or(&[]);
+    let subs = vertex_subtasks(job, v);
     let s = subs.get(i).ok_or_else(|| {
         RestError::not_found(format!("Invalid subtask index {i}: the vertex has {} subtasks.", subs.len()))
     })?;
@@ -70,10 +63,9 @@ async fn subtask(
     State(jm): State<Arc<JobManager>>,
     Path((id, vid, index)): Path<(String, String, String)>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
-    let (i, s) = find_subtask(job, vertex_index(job, &vid)?, &index)?;
+    let job = find_job(&state, &id)?;
+    let (i, s) = find_subtask(job, find_vertex(job, &vid)?, &index)?;
     Ok(ok(subtask_json(&state, i, s, now_ms())))
 }
 
@@ -81,10 +73,9 @@ async fn attempt(
     State(jm): State<Arc<JobManager>>,
     Path((id, vid, index, attempt)): Path<(String, String, String, String)>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
-    let (i, s) = find_attempt(job, vertex_index(job, &vid)?, &index, &attempt)?;
+    let job = find_job(&state, &id)?;
+    let (i, s) = find_attempt(job, find_vertex(job, &vid)?, &index, &attempt)?;
     Ok(ok(subtask_json(&state, i, s, now_ms())))
 }
 
@@ -96,9 +87,9 @@ async fn times(
     let now = now_ms();
     let state = jm.state();
     let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
-    let v = vertex_index(job, &vid)?;
+    let v = find_vertex(job, &vid)?;
     let vertex = &job.record.graph.vertices[v];
-    let subs = subtasks(job).get(v).map(Vec::as_slice).unwrap_or(&[]);
+    let subs = vertex_subtasks(job, v);
     let entries: Vec<Value> = subs
         .iter()
         .enumerate()
@@ -123,9 +114,9 @@ async fn taskmanagers(
     let now = now_ms();
     let state = jm.state();
     let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
-    let v = vertex_index(job, &vid)?;
+    let v = find_vertex(job, &vid)?;
     let vertex = &job.record.graph.vertices[v];
-    let subs = subtasks(job).get(v).map(Vec::as_slice).unwrap_or(&[]);
+    let subs = vertex_subtasks(job, v);
     let mut by_tm: BTreeMap<String, Vec<Subtask>> = BTreeMap::new();
     for s in subs {
         let tm = s.taskmanager.clone().unwrap_or_else(|| "(unassigned)".into());

@@ -42,8 +42,9 @@ impl Ending {
 }
 
 /// Starts `ctx`'s subtask on a thread of its own, named after the subtask. When the task ends,
-/// a failure is logged (unless it only follows another task's), the tasks sharing `ctx.cancel`
-/// are cancelled, and `on_end` hears how it ended before the thread returns the result.
+/// a failure is logged (unless it only follows another task's), `on_end` hears how it ended,
+/// then after a failure the tasks sharing `ctx.cancel` are cancelled; then the thread returns
+/// the result.
 pub fn launch(
     ctx: TaskContext,
     resources: TaskResources,
@@ -58,15 +59,16 @@ pub fn launch(
         let cancelled_before = ctx.cancel.is_cancelled();
         match &result {
             Ok(outcome) => tracing::debug!(task = ctx.name(), ?outcome, "task ended"),
-            Err(error) => {
-                if !error.is_consequence() {
-                    tracing::error!(task = ctx.name(), %error, "task failed");
-                }
-                // One failed task fails the job: stop the others that share its token.
-                ctx.cancel.cancel();
-            }
+            Err(error) if !error.is_consequence() => tracing::error!(task = ctx.name(), %error, "task failed"),
+            Err(_) => {}
         }
+        // Reported before the others are stopped: their endings ("cancelled") follow this one,
+        // so whoever collects failures hears the root cause first.
         on_end(&ctx, Ending::of(&result, cancelled_before));
+        if result.is_err() {
+            // One failed task fails the job: stop the others that share its token.
+            ctx.cancel.cancel();
+        }
         result
     })
 }

@@ -105,7 +105,8 @@ class Page:
         def attempt(_):
             try:
                 return condition()
-            except (StaleElementReferenceException, WebDriverException):
+            except (StaleElementReferenceException, WebDriverException, KeyError, IndexError):
+                # A page still drawing (a graph box, a table's column not there yet) is "not yet".
                 return False
 
         try:

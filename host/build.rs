@@ -51,7 +51,10 @@ fn main() {
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("RUSTC_WRAPPER");
+        .env_remove("RUSTC_WRAPPER")
+        // wasm SIMD (wasmtime compiles it by default) for the parsers' scans; see
+        // docs/PERFORMANCE.md.
+        .env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", "-Ctarget-feature=+simd128");
     let status = cmd.status().expect("run cargo to build the guest jobs");
     if !status.success() {
         panic!("building the guest jobs for {TARGET} failed (the compiler's errors are above)");

@@ -8,7 +8,7 @@
 //! the arguments are the playground's (see the module [`args`](crate::JobArgs)); Weir adds a few
 //! of its own, listed in the README.
 
-use click_event::{WINDOW_SIZE_MS, parse_event, timestamp, write_statistics};
+use click_event::{EventReader, WINDOW_SIZE_MS, timestamp, write_statistics};
 use weir_sdk::args::Args;
 use weir_sdk::graph::{
     DatagenSource, DeliveryGuarantee, GraphBuilder, JobGraph, KafkaSink, KafkaSource, ShipStrategy, SinkConnector,
@@ -265,6 +265,7 @@ impl Operator for PageFilter {
 /// the page becomes the record's key and the event time its timestamp. Malformed records are
 /// skipped, counted and logged at a bounded rate.
 struct Deserializer {
+    reader: EventReader,
     malformed: Counter,
     log: RateLimitedLog,
     /// The last event time read: the reference for the 12-hour clock.
@@ -274,6 +275,7 @@ struct Deserializer {
 impl Deserializer {
     fn new() -> Self {
         Deserializer {
+            reader: EventReader::default(),
             malformed: Counter::new("numMalformedRecordsSkipped"),
             log: RateLimitedLog::new(10_000),
             last_timestamp: None,
@@ -287,7 +289,7 @@ impl Operator for Deserializer {
         let mut reference = self.last_timestamp.or((watermark != time::MIN_TIMESTAMP).then_some(watermark));
         let mut malformed = 0;
         for record in records {
-            match parse_event(record.value) {
+            match self.reader.read(record.value) {
                 Ok(event) => {
                     let ts = timestamp::resolve(event.timestamp_am, reference);
                     reference = Some(ts);

@@ -55,11 +55,33 @@ impl core::error::Error for FrameError {}
 #[inline]
 pub fn push(batch: &mut Vec<u8>, timestamp: i64, key: &[u8], value: &[u8]) {
     batch.reserve(HEADER_LEN + key.len() + value.len());
-    batch.extend_from_slice(&timestamp.to_le_bytes());
-    batch.extend_from_slice(&(key.len() as u32).to_le_bytes());
-    batch.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    batch.extend_from_slice(&header(timestamp, key.len(), value.len()));
     batch.extend_from_slice(key);
     batch.extend_from_slice(value);
+}
+
+/// A record's header, built whole so that it is stored in one go.
+#[inline]
+fn header(timestamp: i64, key_len: usize, value_len: usize) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(&timestamp.to_le_bytes());
+    h[8..12].copy_from_slice(&(key_len as u32).to_le_bytes());
+    h[12..].copy_from_slice(&(value_len as u32).to_le_bytes());
+    h
+}
+
+/// Appends one record with no key whose value, `value_len` bytes long, `write` appends, so
+/// a value can be made straight into the batch.
+///
+/// # Panics
+/// If `write` appends other than `value_len` bytes.
+#[inline]
+pub fn push_written(batch: &mut Vec<u8>, timestamp: i64, value_len: usize, write: impl FnOnce(&mut Vec<u8>)) {
+    batch.reserve(HEADER_LEN + value_len);
+    batch.extend_from_slice(&header(timestamp, 0, value_len));
+    let start = batch.len();
+    write(batch);
+    assert_eq!(batch.len() - start, value_len, "a record's value is not the length it was announced with");
 }
 
 /// Appends a record already borrowed from another batch.
@@ -179,6 +201,15 @@ mod tests {
         assert_eq!((count(head), count(rest), n), (Ok(1), Ok(1), 1));
         let (head, rest, n) = split(&batch, 5).unwrap();
         assert_eq!((head.len(), rest.len(), n), (batch.len(), 0, 2));
+    }
+
+    #[test]
+    fn written_values_are_records() {
+        let mut batch = Vec::new();
+        push_written(&mut batch, 7, 3, |b| b.extend_from_slice(b"abc"));
+        let mut expected = Vec::new();
+        push(&mut expected, 7, b"", b"abc");
+        assert_eq!(batch, expected);
     }
 
     #[test]

@@ -56,6 +56,59 @@ impl Window {
     }
 }
 
+/// A batch's accumulators per (key, window start), before they are merged into state.
+///
+/// A batch holds few distinct (key, window) pairs, and records of different keys tend to
+/// follow one another in the same order: the entry after the last one used is tried first,
+/// then the short list, and only past [`BatchAggregates::LIST_MAX`] entries a hash map.
+struct BatchAggregates<'a, Acc> {
+    entries: Vec<(&'a [u8], i64, Acc)>,
+    /// Where each entry is, once there are too many to scan.
+    index: HashMap<(&'a [u8], i64), usize, FxBuildHasher>,
+    /// The entry used last.
+    last: usize,
+}
+
+impl<Acc> Default for BatchAggregates<'_, Acc> {
+    fn default() -> Self {
+        BatchAggregates { entries: Vec::new(), index: HashMap::default(), last: 0 }
+    }
+}
+
+impl<'a, Acc> BatchAggregates<'a, Acc> {
+    const LIST_MAX: usize = 16;
+
+    #[inline]
+    fn entry(&mut self, key: &'a [u8], start: i64, create: impl FnOnce() -> Acc) -> &mut Acc {
+        let at = self.find(key, start).unwrap_or_else(|| {
+            self.entries.push((key, start, create()));
+            let at = self.entries.len() - 1;
+            if self.entries.len() == Self::LIST_MAX + 1 {
+                self.index = self.entries.iter().enumerate().map(|(i, (k, s, _))| ((*k, *s), i)).collect();
+            } else if self.entries.len() > Self::LIST_MAX {
+                self.index.insert((key, start), at);
+            }
+            at
+        });
+        self.last = at;
+        &mut self.entries[at].2
+    }
+
+    #[inline]
+    fn find(&self, key: &[u8], start: i64) -> Option<usize> {
+        // Keys are short: a byte loop inlined here beats a call to the guest's `memcmp`.
+        let same = |e: &(&[u8], i64, Acc)| {
+            e.1 == start && e.0.len() == key.len() && e.0.iter().zip(key).fold(true, |eq, (a, b)| eq & (a == b))
+        };
+        let next = if self.last + 1 < self.entries.len() { self.last + 1 } else { 0 };
+        match self.entries.get(next) {
+            Some(e) if same(e) => Some(next),
+            _ if self.entries.len() <= Self::LIST_MAX => self.entries.iter().position(same),
+            _ => self.index.get(&(key, start)).copied(),
+        }
+    }
+}
+
 /// Keyed tumbling windows with an incremental aggregate.
 pub struct TumblingWindows<A: Aggregate> {
     size_ms: i64,
@@ -85,31 +138,38 @@ impl<A: Aggregate> TumblingWindows<A> {
 
     /// Adds a batch of keyed records to their windows.
     pub fn add(&mut self, records: Records<'_>) -> Result<(), String> {
-        let mut local: HashMap<(&[u8], i64), A::Acc, FxBuildHasher> = HashMap::default();
+        let mut local = BatchAggregates::default();
         let mut late = 0u64;
         match self.domain {
             TimeDomain::EventTime => {
                 let watermark = time::current_watermark();
+                // Records of a batch mostly share a window: its bounds are computed again
+                // only when a record falls outside them.
+                let mut window = self.window_of(0);
+                let mut is_late = window.max_timestamp() <= watermark;
                 for record in records {
-                    let window = self.window_of(record.timestamp);
-                    if window.max_timestamp() <= watermark {
+                    if !(window.start..window.end).contains(&record.timestamp) {
+                        window = self.window_of(record.timestamp);
+                        is_late = window.max_timestamp() <= watermark;
+                    }
+                    if is_late {
                         late += 1;
                         continue;
                     }
-                    let acc = local.entry((record.key, window.start)).or_insert_with(|| self.aggregate.create());
+                    let acc = local.entry(record.key, window.start, || self.aggregate.create());
                     self.aggregate.add(acc, &record);
                 }
             }
             TimeDomain::ProcessingTime => {
                 let window = self.window_of(time::current_processing_time());
                 for record in records {
-                    let acc = local.entry((record.key, window.start)).or_insert_with(|| self.aggregate.create());
+                    let acc = local.entry(record.key, window.start, || self.aggregate.create());
                     self.aggregate.add(acc, &record);
                 }
             }
         }
         self.late.inc(late);
-        for ((key, start), acc) in local {
+        for (key, start, acc) in local.entries {
             let namespace = start.to_be_bytes();
             let merged = match self.state.get(key, &namespace)? {
                 Some(mut stored) => {
@@ -140,5 +200,29 @@ impl<A: Aggregate> TumblingWindows<A> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BatchAggregates;
+
+    #[test]
+    fn batch_aggregates_find_every_entry_past_the_list() {
+        let keys: Vec<Vec<u8>> = (0..40u8).map(|k| vec![b'k', k]).collect();
+        let mut local = BatchAggregates::default();
+        // Cycling keys in two windows, then out of order: every (key, window) counted apart.
+        for round in 0..3 {
+            for start in [0, 15_000] {
+                for k in keys.iter().rev().skip(round) {
+                    *local.entry(k, start, || 0) += 1;
+                }
+            }
+        }
+        assert_eq!(local.entries.len(), 80);
+        for (key, start, count) in &local.entries {
+            let expected = if key[1] >= 38 { 3 - (key[1] as i64 - 37) } else { 3 };
+            assert_eq!(*count, expected, "{key:?} {start}");
+        }
     }
 }

@@ -23,7 +23,7 @@ pub struct DatagenReader {
     rate: Option<f64>,
     started: Instant,
     produced: u64,
-    value: Vec<u8>,
+    events: click_event::EventWriter,
 }
 
 impl DatagenReader {
@@ -37,7 +37,7 @@ impl DatagenReader {
             rate: rate.map(|r| r as f64 / parallelism as f64),
             started: Instant::now(),
             produced: 0,
-            value: Vec::with_capacity(64),
+            events: click_event::EventWriter::default(),
         }
     }
 
@@ -78,10 +78,10 @@ impl SourceReader for DatagenReader {
         let mut records = Vec::with_capacity(usize::try_from(allowed).unwrap_or(usize::MAX).saturating_mul(72));
         let mut n = 0;
         while n < allowed && !self.exhausted() {
-            let (ts, page) = click_event::nth_event(self.next);
-            self.value.clear();
-            click_event::write_event(&mut self.value, ts, page);
-            weir_frame::push(&mut records, weir_frame::NO_TIMESTAMP, b"", &self.value);
+            let (events, next) = (&mut self.events, self.next);
+            weir_frame::push_written(&mut records, weir_frame::NO_TIMESTAMP, events.len_of(next), |out| {
+                events.write_nth(out, next);
+            });
             self.next += self.step;
             n += 1;
         }

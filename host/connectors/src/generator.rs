@@ -59,16 +59,15 @@ pub fn run(
     let mut next = 0u64;
     let first = options.start;
     let mut batch = Vec::new();
-    let mut value = Vec::with_capacity(64);
+    let mut events = click_event::EventWriter::default();
     let mut last_progress = Instant::now();
     while !cancel.is_cancelled() && options.count.is_none_or(|c| next < c) {
         let n = options.count.map_or(per_batch, |c| per_batch.min(c - next));
         batch.clear();
         for i in first + next..first + next + n {
-            let (ts, page) = click_event::nth_event(i);
-            value.clear();
-            click_event::write_event(&mut value, ts, page);
-            weir_frame::push(&mut batch, weir_frame::NO_TIMESTAMP, b"", &value);
+            weir_frame::push_written(&mut batch, weir_frame::NO_TIMESTAMP, events.len_of(i), |out| {
+                events.write_nth(out, i)
+            });
         }
         writer.write(&batch)?;
         next += n;

@@ -30,6 +30,10 @@ pub struct Args {
     /// Also measure reading a backlog from Weir's embedded broker.
     #[arg(long, conflicts_with = "bootstrap_servers")]
     embedded_broker: bool,
+    /// Only the Kafka measurements (with `--embedded-broker` or `--bootstrap.servers`): skip
+    /// the datagen source.
+    #[arg(long)]
+    kafka_only: bool,
     /// The job to measure: a component file, or `click-event-count`.
     #[arg(long, default_value = builtin::CLICK_EVENT_COUNT_NAME)]
     job: String,
@@ -62,7 +66,8 @@ pub(super) fn expected_windows(events: u64) -> u64 {
 struct Measurement {
     seconds: f64,
     cpu_seconds: f64,
-    windows: u64,
+    /// The windows the job emitted; none for a bare consumer.
+    windows: Option<u64>,
 }
 
 fn measure(cluster: &MiniCluster, bytes: &[u8], args: &[String], parallelism: u32) -> anyhow::Result<Measurement> {
@@ -82,16 +87,22 @@ fn measure(cluster: &MiniCluster, bytes: &[u8], args: &[String], parallelism: u3
     // there is no checked f64 conversion.
     #[allow(clippy::cast_possible_truncation)]
     let windows = metrics.sum("ClickEventStatistics Sink: Writer", "numRecordsIn") as u64;
-    Ok(Measurement { seconds, cpu_seconds, windows })
+    Ok(Measurement { seconds, cpu_seconds, windows: Some(windows) })
 }
 
-fn report(label: &str, events: u64, parallelism: u32, m: &Measurement, expected: u64) {
+/// Prints a measurement; with `ceiling` (a bare consumer's events/s), the share of it reached.
+fn report(label: &str, events: u64, parallelism: u32, m: &Measurement, expected: u64, ceiling: Option<f64>) {
     let rate = events as f64 / m.seconds;
     let per_core = events as f64 / m.cpu_seconds;
-    let check = if m.windows == expected { "ok".to_string() } else { format!("WRONG: expected {expected}") };
+    let windows = match m.windows {
+        Some(w) if w == expected => format!("  {w} windows (ok)"),
+        Some(w) => format!("  {w} windows (WRONG: expected {expected})"),
+        None => "  (records read, no job)".to_string(),
+    };
+    let share = ceiling.map(|c| format!("  {:.0} % of the bare consumer", 100.0 * rate / c)).unwrap_or_default();
     println!(
-        "{label:<8} {parallelism:>3}  {:>8.2} s  {:>12.0} events/s  {:>8.2} CPU s  {:>12.0} events/s per core  {} windows ({check})",
-        m.seconds, rate, m.cpu_seconds, per_core, m.windows
+        "{label:<8} {parallelism:>3}  {:>8.2} s  {:>12.0} events/s  {:>8.2} CPU s  {:>12.0} events/s per core{windows}{share}",
+        m.seconds, rate, m.cpu_seconds, per_core
     );
 }
 
@@ -108,14 +119,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "Click Event Count, event time, {events} events, {} CPU cores available",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    for &p in &args.parallelism {
+    for &p in args.parallelism.iter().filter(|_| !args.kafka_only) {
         let job_args: Vec<String> =
             ["--source", "datagen", "--datagen.count", &events.to_string(), "--event-time", "--sink", "discard"]
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
         let m = measure(&cluster, &bytes, &job_args, p)?;
-        report("datagen", events, p, &m, expected);
+        report("datagen", events, p, &m, expected, None);
     }
     let embedded = if args.embedded_broker {
         let config = weir_broker::BrokerConfig {
@@ -140,6 +151,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         weir_connectors::generator::run(&options, &CancelToken::new(), |_| {})?;
         println!("(filled topic {topic} with {events} events in {:.1} s)", fill.elapsed().as_secs_f64());
+        let spec = weir_core::jobgraph::KafkaTopic {
+            topic: topic.clone(),
+            bootstrap_servers: servers.clone(),
+            properties: Vec::new(),
+        };
         for &p in &args.parallelism {
             let job_args: Vec<String> = [
                 "--bootstrap.servers",
@@ -154,8 +170,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|s| s.to_string())
             .collect();
+            // The ceiling first: bare consumers, one per subtask, reading the same backlog.
+            let cpu = cpu_time();
+            let bare = weir_connectors::kafka::read_backlog(&spec, p)?;
+            let bare = Measurement {
+                seconds: bare.elapsed.as_secs_f64(),
+                cpu_seconds: (cpu_time() - cpu).as_secs_f64(),
+                windows: None,
+            };
+            report("bare", events, p, &bare, expected, None);
             let m = measure(&cluster, &bytes, &job_args, p)?;
-            report("kafka", events, p, &m, expected);
+            report("kafka", events, p, &m, expected, Some(events as f64 / bare.seconds));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -6,7 +6,7 @@ mod source;
 
 pub use admin::{create_job_topics, ensure_topics, partition_count};
 pub use sink::KafkaWriter;
-pub use source::KafkaReader;
+pub use source::{Backlog, KafkaReader, read_backlog};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -10,7 +10,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{client_config, fetched_high_watermark, partition_ids};
 use crate::{ConnectorError, SourceBatch, SourcePoll, SourceReader};
-use weir_core::jobgraph::{KafkaSource, StartingOffsets};
+use weir_core::jobgraph::{KafkaSource, KafkaTopic, StartingOffsets};
 use weir_core::keygroup::java_hash;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
@@ -33,6 +33,108 @@ struct Partition {
     /// The end has been checked against a fetch response (see [`KafkaReader::confirm_ends`]).
     end_confirmed: bool,
     ended: bool,
+}
+
+/// The source's consumer of `topic`, resetting to `reset` where it has no offset.
+fn create_consumer(topic: &KafkaTopic, reset: &str) -> Result<BaseConsumer, ConnectorError> {
+    Ok(client_config(
+        topic,
+        &[
+            ("group.id", "weir"),
+            ("auto.offset.reset", reset),
+            ("fetch.wait.max.ms", "100"),
+            // librdkafka pauses fetching for this long whenever its queue is full; the default
+            // (1 s) idles a consumer that keeps up with a fast broker most of every second.
+            ("fetch.queue.backoff.ms", "10"),
+            ("enable.partition.eof", "false"),
+        ],
+        false,
+    )
+    // Offsets are Weir's to keep (in checkpoints), not the consumer group's.
+    .set("enable.auto.commit", "false")
+    .set("enable.auto.offset.store", "false")
+    .create()?)
+}
+
+/// What [`read_backlog`] read.
+#[derive(Clone, Copy, Debug)]
+pub struct Backlog {
+    /// Records read.
+    pub records: u64,
+    /// Their keys' and values' bytes.
+    pub bytes: u64,
+    /// From the assignment to the last record.
+    pub elapsed: Duration,
+}
+
+/// Reads every partition of `topic` from its start to its end with bare consumers, one per
+/// reader of `readers` owning the partitions a source subtask would (the source's settings,
+/// nothing done with the records but counting their bytes): the ceiling a Kafka source of that
+/// parallelism can reach on this broker, which `weir bench` compares the job with.
+pub fn read_backlog(topic: &KafkaTopic, readers: u32) -> Result<Backlog, ConnectorError> {
+    let started = Instant::now();
+    let read = std::thread::scope(|scope| {
+        let threads: Vec<_> =
+            (0..readers.max(1)).map(|reader| scope.spawn(move || read_partitions(topic, reader, readers))).collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect::<Vec<_>>()
+    });
+    let mut total = Backlog { records: 0, bytes: 0, elapsed: started.elapsed() };
+    for backlog in read {
+        let backlog = backlog?;
+        total.records += backlog.records;
+        total.bytes += backlog.bytes;
+    }
+    Ok(total)
+}
+
+/// One bare consumer of [`read_backlog`]: the partitions `reader` of `readers` owns.
+fn read_partitions(topic: &KafkaTopic, reader: u32, readers: u32) -> Result<Backlog, ConnectorError> {
+    let consumer = create_consumer(topic, "earliest")?;
+    let name = topic.topic.as_str();
+    let metadata = consumer.fetch_metadata(Some(name), METADATA_TIMEOUT)?;
+    let count = metadata.topics().iter().find(|t| t.name() == name).map_or(0, |t| t.partitions().len());
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = HashMap::new();
+    for p in (0..partition_ids(name, count)?).filter(|p| split_owner(name, *p, readers.max(1)) == reader) {
+        let (low, high) = consumer.fetch_watermarks(name, p, METADATA_TIMEOUT)?;
+        if high > low {
+            assignment.add_partition_offset(name, p, Offset::Offset(low))?;
+            ends.insert(p, (high, false));
+        }
+    }
+    let started = Instant::now();
+    let (mut records, mut bytes) = (0u64, 0u64);
+    let mut open = ends.len();
+    if open > 0 {
+        consumer.assign(&assignment)?;
+    }
+    while open > 0 {
+        match consumer.poll(METADATA_TIMEOUT) {
+            Some(Ok(message)) => {
+                records += 1;
+                bytes += (message.payload().map_or(0, <[u8]>::len) + message.key().map_or(0, <[u8]>::len)) as u64;
+                if let Some((end, done)) = ends.get_mut(&message.partition()) {
+                    // As the source does: a fetch response's high watermark is the true end.
+                    *end = (*end).max(fetched_high_watermark(&consumer, name, message.partition()).unwrap_or(*end));
+                    if !*done && message.offset() + 1 >= *end {
+                        *done = true;
+                        open -= 1;
+                    }
+                }
+            }
+            Some(Err(error)) => return Err(error.into()),
+            None => {
+                return Err(ConnectorError::Topic {
+                    topic: name.to_string(),
+                    problem: format!("no record for {} s while reading its backlog", METADATA_TIMEOUT.as_secs()),
+                });
+            }
+        }
+    }
+    Ok(Backlog { records, bytes, elapsed: started.elapsed() })
 }
 
 /// A Kafka source subtask's reader (Flink's `KafkaSourceReader`) of the partitions assigned to it.
@@ -59,23 +161,7 @@ impl KafkaReader {
             StartingOffsets::Latest => "latest",
             _ => "earliest",
         };
-        let consumer: BaseConsumer = client_config(
-            &spec.topic,
-            &[
-                ("group.id", "weir"),
-                ("auto.offset.reset", reset),
-                ("fetch.wait.max.ms", "100"),
-                // librdkafka pauses fetching for this long whenever its queue is full; the default
-                // (1 s) idles a consumer that keeps up with a fast broker most of every second.
-                ("fetch.queue.backoff.ms", "10"),
-                ("enable.partition.eof", "false"),
-            ],
-            false,
-        )
-        // Offsets are Weir's to keep (in checkpoints), not the consumer group's.
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .create()?;
+        let consumer = create_consumer(&spec.topic, reset)?;
         let topic = spec.topic.topic.clone();
         let metadata = consumer.fetch_metadata(Some(&topic), METADATA_TIMEOUT)?;
         let count = metadata

@@ -100,6 +100,12 @@ fn an_error_returned_by_the_guest_fails_the_job() {
     let cluster = cluster();
     let cause = run_failing(&cluster, "error", 2);
     assert!(cause.contains("Misbehave") && cause.contains("the test job refuses this batch"), "{cause}");
+    // A subtask cancelled while it is still opening is CANCELED, not the root cause (it once
+    // was, when the failure beside it came first).
+    let started = Instant::now();
+    let cause = run_failing(&cluster, "error-beside-slow-open --duration-ms 60000", 2);
+    assert!(cause.contains("Misbehave (2/2)") && cause.contains("the test job refuses this batch"), "{cause}");
+    assert!(started.elapsed() < Duration::from_secs(30), "the sleeping subtask was not cancelled");
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //!
 //! `--fail <mode>` picks what goes wrong and `--fail-in plan|open|process` where (default
 //! `process`): `trap` (executes `unreachable`), `panic`, `loop` (never returns), `oom`
-//! (allocates without bound), `error` (returns an error), `foreign-key` (uses keyed state for
+//! (allocates without bound), `error` (returns an error), `error-beside-slow-open` (subtask 0
+//! sleeps `--duration-ms` in `open` while the others return an error), `foreign-key` (uses keyed state for
 //! "/help" in the keyed operator, which at parallelism 2 subtask 0 does not own),
 //! `unkeyed-state` (uses keyed state in an operator whose input is not keyed), `sleep` (sleeps
 //! `--duration-ms` per batch, in steps), `spin` (computes for `--duration-ms` per batch),
@@ -30,6 +31,7 @@ const MODES: &[&str] = &[
     "loop",
     "oom",
     "error",
+    "error-beside-slow-open",
     "foreign-key",
     "unkeyed-state",
     "sleep",
@@ -62,7 +64,7 @@ fn misbehave(config: &Config) -> Result<(), String> {
                 std::hint::black_box(&hoard);
             }
         }
-        "error" => Err("the test job refuses this batch".to_string()),
+        "error" | "error-beside-slow-open" => Err("the test job refuses this batch".to_string()),
         "foreign-key" | "unkeyed-state" => {
             ValueState::<u64>::new("seen").set(b"/help", b"", &1);
             Ok(())
@@ -181,6 +183,11 @@ impl Job for TestJob {
             "misbehave" => {
                 if config.stage == "open" {
                     misbehave(&config)?;
+                }
+                if config.mode == "error-beside-slow-open" && context.subtask_index == 0 {
+                    // Still opening (for `--duration-ms`) when subtask 1 fails: this subtask is
+                    // cancelled inside `open`.
+                    time::sleep(config.duration_ms);
                 }
                 Ok(Box::new(Misbehave {
                     config,

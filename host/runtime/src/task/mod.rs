@@ -184,7 +184,9 @@ pub fn run(
         })
     };
     let vertex = ctx.vertex();
-    let result = match &vertex.kind {
+    // In a closure, so that a `?` below (a guest cancelled while it opens, say) still goes
+    // through `outcome_of`: a cancelled task is CANCELED, never the job's root cause.
+    let start_and_run = || match &vertex.kind {
         VertexKind::Source { connector, function } => {
             let positions = ctx.restore.as_ref().map(|r| r.source_positions(&vertex.uid)).unwrap_or_default();
             let reader: Box<dyn SourceReader> = match connector {
@@ -200,7 +202,7 @@ pub fn run(
                         ctx.restore.as_ref().and_then(|r| r.operator(&vertex.uid)).map(|o| o.parallelism);
                     if restored_parallelism.is_some_and(|p| p != vertex.parallelism) {
                         return Err(TaskError::Restore(
-                            name,
+                            name.clone(),
                             "the datagen source cannot change its parallelism".into(),
                         ));
                     }
@@ -246,5 +248,5 @@ pub fn run(
             sink::run_committer(ctx, gate)
         }
     };
-    result.or_else(outcome_of)
+    start_and_run().or_else(outcome_of)
 }

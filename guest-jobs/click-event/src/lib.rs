@@ -81,11 +81,6 @@ impl Default for EventWriter {
 }
 
 impl EventWriter {
-    /// The length of the `n`-th event of the sequence.
-    pub fn len_of(&self, n: u64) -> usize {
-        EVENT_HEAD.len() + 23 + self.tails[(n % PAGES.len() as u64) as usize].len()
-    }
-
     /// Appends the `n`-th event of the sequence (as [`nth_event`] and [`write_event`]).
     #[inline]
     pub fn write_nth(&mut self, out: &mut Vec<u8>, n: u64) {
@@ -276,7 +271,6 @@ mod tests {
         for n in (0..50_000).chain(1_000_000_000..1_000_000_100) {
             let mut fast = Vec::new();
             writer.write_nth(&mut fast, n);
-            assert_eq!(fast.len(), writer.len_of(n));
             let (ts, page) = nth_event(n);
             let mut general = Vec::new();
             write_event(&mut general, ts, page);

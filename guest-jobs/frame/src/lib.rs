@@ -70,18 +70,16 @@ fn header(timestamp: i64, key_len: usize, value_len: usize) -> [u8; HEADER_LEN] 
     h
 }
 
-/// Appends one record with no key whose value, `value_len` bytes long, `write` appends, so
-/// a value can be made straight into the batch.
-///
-/// # Panics
-/// If `write` appends other than `value_len` bytes.
+/// Appends one record with no key whose value `write` appends, so a value can be made
+/// straight into the batch: its length goes into the header afterwards.
 #[inline]
-pub fn push_written(batch: &mut Vec<u8>, timestamp: i64, value_len: usize, write: impl FnOnce(&mut Vec<u8>)) {
-    batch.reserve(HEADER_LEN + value_len);
-    batch.extend_from_slice(&header(timestamp, 0, value_len));
+pub fn push_written(batch: &mut Vec<u8>, timestamp: i64, write: impl FnOnce(&mut Vec<u8>)) {
+    let header_at = batch.len();
+    batch.extend_from_slice(&header(timestamp, 0, 0));
     let start = batch.len();
     write(batch);
-    assert_eq!(batch.len() - start, value_len, "a record's value is not the length it was announced with");
+    let value_len = batch.len() - start;
+    batch[header_at + 12..start].copy_from_slice(&(value_len as u32).to_le_bytes());
 }
 
 /// Appends a record already borrowed from another batch.
@@ -206,7 +204,7 @@ mod tests {
     #[test]
     fn written_values_are_records() {
         let mut batch = Vec::new();
-        push_written(&mut batch, 7, 3, |b| b.extend_from_slice(b"abc"));
+        push_written(&mut batch, 7, |b| b.extend_from_slice(b"abc"));
         let mut expected = Vec::new();
         push(&mut expected, 7, b"", b"abc");
         assert_eq!(batch, expected);

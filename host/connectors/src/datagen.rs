@@ -79,9 +79,7 @@ impl SourceReader for DatagenReader {
         let mut n = 0;
         while n < allowed && !self.exhausted() {
             let (events, next) = (&mut self.events, self.next);
-            weir_frame::push_written(&mut records, weir_frame::NO_TIMESTAMP, events.len_of(next), |out| {
-                events.write_nth(out, next);
-            });
+            weir_frame::push_written(&mut records, weir_frame::NO_TIMESTAMP, |out| events.write_nth(out, next));
             self.next += self.step;
             n += 1;
         }

@@ -65,9 +65,7 @@ pub fn run(
         let n = options.count.map_or(per_batch, |c| per_batch.min(c - next));
         batch.clear();
         for i in first + next..first + next + n {
-            weir_frame::push_written(&mut batch, weir_frame::NO_TIMESTAMP, events.len_of(i), |out| {
-                events.write_nth(out, i)
-            });
+            weir_frame::push_written(&mut batch, weir_frame::NO_TIMESTAMP, |out| events.write_nth(out, i));
         }
         writer.write(&batch)?;
         next += n;

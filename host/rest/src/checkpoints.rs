@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use super::body::{BodyName, FlinkJson};
 use super::jobs::{find_job, job_id};
 use super::{RestError, json, ok};
-use weir_cluster::jobmanager::JobManager;
 use weir_cluster::jobmanager::checkpoint_coordinator::{CheckpointStats, CheckpointStatus, Operation, SavepointError};
+use weir_cluster::jobmanager::{JobEntry, JobManager};
 use weir_core::checkpoint::BarrierKind;
 use weir_core::checkpoint::storage;
 use weir_core::jobgraph::JobGraph;
@@ -307,12 +307,17 @@ pub async fn details(
 ) -> Result<Response, RestError> {
     let state = jm.state();
     let job = find_job(&state, &id)?;
+    let c = find_checkpoint(job, &checkpoint)?;
+    Ok(ok(checkpoint_json(c, &job.record.graph)))
+}
+
+/// Checkpoint `checkpoint` (its id as text) of the job's history, or a 400 / 404.
+fn find_checkpoint<'a>(job: &'a JobEntry, checkpoint: &str) -> Result<&'a CheckpointStats, RestError> {
     let wanted: u64 =
         checkpoint.parse().map_err(|_| RestError::bad_request(format!("Invalid checkpoint id \"{checkpoint}\".")))?;
-    let c = job.checkpoints.history.iter().find(|c| c.id == wanted).ok_or_else(|| {
+    job.checkpoints.history.iter().find(|c| c.id == wanted).ok_or_else(|| {
         RestError::not_found(format!("Could not find checkpointing statistics for checkpoint {wanted}."))
-    })?;
-    Ok(ok(checkpoint_json(c, &job.record.graph)))
+    })
 }
 
 /// Flink's status name of a checkpoint.
@@ -363,11 +368,7 @@ pub async fn subtask_details(
 ) -> Result<Response, RestError> {
     let state = jm.state();
     let job = find_job(&state, &id)?;
-    let wanted: u64 =
-        checkpoint.parse().map_err(|_| RestError::bad_request(format!("Invalid checkpoint id \"{checkpoint}\".")))?;
-    let c = job.checkpoints.history.iter().find(|c| c.id == wanted).ok_or_else(|| {
-        RestError::not_found(format!("Could not find checkpointing statistics for checkpoint {wanted}."))
-    })?;
+    let c = find_checkpoint(job, &checkpoint)?;
     let graph = &job.record.graph;
     let (v, vertex) = graph
         .vertices

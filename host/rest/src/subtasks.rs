@@ -11,8 +11,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::jobs::{
-    aggregated, counts, find_job, find_vertex, io_metrics, job_id, location, not_found, subtask_json, vertex_subtasks,
-    vertex_times,
+    aggregated, counts, find_job, find_vertex, io_metrics, location, subtask_json, vertex_subtasks, vertex_times,
 };
 use super::{RestError, ok};
 use weir_cluster::jobmanager::{JobEntry, JobManager, Subtask};
@@ -83,10 +82,9 @@ async fn times(
     State(jm): State<Arc<JobManager>>,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let now = now_ms();
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let v = find_vertex(job, &vid)?;
     let vertex = &job.record.graph.vertices[v];
     let subs = vertex_subtasks(job, v);
@@ -110,10 +108,9 @@ async fn taskmanagers(
     State(jm): State<Arc<JobManager>>,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Response, RestError> {
-    let id = job_id(&id)?;
     let now = now_ms();
     let state = jm.state();
-    let job = state.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = find_job(&state, &id)?;
     let v = find_vertex(job, &vid)?;
     let vertex = &job.record.graph.vertices[v];
     let subs = vertex_subtasks(job, v);

@@ -173,6 +173,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             // The ceiling first: bare consumers, one per subtask, reading the same backlog.
             let cpu = cpu_time();
             let bare = weir_connectors::kafka::read_backlog(&spec, p)?;
+            anyhow::ensure!(
+                bare.records == events,
+                "the bare consumers read {} records of topic {topic}, which holds {events}",
+                bare.records
+            );
             let bare = Measurement {
                 seconds: bare.elapsed.as_secs_f64(),
                 cpu_seconds: (cpu_time() - cpu).as_secs_f64(),

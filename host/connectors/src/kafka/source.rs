@@ -90,6 +90,15 @@ pub fn read_backlog(topic: &KafkaTopic, readers: u32) -> Result<Backlog, Connect
     Ok(total)
 }
 
+/// Where a partition's backlog ends, as [`read_partitions`] learns it; a partition read to
+/// its end is dropped from the map.
+struct BacklogEnd {
+    /// The offset after the last record.
+    end: i64,
+    /// Raised to the first fetch response's high watermark.
+    confirmed: bool,
+}
+
 /// One bare consumer of [`read_backlog`]: the partitions `reader` of `readers` owns.
 fn read_partitions(topic: &KafkaTopic, reader: u32, readers: u32) -> Result<Backlog, ConnectorError> {
     let consumer = create_consumer(topic, "earliest")?;
@@ -102,26 +111,29 @@ fn read_partitions(topic: &KafkaTopic, reader: u32, readers: u32) -> Result<Back
         let (low, high) = consumer.fetch_watermarks(name, p, METADATA_TIMEOUT)?;
         if high > low {
             assignment.add_partition_offset(name, p, Offset::Offset(low))?;
-            ends.insert(p, (high, false));
+            ends.insert(p, BacklogEnd { end: high, confirmed: false });
         }
     }
     let started = Instant::now();
     let (mut records, mut bytes) = (0u64, 0u64);
-    let mut open = ends.len();
-    if open > 0 {
+    if !ends.is_empty() {
         consumer.assign(&assignment)?;
     }
-    while open > 0 {
+    while !ends.is_empty() {
         match consumer.poll(METADATA_TIMEOUT) {
             Some(Ok(message)) => {
                 records += 1;
                 bytes += (message.payload().map_or(0, <[u8]>::len) + message.key().map_or(0, <[u8]>::len)) as u64;
-                if let Some((end, done)) = ends.get_mut(&message.partition()) {
-                    // As the source does: a fetch response's high watermark is the true end.
-                    *end = (*end).max(fetched_high_watermark(&consumer, name, message.partition()).unwrap_or(*end));
-                    if !*done && message.offset() + 1 >= *end {
-                        *done = true;
-                        open -= 1;
+                let p = message.partition();
+                if let Some(state) = ends.get_mut(&p) {
+                    if !state.confirmed {
+                        // As the source does: the first fetch response's high watermark is the
+                        // true end (tansu's ListOffsets can answer short of it).
+                        state.end = state.end.max(fetched_high_watermark(&consumer, name, p).unwrap_or(state.end));
+                        state.confirmed = true;
+                    }
+                    if message.offset() + 1 >= state.end {
+                        ends.remove(&p);
                     }
                 }
             }
@@ -274,16 +286,19 @@ impl SourceReader for KafkaReader {
             return Ok(out);
         }
         let deadline = Instant::now() + timeout;
-        let mut buffers: HashMap<i32, Vec<u8>> = HashMap::new();
+        let mut batches: Vec<SourceBatch> = Vec::new();
         let (mut records, mut bytes) = (0, 0);
         while records < POLL_RECORDS && bytes < POLL_BYTES {
-            let wait = if records == 0 { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
-            let asked = Instant::now();
-            let polled = self.consumer.poll(wait);
-            if records == 0 {
-                // Waiting for the first record is the source's idle time.
+            let polled = if records == 0 {
+                // Waiting for the first record is the source's idle time. Only then is the
+                // clock read: per record it was a quarter of the source thread's time.
+                let asked = Instant::now();
+                let polled = self.consumer.poll(deadline.saturating_duration_since(asked));
                 out.waited += asked.elapsed();
-            }
+                polled
+            } else {
+                self.consumer.poll(Duration::ZERO)
+            };
             let message = match polled {
                 None => break,
                 Some(Ok(m)) => m,
@@ -301,7 +316,16 @@ impl SourceReader for KafkaReader {
             if state.ended || (state.end_confirmed && state.end.is_some_and(|e| message.offset() >= e)) {
                 continue;
             }
-            let buffer = buffers.entry(p).or_default();
+            // Messages come in runs of one partition: its batch is found from the end, no hashing.
+            let split = p as u32;
+            let at = match batches.iter().rposition(|b| b.split == split) {
+                Some(at) => at,
+                None => {
+                    batches.push(SourceBatch { split, records: Vec::new() });
+                    batches.len() - 1
+                }
+            };
+            let buffer = &mut batches[at].records;
             let value = message.payload().unwrap_or_default();
             let key = message.key().unwrap_or_default();
             let ts = message.timestamp().to_millis().unwrap_or(weir_frame::NO_TIMESTAMP);
@@ -314,7 +338,7 @@ impl SourceReader for KafkaReader {
                 out.ended_splits.push(p as u32);
             }
         }
-        out.batches = buffers.into_iter().map(|(p, records)| SourceBatch { split: p as u32, records }).collect();
+        out.batches = batches;
         out.finished = self.all_ended();
         Ok(out)
     }

@@ -544,6 +544,14 @@ impl Cluster {
         drop(tm);
     }
 
+    /// Stops (SIGSTOP) or continues (SIGCONT) the `index`-th running TaskManager: a process
+    /// that is alive but answers nothing, as in a long pause of its machine.
+    pub fn pause_taskmanager(&self, index: usize, paused: bool) {
+        let signal = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.taskmanagers[index].pid() as i32, signal) };
+    }
+
     /// A `weir` command using this cluster's private component cache (and, on a secured
     /// cluster, its configuration).
     pub fn weir(&self) -> Command {

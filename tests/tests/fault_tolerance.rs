@@ -360,6 +360,42 @@ fn a_restarted_jobmanager_resumes_running_jobs_from_their_checkpoint() {
     read_windows(&bootstrap, "output", Windows::exactly(9), Duration::from_secs(90)).expect("exact output");
 }
 
+/// README "Failure and recovery": a TaskManager that stops answering without dying (its
+/// machine paused, a long stall) is let go when its heartbeats time out, and the job fails
+/// over; when it comes back it learns it was let go, cancels its old tasks and registers
+/// again, and the job recovers on it: every window once at 1000.
+#[test]
+fn a_paused_taskmanager_is_let_go_registers_again_and_the_job_recovers_exactly_once() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start_with(1, 2, &["-Dheartbeat.timeout=3000"]);
+    let _generator = cluster.generator(&bootstrap, 120_000, 6_000);
+    let jar = component(cluster.dir.path(), "click_event_count", "ClickCountJob.jar");
+    let args = ["-d", "-p", "2", &jar, "--bootstrap.servers", &bootstrap, "--checkpointing", "--event-time"];
+    let (code, out, err) = cluster.cli("run", &args);
+    assert_eq!(code, Some(0), "{err}");
+    let job = job_id(&out);
+    witness(&bootstrap, "output", 6, Duration::from_secs(60)).expect("a first window's results");
+
+    cluster.pause_taskmanager(0, true);
+    let let_go = eventually(Duration::from_secs(20), || {
+        let o = cluster.job_overview(&job);
+        (o["state"] == "RUNNING" && o["tasks"]["scheduled"] == 8).then_some(())
+    });
+    cluster.pause_taskmanager(0, false);
+    assert!(let_go.is_some(), "{}\n{}", cluster.job_overview(&job), cluster.jobmanager_log());
+    let root = cluster.get(&format!("/jobs/{job}/exceptions")).json()["root-exception"].clone();
+    assert!(root.as_str().is_some_and(|r| r.contains("timed out")), "{root}");
+
+    let resumed =
+        eventually(Duration::from_secs(30), || (cluster.job_overview(&job)["tasks"]["running"] == 8).then_some(()));
+    assert!(resumed.is_some(), "{}\n{}", cluster.job_overview(&job), cluster.taskmanager_log(0));
+    let log = cluster.taskmanager_log(0);
+    assert!(log.contains("the JobManager disconnected this TaskManager"), "{log}");
+    assert_eq!(log.matches("registered with the JobManager").count(), 2, "{log}");
+    read_windows(&bootstrap, "output", Windows::exactly(19), Duration::from_secs(90)).expect("every window once");
+}
+
 #[test]
 fn checkpoint_metrics_match_the_checkpoint_statistics() {
     let broker = Broker::start();

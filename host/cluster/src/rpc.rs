@@ -248,6 +248,14 @@ pub enum ToTaskManager {
         /// Why the JobManager refused it.
         reason: String,
     },
+    /// The JobManager no longer counts this TaskManager (its heartbeats timed out while the
+    /// connection stayed open: a paused process or machine). Its tasks have been failed over,
+    /// so it cancels them and registers again, as Flink's TaskExecutor does when the
+    /// ResourceManager disconnects it.
+    Disconnect {
+        /// Why the JobManager let it go.
+        reason: String,
+    },
     /// Run the subtasks of a job placed on this TaskManager.
     Deploy(Box<Deployment>),
     /// Cancel every task of a job running here.
@@ -440,6 +448,7 @@ mod fuzz {
         let to_task_manager = [
             ToTaskManager::Registered,
             ToTaskManager::Rejected { reason: "full".into() },
+            ToTaskManager::Disconnect { reason: "heartbeats timed out".into() },
             ToTaskManager::CheckpointComplete { job: "5e20cb6b".into(), checkpoint: 3 },
         ];
         let mut messages: Vec<Vec<u8>> = to_job_manager.iter().map(|m| serde_json::to_vec(m).unwrap()).collect();

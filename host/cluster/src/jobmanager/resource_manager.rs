@@ -107,11 +107,32 @@ impl JobManager {
         }
     }
 
-    /// A TaskManager is gone (its connection closed or its heartbeats stopped): its slots are
-    /// gone, and so are the tasks it ran.
+    /// A TaskManager is gone (its heartbeats stopped): its slots are gone, and so are the tasks
+    /// it ran. Should its process still be there (paused, not dead), it is told so, and it
+    /// cancels those tasks and registers again.
     pub fn taskmanager_lost(&self, id: &str, reason: &str) {
-        let Some(tm) = self.state().taskmanagers.remove(id) else { return };
+        self.remove_taskmanager(id, None, reason);
+    }
+
+    /// The connection that registered `id` closed. Only that connection's registration is
+    /// removed: the same TaskManager may already have registered again on a new one.
+    pub fn connection_closed(&self, id: &str, connection: &UnboundedSender<ToTaskManager>, reason: &str) {
+        self.remove_taskmanager(id, Some(connection), reason);
+    }
+
+    fn remove_taskmanager(&self, id: &str, connection: Option<&UnboundedSender<ToTaskManager>>, reason: &str) {
+        let tm = {
+            let mut state = self.state();
+            let ours =
+                state.taskmanagers.get(id).is_some_and(|tm| connection.is_none_or(|c| tm.outbox.same_channel(c)));
+            if !ours {
+                return;
+            }
+            state.taskmanagers.remove(id)
+        };
+        let Some(tm) = tm else { return };
         tracing::warn!(id, reason, "TaskManager removed");
+        tm.send(ToTaskManager::Disconnect { reason: reason.to_string() });
         let jobs: Vec<Id> =
             tm.slots.iter().flatten().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         for job in jobs {

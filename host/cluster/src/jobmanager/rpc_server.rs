@@ -122,6 +122,6 @@ async fn connection(
         }
     };
     writer_task.abort();
-    jm.taskmanager_lost(&id, &format!("TaskManager with id {id} is no longer reachable."));
+    jm.connection_closed(&id, &replies, &format!("TaskManager with id {id} is no longer reachable."));
     result
 }

@@ -9,7 +9,7 @@ mod deploy;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -156,13 +156,19 @@ pub async fn run(options: TaskManagerOptions, shutdown: CancelToken) -> anyhow::
         jobmanager = options.jobmanager,
         "TaskManager starting"
     );
-    let mut backoff = Duration::from_millis(200);
+    const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+    let mut backoff = FIRST_BACKOFF;
     while !shutdown.is_cancelled() {
+        let started = Instant::now();
         match session(&options, &id, &shared, &shutdown).await {
             Ok(()) => return Ok(()),
             Err(error) => {
                 shared.cancel_all();
                 tracing::warn!(jobmanager = options.jobmanager, %error, "lost the JobManager; registering again");
+                // A session that had lasted is a new failure, not another failed attempt.
+                if started.elapsed() > Duration::from_secs(10) {
+                    backoff = FIRST_BACKOFF;
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -334,6 +340,9 @@ async fn serve_jobmanager(
                         t.upgrade.swap_now(&upgrade);
                     }
                 }
+            }
+            Ok(Some(ToTaskManager::Disconnect { reason })) => {
+                break Err(anyhow::anyhow!("the JobManager disconnected this TaskManager: {reason}"));
             }
             Ok(Some(other)) => tracing::warn!(?other, "unexpected message from the JobManager"),
             Ok(None) => break Err(anyhow::anyhow!("the JobManager closed the connection")),

@@ -42,6 +42,11 @@ pub fn nth_event(n: u64) -> (i64, &'static str) {
 pub fn write_event(out: &mut Vec<u8>, timestamp_ms: i64, page: &str) {
     out.extend_from_slice(EVENT_HEAD);
     timestamp::format(out, timestamp_ms);
+    write_event_tail(out, page);
+}
+
+/// Appends what follows an event's timestamp text: `","page":"/help"}`.
+fn write_event_tail(out: &mut Vec<u8>, page: &str) {
     out.extend_from_slice(b"\",\"page\":");
     weir_json::write_str(out, page);
     out.push(b'}');
@@ -70,9 +75,8 @@ impl Default for EventWriter {
         let tails = PAGES
             .iter()
             .map(|page| {
-                let mut tail = b"\",\"page\":".to_vec();
-                weir_json::write_str(&mut tail, page);
-                tail.push(b'}');
+                let mut tail = Vec::new();
+                write_event_tail(&mut tail, page);
                 tail
             })
             .collect();

@@ -56,8 +56,6 @@ pub fn format(out: &mut Vec<u8>, ms: i64) {
     let days = ms.div_euclid(MS_PER_DAY);
     let in_day = ms.rem_euclid(MS_PER_DAY);
     let (y, m, d) = civil_from_days(days);
-    let hour24 = in_day / 3_600_000;
-    let hour12 = if hour24 % 12 == 0 { 12 } else { hour24 % 12 };
     push2(out, d);
     out.push(b'-');
     push2(out, m);
@@ -72,15 +70,19 @@ pub fn format(out: &mut Vec<u8>, ms: i64) {
     }
     out.extend(digits.iter().map(|d| b'0' + *d as u8));
     out.push(b' ');
-    push2(out, hour12);
-    out.push(b':');
-    push2(out, in_day / 60_000 % 60);
-    out.push(b':');
-    push2(out, in_day / 1000 % 60);
-    out.push(b':');
+    out.extend_from_slice(&time_of_day(in_day));
+}
+
+/// `hh:mm:ss:SSS` (12-hour clock) of `in_day` ms into a day.
+fn time_of_day(in_day: i64) -> [u8; 12] {
+    let hour12 = (in_day / 3_600_000 + 11) % 12 + 1;
+    let digits2 = |v: i64| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
+    let [h0, h1] = digits2(hour12);
+    let [m0, m1] = digits2(in_day / 60_000 % 60);
+    let [s0, s1] = digits2(in_day / 1000 % 60);
     let millis = in_day % 1000;
-    out.push(b'0' + (millis / 100) as u8);
-    push2(out, millis % 100);
+    let [l1, l2] = digits2(millis % 100);
+    [h0, h1, b':', m0, m1, b':', s0, s1, b':', b'0' + (millis / 100) as u8, l1, l2]
 }
 
 /// True if `b` has a digit everywhere the pattern has one and its separators everywhere else.
@@ -211,7 +213,7 @@ impl TimestampFormatter {
         if ms != self.last_ms {
             let in_day = ms - self.day_start;
             if (0..MS_PER_DAY).contains(&in_day) {
-                self.time_of_day(in_day);
+                self.text[11..].copy_from_slice(&time_of_day(in_day));
             } else {
                 let mut full = Vec::with_capacity(24);
                 format(&mut full, ms);
@@ -226,19 +228,6 @@ impl TimestampFormatter {
             self.last_ms = ms;
         }
         out.extend_from_slice(&self.text);
-    }
-
-    /// Rewrites `hh:mm:ss:SSS` (bytes 11–22) for `in_day` ms into the day.
-    fn time_of_day(&mut self, in_day: i64) {
-        let hour24 = in_day / 3_600_000;
-        let hour12 = (hour24 + 11) % 12 + 1;
-        let digits2 = |v: i64| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
-        let millis = in_day % 1000;
-        self.text[11..13].copy_from_slice(&digits2(hour12));
-        self.text[14..16].copy_from_slice(&digits2(in_day / 60_000 % 60));
-        self.text[17..19].copy_from_slice(&digits2(in_day / 1000 % 60));
-        self.text[20] = b'0' + (millis / 100) as u8;
-        self.text[21..23].copy_from_slice(&digits2(millis % 100));
     }
 }
 

@@ -109,7 +109,7 @@ pub fn wire(
                 if sender_here {
                     let partitioner = match edge.strategy {
                         ShipStrategy::Forward => Partitioner::Forward,
-                        ShipStrategy::Hash => Partitioner::Hash { max_parallelism: graph.max_parallelism },
+                        ShipStrategy::Hash => Partitioner::hash(graph.max_parallelism),
                         ShipStrategy::Rebalance => {
                             Partitioner::Rebalance { next: i as usize % vertex.parallelism as usize }
                         }

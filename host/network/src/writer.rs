@@ -18,55 +18,13 @@ pub struct EdgeWriter {
     partitioner: Partitioner,
     channels: Vec<Sender<StreamElement>>,
     buffers: Vec<Vec<u8>>,
-    recent: RecentKeys,
-}
-
-/// The channels of the keys a hash edge routed last. A key's channel (Java hash, murmur, key
-/// group, two divisions) costs more than comparing two short keys, and records tend to repeat a
-/// key or cycle over a few: the last key and the one stored after it are tried, nothing more, so
-/// a stream of ever-new keys pays two comparisons and a copy into a reused buffer.
-#[derive(Default)]
-struct RecentKeys {
-    entries: Vec<(Vec<u8>, usize)>,
-    last: usize,
-}
-
-impl RecentKeys {
-    const CAPACITY: usize = 8;
-
-    #[inline]
-    fn channel(&mut self, key: &[u8], compute: impl FnOnce() -> usize) -> usize {
-        let n = self.entries.len();
-        let next = if self.last + 1 < n { self.last + 1 } else { 0 };
-        for at in [next, self.last] {
-            if let Some((k, channel)) = self.entries.get(at)
-                && k.as_slice() == key
-            {
-                self.last = at;
-                return *channel;
-            }
-        }
-        let channel = compute();
-        let slot = if n < Self::CAPACITY {
-            self.entries.push((Vec::new(), 0));
-            n
-        } else {
-            next
-        };
-        let entry = &mut self.entries[slot];
-        entry.0.clear();
-        entry.0.extend_from_slice(key);
-        entry.1 = channel;
-        self.last = slot;
-        channel
-    }
 }
 
 impl EdgeWriter {
     /// An edge distributing records over `channels`, one per downstream subtask, by `partitioner`.
     pub fn new(partitioner: Partitioner, channels: Vec<Sender<StreamElement>>) -> Self {
         let buffers = channels.iter().map(|_| Vec::new()).collect();
-        EdgeWriter { partitioner, channels, buffers, recent: RecentKeys::default() }
+        EdgeWriter { partitioner, channels, buffers }
     }
 }
 
@@ -113,14 +71,7 @@ impl RecordWriter {
             for record in weir_frame::records(batch) {
                 let record = record?;
                 let edge = &mut self.edges[e];
-                let target = match edge.partitioner {
-                    // A key's channel never changes on a hash edge: remembered for the next records.
-                    Partitioner::Hash { .. } => {
-                        let partitioner = &mut edge.partitioner;
-                        edge.recent.channel(record.key, || partitioner.select(record.key, channels))
-                    }
-                    _ => edge.partitioner.select(record.key, channels),
-                };
+                let target = edge.partitioner.select(record.key, channels);
                 let buffer = &mut edge.buffers[target];
                 weir_frame::push_record(buffer, &record);
                 if buffer.len() >= BUFFER_BYTES {
@@ -249,7 +200,7 @@ mod tests {
         let (tx0, rx0) = channel();
         let (tx1, rx1) = channel();
         let metrics = Arc::new(TaskMetrics::default());
-        let edge = EdgeWriter::new(Partitioner::Hash { max_parallelism: 128 }, vec![tx0, tx1]);
+        let edge = EdgeWriter::new(Partitioner::hash(128), vec![tx0, tx1]);
         let mut writer = RecordWriter::new(vec![edge], metrics.clone(), CancelToken::new());
         // At p=2, "/help" and "/shop" go to subtask 1, "/index" and "/jobs" to subtask 0.
         writer.emit(&batch(&["/help", "/index", "/shop", "/jobs"])).unwrap();
@@ -266,25 +217,6 @@ mod tests {
         assert_eq!(rx1.recv().unwrap(), StreamElement::Watermark(7));
         assert_eq!(metrics.num_records_out.get(), 4);
         assert_eq!(writer.take_max_timestamp(), 3);
-    }
-
-    #[test]
-    fn remembered_keys_route_as_the_partitioner_does() {
-        let mut recent = RecentKeys::default();
-        let mut partitioner = Partitioner::Hash { max_parallelism: 128 };
-        // Cycles of 6 and 12 keys (more than remembered), repeats, and ever-new keys.
-        let mut keys: Vec<String> = Vec::new();
-        for round in 0..50 {
-            keys.extend((0..6).map(|k| format!("/page{k}")));
-            keys.extend((0..12).map(|k| format!("k{k}")));
-            keys.extend(std::iter::repeat_n(format!("same{round}"), 3));
-            keys.extend((0..5).map(|k| format!("new-{round}-{k}")));
-        }
-        for key in &keys {
-            let expected = partitioner.clone().select(key.as_bytes(), 3);
-            assert_eq!(recent.channel(key.as_bytes(), || partitioner.select(key.as_bytes(), 3)), expected, "{key}");
-        }
-        assert!(recent.entries.len() <= RecentKeys::CAPACITY);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use weir_wasm::Limits;
 use weir_wasm::cache::ComponentCache;
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("broker").args(["bootstrap_servers", "embedded_broker"])))]
 pub struct Args {
     /// Events per run (default: 20 000 000; 60 000 000 with --upgrade, so the swap happens at
     /// full speed).
@@ -32,7 +33,7 @@ pub struct Args {
     embedded_broker: bool,
     /// Only the Kafka measurements (with `--embedded-broker` or `--bootstrap.servers`): skip
     /// the datagen source.
-    #[arg(long)]
+    #[arg(long, requires = "broker")]
     kafka_only: bool,
     /// The job to measure: a component file, or `click-event-count`.
     #[arg(long, default_value = builtin::CLICK_EVENT_COUNT_NAME)]
@@ -119,14 +120,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "Click Event Count, event time, {events} events, {} CPU cores available",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    for &p in args.parallelism.iter().filter(|_| !args.kafka_only) {
-        let job_args: Vec<String> =
-            ["--source", "datagen", "--datagen.count", &events.to_string(), "--event-time", "--sink", "discard"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-        let m = measure(&cluster, &bytes, &job_args, p)?;
-        report("datagen", events, p, &m, expected, None);
+    if !args.kafka_only {
+        for &p in &args.parallelism {
+            let job_args: Vec<String> =
+                ["--source", "datagen", "--datagen.count", &events.to_string(), "--event-time", "--sink", "discard"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+            let m = measure(&cluster, &bytes, &job_args, p)?;
+            report("datagen", events, p, &m, expected, None);
+        }
     }
     let embedded = if args.embedded_broker {
         let config = weir_broker::BrokerConfig {

@@ -121,16 +121,13 @@ impl JobManager {
     }
 
     fn remove_taskmanager(&self, id: &str, connection: Option<&UnboundedSender<ToTaskManager>>, reason: &str) {
-        let tm = {
+        let removed = {
             let mut state = self.state();
             let ours =
                 state.taskmanagers.get(id).is_some_and(|tm| connection.is_none_or(|c| tm.outbox.same_channel(c)));
-            if !ours {
-                return;
-            }
-            state.taskmanagers.remove(id)
+            if ours { state.taskmanagers.remove(id) } else { None }
         };
-        let Some(tm) = tm else { return };
+        let Some(tm) = removed else { return };
         tracing::warn!(id, reason, "TaskManager removed");
         tm.send(ToTaskManager::Disconnect { reason: reason.to_string() });
         let jobs: Vec<Id> =

@@ -946,6 +946,74 @@ impl Cluster {
     }
 }
 
+/// The vertex writing the click-count job's `output`.
+pub const CLICK_COUNT_WRITER: &str = "ClickEventStatistics Sink: Writer";
+
+/// Results in `output` once every one of the click-count job's 19 closable windows is there
+/// (six pages each).
+pub const CLICK_COUNT_RESULTS_19: usize = 19 * 6;
+
+impl Cluster {
+    /// A metric summed over the subtasks of the vertex named `vertex`, from the REST API's
+    /// aggregated subtask metrics, once the subtasks report it.
+    pub fn vertex_metric_sum(&self, job: &str, vertex: &str, metric: &str) -> Option<f64> {
+        let vertices = self.vertices(job);
+        let (id, _) = vertices.iter().find(|(_, name)| name == vertex)?;
+        let path = format!("/jobs/{job}/vertices/{id}/subtasks/metrics?get={metric}&agg=sum");
+        self.get(&path).json().as_array()?.first()?["sum"].as_f64()
+    }
+
+    /// Triggers a checkpoint over REST (`POST /jobs/:id/checkpoints`, Flink's manual
+    /// checkpoint) and waits until it has completed; returns its id.
+    pub fn checkpoint_now(&self, job: &str) -> u64 {
+        let url = self.url(&format!("/jobs/{job}/checkpoints"));
+        let answer = self.curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", "{}", &url]);
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        let trigger = answer.json()["request-id"].as_str().expect("a trigger id").to_string();
+        let done = eventually(Duration::from_secs(60), || {
+            let status = self.get(&format!("/jobs/{job}/checkpoints/{trigger}")).json();
+            (status["status"]["id"] == "COMPLETED").then_some(status)
+        })
+        .expect("the checkpoint completes");
+        done["operation"]["checkpointId"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("the checkpoint failed: {done}\n{}", self.jobmanager_log()))
+    }
+
+    /// For a click-count job checkpointing once an hour (its first checkpoint taken as it starts)
+    /// with the exactly-once sink: waits until its writers hold a window's results and checks
+    /// that nothing of them is in `output` yet; checkpoints, so that they are published; then
+    /// waits until the writers hold results past that checkpoint. Returns how many results
+    /// `output` has: those the checkpoint published, and nothing past it.
+    pub fn publish_then_hold(&self, bootstrap: &str, job: &str) -> usize {
+        let hold = |at_least: f64| {
+            let held = eventually(Duration::from_secs(60), || {
+                let held = self.vertex_metric_sum(job, CLICK_COUNT_WRITER, "numRecordsOutHeld")?;
+                (held >= at_least).then_some(held)
+            });
+            assert!(held.is_some(), "the writers never held {at_least} results: {}", self.jobmanager_log());
+        };
+        hold(6.0);
+        let unpublished = witness(bootstrap, "output", 0, Duration::from_secs(5)).expect("output so far");
+        assert!(unpublished.is_empty(), "results published before their checkpoint completed: {unpublished:?}");
+        self.checkpoint_now(job);
+        let published = witness(bootstrap, "output", 6, Duration::from_secs(30)).expect("published results").len();
+        hold(6.0);
+        published
+    }
+
+    /// Checkpoints `job` (one checkpoint at a time) until `output` has `results` records: for
+    /// jobs checkpointing once an hour, whose sinks publish only what checkpoints complete.
+    pub fn checkpoint_until_published(&self, bootstrap: &str, job: &str, results: usize) {
+        let published = eventually(Duration::from_secs(120), || {
+            self.checkpoint_now(job);
+            let lines = witness(bootstrap, "output", results, Duration::from_secs(2)).ok()?;
+            (lines.len() >= results).then_some(())
+        });
+        assert!(published.is_some(), "output never had {results} results:\n{}", self.jobmanager_log());
+    }
+}
+
 #[cfg(test)]
 mod witness_tests {
     use super::*;

@@ -97,44 +97,87 @@ fn kill_after_results_past_the_checkpoint(extra: &[&str]) -> Recovered {
     Recovered { _broker: broker, _generator: generator, bootstrap, cluster, job, covered, seen_at_kill }
 }
 
-/// `numRecordsOutDuplicatesSkipped` summed over the sink writer's subtasks, from the REST
-/// API's aggregated subtask metrics, once the writers have reported it.
-fn duplicates_skipped(cluster: &Cluster, job: &str) -> Option<f64> {
-    let vertices = cluster.vertices(job);
-    let (writer, _) = vertices.iter().find(|(_, name)| name == WRITER)?;
-    let path = format!("/jobs/{job}/vertices/{writer}/subtasks/metrics?get=numRecordsOutDuplicatesSkipped&agg=sum");
-    cluster.get(&path).json().as_array()?.first()?["sum"].as_f64()
-}
-
-/// The same sum from Prometheus' `/metrics`.
-fn duplicates_skipped_in_prometheus(cluster: &Cluster) -> f64 {
+/// A metric of the sink writer's subtasks summed from Prometheus' `/metrics`.
+fn writer_metric_in_prometheus(cluster: &Cluster, metric: &str) -> f64 {
     let body = cluster.get("/metrics").body;
+    let prefix = format!("flink_taskmanager_job_task_{metric}{{");
     body.lines()
-        .filter(|l| l.starts_with("flink_taskmanager_job_task_numRecordsOutDuplicatesSkipped{"))
+        .filter(|l| l.starts_with(&prefix) && l.contains("Writer"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
-/// README, "Failure and recovery" and "Exactly-once output": a killed TaskManager's job
-/// recovers from its checkpoint with every count exactly 1000, and what it had written past
-/// the checkpoint is not written again: the sink skips it, counted in
-/// `numRecordsOutDuplicatesSkipped` (REST and Prometheus).
+/// README, "Failure and recovery" and "Exactly-once output": the exactly-once sink holds a
+/// checkpoint epoch's results until the checkpoint completes, then publishes them. A
+/// TaskManager killed while its writers hold results past the checkpoint: the job recovers
+/// from the checkpoint with every count exactly 1000 and every result once — what was held was
+/// never published, and what the checkpoint held (published already) the restored writers find
+/// and skip. `numRecordsOutPublished` (REST and Prometheus) counts every result once over both
+/// attempts; `numRecordsOutDuplicatesSkipped` what the restored writers found.
 #[test]
 fn a_killed_taskmanager_recovers_with_every_count_exact_and_written_once() {
-    let recovered = kill_after_results_past_the_checkpoint(&[]);
-    let Recovered { bootstrap, cluster, job, .. } = &recovered;
-    read_windows(bootstrap, "output", Windows::exactly(19), Duration::from_secs(90)).expect("every window once");
-    // The restored writers skipped at least what was in `output` past the checkpoint.
-    let past_checkpoint = (recovered.seen_at_kill - recovered.covered) as f64;
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let mut cluster = Cluster::start(1, 2);
+    let _generator = cluster.generator(&bootstrap, 120_000, 6_000);
+    let jar = component(cluster.dir.path(), "click_event_count", "ClickCountJob.jar");
+    let args = ["-d", "-p", "2", jar.as_str(), "--bootstrap.servers", bootstrap.as_str(), "--event-time"];
+    let hourly = ["--checkpointing", "--checkpointing.interval-ms", "3600000"];
+    let (code, out, err) = cluster.cli("run", &[&args[..], &hourly[..]].concat());
+    assert_eq!(code, Some(0), "{err}");
+    let job = job_id(&out);
+    let published = cluster.publish_then_hold(&bootstrap, &job);
+    cluster.kill_taskmanager(0);
+    let at_kill = witness(&bootstrap, "output", 0, Duration::from_secs(5)).expect("output at the kill").len();
+    assert_eq!(at_kill, published, "nothing past the checkpoint was published");
+
+    // Noticed (connection lost, or heartbeat timeout), restarted, waiting for slots.
+    let waiting = eventually(Duration::from_secs(20), || {
+        let o = cluster.job_overview(&job);
+        (o["state"] == "RUNNING" && o["tasks"]["scheduled"] == 8).then_some(o)
+    });
+    assert!(waiting.is_some(), "{}", cluster.job_overview(&job));
+    let exceptions = cluster.get(&format!("/jobs/{job}/exceptions")).json();
+    let root = exceptions["root-exception"].as_str().unwrap_or_default().to_string();
+    assert!(
+        root.contains("TaskManager with id") && (root.contains("no longer reachable") || root.contains("timed out")),
+        "{exceptions}"
+    );
+    cluster.add_taskmanager(2);
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+    // The restored writers published the checkpoint's held results again — all found there.
     let skipped = eventually(Duration::from_secs(20), || {
-        let rest = duplicates_skipped(cluster, job)?;
-        (rest >= past_checkpoint && duplicates_skipped_in_prometheus(cluster) == rest).then_some(rest)
+        let rest = cluster.vertex_metric_sum(&job, WRITER, "numRecordsOutDuplicatesSkipped")?;
+        (rest > 0.0 && writer_metric_in_prometheus(&cluster, "numRecordsOutDuplicatesSkipped") == rest).then_some(rest)
+    });
+    let skipped = skipped.unwrap_or_else(|| {
+        panic!(
+            "the restored writers skipped nothing: {:?}",
+            cluster.vertex_metric_sum(&job, WRITER, "numRecordsOutDuplicatesSkipped")
+        )
+    });
+    // What the checkpoint held is exactly what it published (the first checkpoint's epoch was
+    // empty), and the restored writers say so in their logs.
+    let log = cluster.taskmanager_log(1);
+    let restored: Vec<&str> = log.lines().filter(|l| l.contains("exactly-once sink restored")).collect();
+    assert!(
+        skipped == published as f64 && !restored.is_empty(),
+        "{skipped} skipped, {published} published before the kill: {restored:#?}"
+    );
+    cluster.checkpoint_until_published(&bootstrap, &job, CLICK_COUNT_RESULTS_19);
+    read_windows(&bootstrap, "output", Windows::exactly(19), Duration::from_secs(30)).expect("every window once");
+    // Counted over both attempts: every result once.
+    let counted = eventually(Duration::from_secs(20), || {
+        let rest = cluster.vertex_metric_sum(&job, WRITER, "numRecordsOutPublished")?;
+        (rest == CLICK_COUNT_RESULTS_19 as f64
+            && writer_metric_in_prometheus(&cluster, "numRecordsOutPublished") == rest)
+            .then_some(())
     });
     assert!(
-        skipped.is_some(),
-        "{past_checkpoint} results were written past the checkpoint, but the REST API says {:?} and Prometheus {} were skipped",
-        duplicates_skipped(cluster, job),
-        duplicates_skipped_in_prometheus(cluster)
+        counted.is_some(),
+        "numRecordsOutPublished: REST {:?}, Prometheus {}",
+        cluster.vertex_metric_sum(&job, WRITER, "numRecordsOutPublished"),
+        writer_metric_in_prometheus(&cluster, "numRecordsOutPublished")
     );
     let stats = cluster.get(&format!("/jobs/{job}/checkpoints")).json();
     assert!(stats["counts"]["restored"].as_u64().unwrap_or(0) >= 1, "{stats}");
@@ -143,7 +186,8 @@ fn a_killed_taskmanager_recovers_with_every_count_exact_and_written_once() {
 
 /// README, "Exactly-once output": the control run. With `--delivery-guarantee at-least-once`
 /// (the guide's sink) the same kill leaves results written twice in `output` — what the
-/// default's deduplication avoided — and nothing is counted as skipped.
+/// default's write-ahead sink avoids — and nothing is counted as skipped. (At least once the
+/// writers write through, so results past the checkpoint are in `output` before the kill.)
 #[test]
 fn at_least_once_the_same_kill_writes_results_twice() {
     let recovered = kill_after_results_past_the_checkpoint(&["--delivery-guarantee", "at-least-once"]);
@@ -167,7 +211,9 @@ fn at_least_once_the_same_kill_writes_results_twice() {
     }
     let twice = times.values().filter(|n| **n > 1).count();
     assert!(twice >= past_checkpoint, "{twice} results written twice, {past_checkpoint} past the checkpoint");
-    let skipped = eventually(Duration::from_secs(20), || duplicates_skipped(cluster, job));
+    let skipped = eventually(Duration::from_secs(20), || {
+        cluster.vertex_metric_sum(job, WRITER, "numRecordsOutDuplicatesSkipped")
+    });
     assert_eq!(skipped, Some(0.0), "at least once, nothing is skipped");
 }
 

@@ -75,18 +75,21 @@ fn a_killed_taskmanager_recovers_from_its_checkpoint_on_s3_with_every_window_exa
     );
     assert!(!cluster.checkpoint_dir().exists(), "a checkpoint went to local disk");
 
-    let covered = witness(&bootstrap, "output", 0, Duration::from_secs(30)).expect("output so far").len();
-    witness(&bootstrap, "output", covered + 6, Duration::from_secs(60))
-        .expect("a window's results past the checkpoint");
+    // Results published at a second checkpoint (in the bucket too) and held past it.
+    cluster.publish_then_hold(&bootstrap, &job);
     cluster.kill_taskmanager(0);
-    assert_eq!(cluster.checkpoints_completed(&job), 1, "the kill came before the next checkpoint");
+    assert_eq!(cluster.checkpoints_completed(&job), 2, "the kill came before another checkpoint");
+    // The results that checkpoint published were held in it, in the bucket.
+    let keys = s3.keys(&format!("checkpoints/{job}/chk-2/"));
+    assert!(keys.iter().any(|k| k.ends_with(".held")), "{keys:?}");
     let waiting = eventually(Duration::from_secs(20), || {
         let o = cluster.job_overview(&job);
         (o["state"] == "RUNNING" && o["tasks"]["scheduled"] == 8).then_some(())
     });
     assert!(waiting.is_some(), "{}", cluster.job_overview(&job));
     cluster.add_taskmanager(2);
-
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+    cluster.checkpoint_until_published(&bootstrap, &job, CLICK_COUNT_RESULTS_19);
     read_windows(&bootstrap, "output", Windows::exactly(19), Duration::from_secs(90)).expect("every window once");
     let stats = cluster.get(&format!("/jobs/{job}/checkpoints")).json();
     assert!(stats["counts"]["restored"].as_u64().unwrap_or(0) >= 1, "{stats}");

@@ -53,7 +53,7 @@ pub fn run(
         },
         delivery_guarantee: DeliveryGuarantee::AtLeastOnce,
     };
-    let mut writer = KafkaWriter::new(&spec, "weir-generator".into(), None)?;
+    let mut writer = KafkaWriter::new(&spec, "weir-generator".into(), Vec::new(), false)?;
     let started = Instant::now();
     let per_batch = batch_size(options.rate);
     let mut next = 0u64;

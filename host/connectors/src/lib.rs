@@ -2,15 +2,20 @@
 //! implements them.
 //!
 //! - [`kafka`]: the Kafka source and sink (rdkafka), and topic creation.
+//! - [`write_ahead`]: records a sink holds by checkpoint epoch until the checkpoint completes.
 //! - [`datagen`]: the click-event generator as a source, with no broker.
 //! - [`StdoutSink`] and [`DiscardSink`]: for trying and measuring jobs.
 
 pub mod datagen;
 pub mod generator;
 pub mod kafka;
+pub mod write_ahead;
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
+
+use weir_core::metrics::{Counter, Gauge};
 
 /// Why a connector failed.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +87,27 @@ pub trait SourceReader: Send {
     }
 }
 
+/// Where a sink subtask snapshots at a barrier.
+pub struct SnapshotContext<'a> {
+    /// The barrier: the checkpoint's id, kind and directory.
+    pub barrier: &'a weir_core::checkpoint::Barrier,
+    /// The sink operator's uid.
+    pub uid: &'a str,
+    /// The subtask's index.
+    pub subtask: u32,
+}
+
+/// What a sink writer counts, in the task's metrics (see `weir_core::metrics`).
+#[derive(Clone, Default)]
+pub struct SinkMetrics {
+    /// Records made visible downstream, over every attempt of the job.
+    pub published: Arc<Counter>,
+    /// Records not written again because they had been published before a failure.
+    pub skipped: Arc<Counter>,
+    /// Records held until their checkpoint completes.
+    pub held: Arc<Gauge>,
+}
+
 /// The writing side of a sink subtask (Flink's `SinkWriter`).
 pub trait SinkWriter: Send {
     /// Writes a batch of records (frame format).
@@ -91,7 +117,11 @@ pub trait SinkWriter: Send {
     fn flush(&mut self, timeout: Duration) -> Result<(), ConnectorError>;
 
     /// What the writer keeps in a checkpoint, after a flush.
-    fn snapshot(&mut self) -> Result<Option<weir_core::checkpoint::SinkState>, ConnectorError> {
+    fn snapshot(
+        &mut self,
+        at: &SnapshotContext<'_>,
+    ) -> Result<Option<weir_core::checkpoint::SinkState>, ConnectorError> {
+        let _ = at;
         Ok(None)
     }
 
@@ -99,6 +129,17 @@ pub trait SinkWriter: Send {
     fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
         let _ = checkpoint;
         Ok(())
+    }
+
+    /// True while records wait for a checkpoint to complete (the task then listens for
+    /// completions more often, and waits for them before it finishes after a stop).
+    fn awaits_completion(&self) -> bool {
+        false
+    }
+
+    /// The input has ended: writes out whatever is still held, and flushes.
+    fn finish(&mut self, timeout: Duration) -> Result<(), ConnectorError> {
+        self.flush(timeout)
     }
 }
 

@@ -98,6 +98,65 @@ pub async fn stop(
     Ok(json(StatusCode::ACCEPTED, json!({ "request-id": trigger })))
 }
 
+/// Flink's `CheckpointTriggerRequestBody`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointBody {
+    #[serde(rename = "checkpointType")]
+    checkpoint_type: Option<String>,
+    #[serde(rename = "triggerId")]
+    trigger_id: Option<String>,
+}
+
+impl BodyName for CheckpointBody {
+    const NAME: &'static str = "CheckpointTriggerRequestBody";
+}
+
+/// `POST /jobs/:id/checkpoints`: a checkpoint now (Flink 1.19's manual checkpoint). Weir's
+/// checkpoints are full ones; `CONFIGURED` and `FULL` are accepted, `INCREMENTAL` refused.
+pub async fn trigger_checkpoint(
+    State(jm): State<Arc<JobManager>>,
+    Path(id): Path<String>,
+    FlinkJson(body): FlinkJson<CheckpointBody>,
+) -> Result<Response, RestError> {
+    let id = job_id(&id)?;
+    match body.checkpoint_type.as_deref() {
+        None | Some("CONFIGURED") | Some("FULL") => {}
+        Some(other) => {
+            return Err(RestError::bad_request(format!(
+                "checkpointType {other} is not supported: Weir takes full checkpoints (CONFIGURED or FULL)"
+            )));
+        }
+    }
+    let trigger = jm.trigger_checkpoint(&id, body.trigger_id)?;
+    Ok(json(StatusCode::ACCEPTED, json!({ "request-id": trigger })))
+}
+
+/// `GET /jobs/:id/checkpoints/:triggerid`: a manual checkpoint's progress, in Flink's
+/// `CheckpointStatusResponse` shape.
+pub async fn checkpoint_status(
+    State(jm): State<Arc<JobManager>>,
+    Path((id, trigger)): Path<(String, String)>,
+) -> Result<Response, RestError> {
+    let state = jm.state();
+    let job = find_job(&state, &id)?;
+    let op = job.checkpoints.operations.get(&trigger).ok_or_else(|| {
+        RestError::not_found(format!(
+            "There is no checkpoint operation with triggerId={trigger} for job {}.",
+            job.record.id()
+        ))
+    })?;
+    Ok(ok(match op {
+        Operation::InProgress => operation(op),
+        Operation::Completed { checkpoint, .. } => {
+            json!({"status": {"id": "COMPLETED"}, "operation": {"checkpointId": checkpoint}})
+        }
+        Operation::Failed { cause } => {
+            json!({"status": {"id": "COMPLETED"}, "operation": {"failureCause": failure_cause(cause)}})
+        }
+    }))
+}
+
 /// Flink's `SerializedThrowable` on the wire.
 pub(super) fn failure_cause(cause: &str) -> Value {
     json!({
@@ -110,7 +169,7 @@ pub(super) fn failure_cause(cause: &str) -> Value {
 fn operation(op: &Operation) -> Value {
     match op {
         Operation::InProgress => json!({"status": {"id": "IN_PROGRESS"}, "operation": null}),
-        Operation::Completed { location } => {
+        Operation::Completed { location, .. } => {
             json!({"status": {"id": "COMPLETED"}, "operation": {"location": location}})
         }
         Operation::Failed { cause } => {
@@ -157,7 +216,7 @@ pub async fn dispose(
     jm.state().disposals.insert(trigger.clone(), Operation::InProgress);
     let result = tokio::task::spawn_blocking(move || storage::dispose(&path)).await?;
     let op = match result {
-        Ok(()) => Operation::Completed { location: String::new() },
+        Ok(()) => Operation::Completed { location: String::new(), checkpoint: 0 },
         Err(e) => Operation::Failed { cause: e.to_string() },
     };
     jm.state().disposals.insert(trigger.clone(), op);

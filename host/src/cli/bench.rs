@@ -22,6 +22,16 @@ pub struct Args {
     /// throughput dip, nothing lost or doubled.
     #[arg(long)]
     upgrade: bool,
+    /// Measure what the exactly-once sink costs instead: end-to-end latency and throughput
+    /// under each guarantee, with checkpoints every second and every 100 ms.
+    #[arg(long, conflicts_with = "upgrade")]
+    latency: bool,
+    /// With --latency: click events per second the generator writes.
+    #[arg(long, default_value_t = 6000, requires = "latency")]
+    rate: u64,
+    /// With --latency: how long the generator writes.
+    #[arg(long, default_value_t = 30, requires = "latency")]
+    seconds: u64,
     /// Parallelisms to measure, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     parallelism: Vec<u32>,
@@ -108,6 +118,10 @@ fn report(label: &str, events: u64, parallelism: u32, m: &Measurement, expected:
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.latency {
+        super::bench_latency::run(args.rate, args.seconds, args.events.unwrap_or(20_000_000))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.upgrade {
         super::bench_upgrade::run(&args.parallelism, args.events.unwrap_or(60_000_000))?;
         return Ok(ExitCode::SUCCESS);

@@ -9,20 +9,14 @@
 //! once the bounded job has finished, whether every window came out once at 1000 (the window
 //! strings repeat every 12 hours of event time, so the check is on the total, as `weir bench`'s).
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-
+use super::bench_cluster::LocalCluster;
 use crate::builtin;
-use weir_broker::{BrokerConfig, EmbeddedBroker};
 use weir_cluster::jobmanager::JobManager;
 use weir_cluster::jobmanager::dispatcher::RunOptions;
 use weir_cluster::jobmanager::upgrade::{Started, UpgradeRequest};
-use weir_config::{Configuration, keys};
 use weir_core::cancel::CancelToken;
 
 /// How long the job runs before the swap.
@@ -42,37 +36,8 @@ struct Arrival {
 
 /// Runs the upgrade benchmark at each parallelism.
 pub fn run(parallelisms: &[u32], events: u64) -> anyhow::Result<()> {
-    let broker = EmbeddedBroker::start_blocking(BrokerConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        advertised_host: "127.0.0.1".into(),
-        default_partitions: 2,
-    })
-    .map_err(|e| anyhow::anyhow!("embedded broker: {e}"))?;
-    let bootstrap = broker.bootstrap_servers();
-    let dir = tempfile::tempdir()?;
-    let shutdown = CancelToken::new();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-
-    let mut config = Configuration::default();
-    config.set(keys::CHECKPOINTS_DIR[0], dir.path().join("checkpoints").display().to_string());
-    let mut options = super::cluster::jobmanager_options(config.clone(), Some(0), Some(dir.path().join("jm")))?;
-    options.rpc_bind = SocketAddr::from(([127, 0, 0, 1], 0));
-    options.rest_bind = SocketAddr::from(([127, 0, 0, 1], 0));
-    let jm = JobManager::open(options)?;
-    let rpc = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))?;
-    let rest = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))?;
-    let rpc_address = rpc.local_addr()?;
-    runtime.spawn(weir_rest::serve(jm.clone(), rpc, rest, shutdown.clone()));
-    config.set(keys::TASKMANAGER_HOST, "127.0.0.1");
-    let slots = parallelisms.iter().copied().max().unwrap_or(1);
-    let tm_options = super::cluster::taskmanager_options(&config, Some(rpc_address.to_string()), Some(slots))?;
-    runtime.spawn(weir_cluster::taskmanager::run(tm_options, shutdown.clone()));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while jm.state().taskmanagers.is_empty() {
-        anyhow::ensure!(Instant::now() < deadline, "the TaskManager did not register");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-
+    let cluster = LocalCluster::start(parallelisms.iter().copied().max().unwrap_or(1))?;
+    let jm = &cluster.jm;
     let v1 = jm.upload_jar("click_event_count.wasm", builtin::CLICK_EVENT_COUNT.to_vec())?;
     let (name, bytes) = builtin::UPGRADE_DEMOS[0];
     let v1_1 = jm.upload_jar(name, bytes.to_vec())?;
@@ -80,9 +45,8 @@ pub fn run(parallelisms: &[u32], events: u64) -> anyhow::Result<()> {
         "Hot-swap upgrade v1 -> v1.1 at full speed ({events} events of the datagen source, event time, exactly-once Kafka sink)"
     );
     for &p in parallelisms {
-        measure(&jm, &bootstrap, &v1.id, &v1_1.id, p, events)?;
+        measure(jm, &cluster.bootstrap, &v1.id, &v1_1.id, p, events)?;
     }
-    shutdown.cancel();
     Ok(())
 }
 
@@ -197,36 +161,11 @@ fn measure(
 
 /// Reads `topic` from its beginning until `stop`, noting when each result arrives.
 fn consume(bootstrap: &str, topic: &str, arrivals: &Mutex<Vec<Arrival>>, stop: &CancelToken) {
-    let consumer: BaseConsumer = match ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "weir-bench-upgrade")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "5")
-        .set("isolation.level", "read_uncommitted")
-        .create()
-    {
-        Ok(c) => c,
-        Err(error) => {
-            tracing::error!(%error, "bench consumer");
-            return;
-        }
-    };
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..2 {
-        let _ = assignment.add_partition_offset(topic, p, Offset::Beginning);
-    }
-    if let Err(error) = consumer.assign(&assignment) {
-        tracing::error!(%error, "bench consumer");
-        return;
-    }
-    while !stop.is_cancelled() {
-        let Some(Ok(message)) = consumer.poll(Duration::from_millis(20)) else { continue };
-        let at = Instant::now();
-        let Some(Ok(value)) = message.payload_view::<str>() else { continue };
-        let Ok(json) = serde_json::from_str::<serde_json::Value>(value) else { continue };
+    super::bench_cluster::consume(bootstrap, topic, stop, |value, at| {
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(value) else { return };
         let arrival = Arrival { at, count: json["count"].as_i64().unwrap_or(-1), tagged: json["version"] == "1.1" };
         if let Ok(mut a) = arrivals.lock() {
             a.push(arrival);
         }
-    }
+    });
 }

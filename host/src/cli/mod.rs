@@ -4,6 +4,8 @@
 //! the user as one clear message and a non-zero exit code.
 
 mod bench;
+mod bench_cluster;
+mod bench_latency;
 mod bench_upgrade;
 mod certificates;
 mod cluster;

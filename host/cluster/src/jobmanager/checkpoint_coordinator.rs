@@ -86,6 +86,8 @@ pub enum Operation {
     Completed {
         /// The savepoint's directory (`file:/…`).
         location: String,
+        /// The checkpoint's id (0 where there is none: a disposal).
+        checkpoint: u64,
     },
     /// The savepoint failed.
     Failed {
@@ -270,9 +272,25 @@ impl JobManager {
             job.checkpoints.queued = Some(QueuedSavepoint { kind, target, cancel_after, trigger: trigger.clone() });
             return Ok(trigger);
         }
-        let location = target.join(storage::savepoint_name(job_id));
+        let location = self.location_of(job_id, kind, &target, &job.checkpoints);
         start(&mut state, job_id, kind, location, Some((trigger.clone(), cancel_after)));
         Ok(trigger)
+    }
+
+    /// Triggers a checkpoint now (`POST /jobs/:id/checkpoints`, Flink's `triggerCheckpoint`);
+    /// returns its trigger id. Like a savepoint it waits for a checkpoint in flight.
+    pub fn trigger_checkpoint(&self, job_id: &str, trigger_id: Option<String>) -> Result<String, SavepointError> {
+        let dir = self.checkpoint_directory(job_id).display().to_string();
+        self.trigger_savepoint(job_id, Some(&dir), BarrierKind::Checkpoint, false, trigger_id)
+    }
+
+    /// Where a checkpoint of `kind` asked for by a user goes: a checkpoint beside the periodic
+    /// ones, a savepoint in a new directory under `target`.
+    fn location_of(&self, job_id: &str, kind: BarrierKind, target: &Path, checkpoints: &Checkpoints) -> PathBuf {
+        match kind {
+            BarrierKind::Checkpoint => self.next_checkpoint_location(job_id, checkpoints),
+            _ => target.join(storage::savepoint_name(job_id)),
+        }
     }
 
     /// A subtask has taken its part of a checkpoint.
@@ -302,8 +320,19 @@ impl JobManager {
             }
             complete(&mut state, job_id)
         };
-        if let Some(Completed { record, cancel, subsumed }) = completed {
+        if let Some(Completed { record, cancel, subsumed, notify }) = completed {
             self.persist(&record);
+            // Only once the record names the checkpoint are the tasks told it completed (sinks
+            // then publish what they held for it): a JobManager killed before that resumes from
+            // the checkpoint before, and nothing past that has been published.
+            {
+                let state = self.state();
+                for tm in notify {
+                    if let Some(entry) = state.taskmanagers.get(&tm) {
+                        entry.send(ToTaskManager::CheckpointComplete { job: job_id.to_string(), checkpoint });
+                    }
+                }
+            }
             // Only once the record names the new checkpoint may the old one go: a JobManager
             // killed in between resumes from whichever the record names, and it must exist.
             if let Some(old) = subsumed {
@@ -442,6 +471,8 @@ struct Completed {
     cancel: bool,
     /// The checkpoint the new one replaces: to delete once the record is persisted.
     subsumed: Option<PathBuf>,
+    /// The TaskManagers to tell that the checkpoint completed, once the record is persisted.
+    notify: Vec<String>,
 }
 
 fn complete(state: &mut ClusterState, job_id: &str) -> Option<Completed> {
@@ -493,6 +524,13 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<Completed> {
     let mut subsumed = None;
     if pending.kind.is_savepoint() {
         tracing::info!(job = job_id, savepoint = location, ?duration, "savepoint completed");
+        if matches!(pending.kind, BarrierKind::Stop { .. }) {
+            // Sinks publish what a stop-with-savepoint's barrier closed once it completes: a
+            // JobManager that restarts before the job has finished must resume from it, not
+            // from an older checkpoint whose replay would publish those records again. (Not
+            // made the latest checkpoint: the savepoint is never deleted as subsumed.)
+            job.record.latest_checkpoint = Some(pending.location.display().to_string());
+        }
     } else {
         tracing::info!(
             job = job_id,
@@ -515,17 +553,14 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<Completed> {
     }
     let mut cancel = false;
     if let Some((trigger, cancel_after)) = &pending.operation {
-        job.checkpoints.operations.insert(trigger.clone(), Operation::Completed { location: location.clone() });
+        job.checkpoints
+            .operations
+            .insert(trigger.clone(), Operation::Completed { location: location.clone(), checkpoint: pending.id });
         cancel = *cancel_after;
     }
     let record = job.record.clone();
-    let tms: Vec<String> = job.slots.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    for tm in tms {
-        if let Some(entry) = state.taskmanagers.get(&tm) {
-            entry.send(ToTaskManager::CheckpointComplete { job: job_id.to_string(), checkpoint: pending.id });
-        }
-    }
-    Some(Completed { record, cancel, subsumed })
+    let notify = job.slots.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    Some(Completed { record, cancel, subsumed, notify })
 }
 
 /// Deletes a checkpoint's directory.
@@ -610,7 +645,7 @@ pub async fn timer(jm: Arc<JobManager>) {
                 if timed_out {
                     fail_pending(&mut state, &id, "Checkpoint expired before completing.");
                 } else if let Some(q) = state.jobs.get_mut(&id).and_then(|j| j.checkpoints.queued.take()) {
-                    let location = q.target.join(storage::savepoint_name(&id));
+                    let location = jm.location_of(&id, q.kind, &q.target, &state.jobs[&id].checkpoints);
                     start(&mut state, &id, q.kind, location, Some((q.trigger, q.cancel_after)));
                 } else {
                     let location = jm.next_checkpoint_location(&id, &state.jobs[&id].checkpoints);

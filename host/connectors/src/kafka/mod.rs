@@ -5,7 +5,7 @@ mod sink;
 mod source;
 
 pub use admin::{create_job_topics, ensure_topics, partition_count};
-pub use sink::KafkaWriter;
+pub use sink::{HELD_MEMORY, KafkaWriter, RestoredSink};
 pub use source::{Backlog, KafkaReader, read_backlog};
 
 use rdkafka::ClientConfig;

@@ -87,14 +87,58 @@ pub struct KeyedStateHandle {
 }
 
 /// What a Kafka sink writer keeps for exactly-once output (see `connector::kafka::sink`).
+///
+/// A checkpoint written by Weir before write-ahead sinks has only `writer`, `sequence` and
+/// `offsets`; the other fields then take their defaults, and the writer treats it as the old
+/// deduplicating writer's state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkState {
     /// The writer's identity in its records' headers.
     pub writer: String,
-    /// The sequence number of the last record written before the checkpoint.
+    /// The sequence number of the last record the writer assigned before the checkpoint.
     pub sequence: u64,
-    /// Per output partition, the offset after the last record the writer had written.
+    /// Per output partition, where a restored writer starts looking for what it already
+    /// published: at or before the first record it may have published after the checkpoint.
     pub offsets: Vec<(i32, i64)>,
+    /// The records held for epochs whose checkpoints had not been known complete when the
+    /// barrier passed: a restored writer publishes them (they are in a completed checkpoint).
+    #[serde(default)]
+    pub held: Option<HeldRecords>,
+    /// Records published by the job's writers of this subtask up to the checkpoint, over
+    /// every attempt (a restored writer counts on from here).
+    #[serde(default)]
+    pub published: u64,
+    /// Records found already published and so not written again, over every attempt.
+    #[serde(default)]
+    pub skipped: u64,
+}
+
+/// A write-ahead sink's held records in a checkpoint: one file, a section per epoch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldRecords {
+    /// The file's name inside the checkpoint's directory (a plain file name, as
+    /// [`KeyedStateHandle::file`]).
+    pub file: String,
+    /// The epochs, oldest first.
+    pub epochs: Vec<HeldEpoch>,
+}
+
+/// The records a sink received between two barriers, fixed with their identities.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldEpoch {
+    /// The checkpoint whose barrier closed the epoch: its records are published when it (or a
+    /// later checkpoint) completes.
+    pub checkpoint: u64,
+    /// The identity the epoch's records carry in their headers.
+    pub writer: String,
+    /// The sequence number of the epoch's first record; the others follow without gaps.
+    pub first_sequence: u64,
+    /// How many records the epoch holds.
+    pub records: u64,
+    /// Where the epoch's section starts in the file.
+    pub offset: u64,
+    /// The section's length in bytes.
+    pub length: u64,
 }
 
 /// What one subtask snapshotted.

@@ -30,7 +30,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use super::{CheckpointMetadata, KeyedStateHandle, METADATA_FORMAT, RestorePoint};
+use super::{CheckpointMetadata, HeldRecords, KeyedStateHandle, METADATA_FORMAT, RestorePoint};
 use crate::filesystem::{self, FileSystem, UnsupportedScheme};
 use crate::framing::{self, Framing, FramingError, Prefix};
 use crate::keygroup::KeyGroupRange;
@@ -383,6 +383,79 @@ pub fn read_keyed_state(
     Ok(out)
 }
 
+/// The name of a sink subtask's held-records file in a checkpoint.
+fn held_file_name(uid: &str, subtask: u32) -> String {
+    let state = state_file_name(uid, subtask);
+    format!("{}.held", state.trim_end_matches(".state"))
+}
+
+/// Writes a write-ahead sink subtask's held records (`<uid>-<subtask>.held`) into `dir`:
+/// `sections` are read to their ends one after the other. Returns the file's name and each
+/// section's (offset, length).
+pub fn write_held_records(
+    dir: &Path,
+    uid: &str,
+    subtask: u32,
+    sections: &mut [&mut dyn Read],
+) -> Result<(String, Vec<(u64, u64)>), StorageError> {
+    let name = held_file_name(uid, subtask);
+    let path = dir.join(&name);
+    let mut placed = Vec::with_capacity(sections.len());
+    if let Some(fs) = remote(dir)? {
+        // One PUT of the whole file: an object is written whole or not at all.
+        let mut bytes = Vec::new();
+        for section in sections.iter_mut() {
+            let offset = bytes.len() as u64;
+            section.read_to_end(&mut bytes).map_err(io(&path))?;
+            placed.push((offset, bytes.len() as u64 - offset));
+        }
+        fs.write(&path.to_string_lossy(), &bytes).map_err(io(&path))?;
+        return Ok((name, placed));
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut file = std::io::BufWriter::new(File::create(&path).map_err(io(&path))?);
+    let mut offset = 0u64;
+    for section in sections.iter_mut() {
+        let length = std::io::copy(section, &mut file).map_err(io(&path))?;
+        placed.push((offset, length));
+        offset += length;
+    }
+    let file = file.into_inner().map_err(|e| io(&path)(e.into_error()))?;
+    file.sync_all().map_err(io(&path))?;
+    Ok((name, placed))
+}
+
+/// Reads section `(offset, length)` of the held-records file `held` names in `dir`, checked as
+/// [`load`] checks it: a plain file name of a regular file, the section within the file.
+pub fn read_held_records(dir: &Path, held: &HeldRecords, offset: u64, length: u64) -> Result<Vec<u8>, StorageError> {
+    let metadata = dir.join(METADATA);
+    if !is_plain_file_name(&held.file) {
+        return Err(StorageError::UnsafeFileName { metadata, name: held.file.clone() });
+    }
+    let path = dir.join(&held.file);
+    let out_of_bounds = |size| StorageError::Corrupt {
+        path: path.display().to_string(),
+        reason: format!("a held epoch at offset {offset} with length {length} lies beyond its {size} bytes"),
+    };
+    if let Some(fs) = remote(dir)? {
+        let name = path.to_string_lossy();
+        let status = fs.status(&name).map_err(io(&path))?.ok_or_else(|| io(&path)(not_found()))?;
+        if offset.checked_add(length).is_none_or(|end| end > status.len) {
+            return Err(out_of_bounds(status.len));
+        }
+        return fs.read_range(&name, offset, length).map_err(io(&path));
+    }
+    let (mut file, size) = open_state_file(&path, &metadata, &held.file)?;
+    if offset.checked_add(length).is_none_or(|end| end > size) {
+        return Err(out_of_bounds(size));
+    }
+    let length = usize::try_from(length).map_err(|_| out_of_bounds(size))?;
+    let mut bytes = vec![0u8; length];
+    file.seek(SeekFrom::Start(offset)).map_err(io(&path))?;
+    file.read_exact(&mut bytes).map_err(io(&path))?;
+    Ok(bytes)
+}
+
 /// Writes `_metadata` into `dir`, atomically: the checkpoint exists once the rename is done.
 /// Returns its size in bytes.
 pub fn write_metadata(dir: &Path, metadata: &CheckpointMetadata) -> Result<u64, StorageError> {
@@ -508,6 +581,12 @@ pub fn load(path: &str) -> Result<RestorePoint, StorageError> {
     let mut files = Vec::new();
     for (_, _, handle) in keyed() {
         files.push(state_file(&dir, &file, handle)?);
+    }
+    let held = metadata.operators.values().flat_map(|o| &o.subtasks).filter_map(|s| s.sink.as_ref()?.held.as_ref());
+    for held in held {
+        if !is_plain_file_name(&held.file) {
+            return Err(StorageError::UnsafeFileName { metadata: file.clone(), name: held.file.clone() });
+        }
     }
     for ((uid, subtask, handle), state) in keyed().zip(files) {
         let missing =

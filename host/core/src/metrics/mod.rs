@@ -206,9 +206,18 @@ impl Default for TaskMetrics {
     }
 }
 
-/// Records an exactly-once sink writer did not write because they were written before a
-/// failure (restored, it skips what the job produces again). Registered by Kafka sink writers.
+/// Records an exactly-once sink writer did not write because they had been published before a
+/// failure (restored, it publishes its checkpoint's held records and skips those). Counted over
+/// the job's attempts: the count is carried in the sink's checkpointed state. Registered by
+/// Kafka sink writers.
 pub const NUM_RECORDS_OUT_DUPLICATES_SKIPPED: &str = "numRecordsOutDuplicatesSkipped";
+
+/// Records an exactly-once sink writer made visible (published when their checkpoint completed,
+/// or found published already), over the job's attempts as the skipped count is.
+pub const NUM_RECORDS_OUT_PUBLISHED: &str = "numRecordsOutPublished";
+
+/// Records an exactly-once sink writer holds until the checkpoint closing their epoch completes.
+pub const NUM_RECORDS_OUT_HELD: &str = "numRecordsOutHeld";
 
 /// Output buffer metrics, with Flink's group names.
 pub const OUTPUT_QUEUE_LENGTH: &str = "Shuffle.Netty.Output.Buffers.outputQueueLength";

@@ -45,6 +45,8 @@ const BOTH: &[&str] = &[
     "currentOutputWatermark",
     // A sink writer's count of suppressed records: a record count, as `numRecordsOut` is.
     super::NUM_RECORDS_OUT_DUPLICATES_SKIPPED,
+    super::NUM_RECORDS_OUT_PUBLISHED,
+    super::NUM_RECORDS_OUT_HELD,
 ];
 
 /// The task's network buffer metrics share this group prefix.

@@ -169,9 +169,11 @@ pub fn run(
     gate: weir_network::InputGate,
     edges: Vec<weir_network::EdgeWriter>,
 ) -> Result<TaskOutcome, TaskError> {
-    use weir_connectors::{DiscardSink, SinkWriter, SourceReader, StdoutSink, datagen::DatagenReader, kafka};
+    use weir_connectors::{
+        DiscardSink, SinkMetrics, SinkWriter, SourceReader, StdoutSink, datagen::DatagenReader, kafka,
+    };
     use weir_core::jobgraph::{SinkConnector, SourceConnector, VertexKind};
-    use weir_core::metrics::NUM_RECORDS_OUT_DUPLICATES_SKIPPED;
+    use weir_core::metrics::{NUM_RECORDS_OUT_DUPLICATES_SKIPPED, NUM_RECORDS_OUT_HELD, NUM_RECORDS_OUT_PUBLISHED};
 
     let name = ctx.name();
     let writer = weir_network::RecordWriter::new(edges, ctx.metrics.clone(), ctx.cancel.clone());
@@ -225,16 +227,34 @@ pub fn run(
         VertexKind::SinkWriter { connector } => {
             let sink: Box<dyn SinkWriter> = match connector {
                 SinkConnector::Kafka(spec) => {
+                    // The sink states this subtask takes over: its own, and at a lower
+                    // parallelism those of the old subtasks folded onto it (to publish what they
+                    // held).
                     let restored = ctx
                         .restore
                         .as_ref()
-                        .and_then(|r| r.operator(&vertex.uid))
-                        .and_then(|o| o.subtasks.iter().find(|s| s.subtask == ctx.subtask))
-                        .and_then(|s| s.sink.clone());
-                    let id = format!("{}/{}/{}", ctx.job.job_id, vertex.uid, ctx.subtask);
-                    let writer = kafka::KafkaWriter::new(spec, id, restored)
-                        .map_err(|e| TaskError::Connector(name.clone(), e))?
-                        .with_duplicates_counter(ctx.metrics.operator.counter(NUM_RECORDS_OUT_DUPLICATES_SKIPPED));
+                        .and_then(|r| Some((r, r.operator(&vertex.uid)?)))
+                        .into_iter()
+                        .flat_map(|(r, o)| o.subtasks.iter().map(move |s| (r, s)))
+                        .filter(|(_, s)| s.subtask % vertex.parallelism.max(1) == ctx.subtask)
+                        .filter_map(|(r, s)| {
+                            Some(kafka::RestoredSink {
+                                state: s.sink.clone()?,
+                                directory: r.directory.clone(),
+                                own: s.subtask == ctx.subtask,
+                            })
+                        })
+                        .collect();
+                    // Unique per attempt: a restored attempt's records never pass for another's.
+                    let id = format!("{}/{}/{}/{}", ctx.job.job_id, vertex.uid, ctx.subtask, ctx.attempt);
+                    let metrics = SinkMetrics {
+                        published: ctx.metrics.operator.counter(NUM_RECORDS_OUT_PUBLISHED),
+                        skipped: ctx.metrics.operator.counter(NUM_RECORDS_OUT_DUPLICATES_SKIPPED),
+                        held: ctx.metrics.operator.gauge(NUM_RECORDS_OUT_HELD),
+                    };
+                    let checkpointing = ctx.job.checkpoint_interval_ms.is_some();
+                    let writer = kafka::KafkaWriter::with_metrics(spec, id, restored, checkpointing, metrics)
+                        .map_err(|e| TaskError::Connector(name.clone(), e))?;
                     Box::new(writer)
                 }
                 SinkConnector::Print => Box::new(StdoutSink),

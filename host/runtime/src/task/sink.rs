@@ -1,17 +1,24 @@
-//! Sink tasks: the writer (records to the connector; flushed at every checkpoint, so what a
-//! completed checkpoint covers is durable, and at the end) and the committer (which commits what
-//! writers prepared; for a sink without transactions there is nothing to commit, as in Flink's
+//! Sink tasks: the writer (records to the connector; flushed and snapshotted at every
+//! checkpoint, told when checkpoints complete so that an exactly-once writer publishes what it
+//! held for them, and finished at the end) and the committer (which commits what writers
+//! prepared; for a sink without transactions there is nothing to commit, as in Flink's
 //! `KafkaSink` at least once).
 
 use std::time::Duration;
 
 use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
-use weir_connectors::SinkWriter;
+use weir_connectors::{SinkWriter, SnapshotContext};
 use weir_core::checkpoint::align::{Aligner, Alignment};
 use weir_core::checkpoint::{Barrier, SubtaskSnapshot, TaskCommand};
 use weir_network::{InputGate, RecordWriter, StreamElement};
 
 const POLL: Duration = Duration::from_millis(100);
+/// How long a poll waits while held records wait for a checkpoint's completion: the completion
+/// is heard within this, so it adds little to the records' latency.
+const POLL_AWAITING: Duration = Duration::from_millis(2);
+/// How long a writer whose input ended waits for the completion of the checkpoints its held
+/// records belong to (a stop-with-savepoint's above all) before it publishes them anyway.
+const COMPLETION_WAIT: Duration = Duration::from_secs(60);
 /// How long a flush may take, at a checkpoint or at the end.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -33,7 +40,9 @@ impl WriterTask<'_> {
 
     /// All records before the barrier are written: flush them, snapshot, pass the barrier on.
     fn checkpoint(&mut self, gate: &mut InputGate, barrier: Barrier) -> Result<(), TaskError> {
-        let taken = self.sink.flush(FLUSH_TIMEOUT).and_then(|()| self.sink.snapshot());
+        let vertex = self.ctx.vertex();
+        let at = SnapshotContext { barrier: &barrier, uid: &vertex.uid, subtask: self.ctx.subtask };
+        let taken = self.sink.flush(FLUSH_TIMEOUT).and_then(|()| self.sink.snapshot(&at));
         match taken {
             Ok(sink) => {
                 let snapshot = SubtaskSnapshot { subtask: self.ctx.subtask, sink, ..Default::default() };
@@ -50,17 +59,58 @@ impl WriterTask<'_> {
         Ok(())
     }
 
+    /// Hands the checkpoint completions the TaskManager passed on to the writer.
+    fn commands(&mut self) -> Result<(), TaskError> {
+        while let Ok(command) = self.ctx.commands.try_recv() {
+            self.command(command)?;
+        }
+        Ok(())
+    }
+
+    fn command(&mut self, command: TaskCommand) -> Result<(), TaskError> {
+        // A cancelled attempt publishes nothing more: a completion meant for the attempt that
+        // replaces it must not publish this one's epochs.
+        if let TaskCommand::CheckpointComplete(id) = command
+            && !self.ctx.cancel.is_cancelled()
+        {
+            self.sink.checkpoint_complete(id).map_err(|e| self.connector(e))?;
+        }
+        Ok(())
+    }
+
+    /// The input has ended: waits (up to [`COMPLETION_WAIT`]) for the checkpoints that held
+    /// records wait for, so that a stop-with-savepoint's output is published by this job.
+    /// False if the task was cancelled meanwhile.
+    fn await_completions(&mut self) -> Result<bool, TaskError> {
+        let deadline = std::time::Instant::now() + COMPLETION_WAIT;
+        while self.sink.awaits_completion() {
+            if self.ctx.cancel.is_cancelled() {
+                return Ok(false);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    task = self.ctx.name(),
+                    waited = ?COMPLETION_WAIT,
+                    "the input ended, but the checkpoint the sink's held records belong to did not complete;                      publishing them now"
+                );
+                break;
+            }
+            if let Ok(command) = self.ctx.commands.recv_timeout(left.min(POLL)) {
+                self.command(command)?;
+            }
+        }
+        Ok(true)
+    }
+
     fn run(&mut self, mut gate: InputGate) -> Result<TaskOutcome, TaskError> {
         loop {
             if self.ctx.cancel.is_cancelled() {
                 return Ok(TaskOutcome::Cancelled);
             }
-            while let Ok(command) = self.ctx.commands.try_recv() {
-                if let TaskCommand::CheckpointComplete(id) = command {
-                    self.sink.checkpoint_complete(id).map_err(|e| self.connector(e))?;
-                }
-            }
-            let Some((channel, element)) = gate.next(POLL).map_err(|e| self.network(e))? else { continue };
+            self.commands()?;
+            let poll = if self.sink.awaits_completion() { POLL_AWAITING } else { POLL };
+            let Some((channel, element)) = gate.next(poll).map_err(|e| self.network(e))? else { continue };
             match element {
                 StreamElement::Records(batch) => {
                     let records = weir_frame::count(&batch).unwrap_or(0);
@@ -80,7 +130,10 @@ impl WriterTask<'_> {
                         self.checkpoint(&mut gate, b)?;
                     }
                     if gate.is_finished() {
-                        self.sink.flush(FLUSH_TIMEOUT).map_err(|e| self.connector(e))?;
+                        if !self.await_completions()? {
+                            return Ok(TaskOutcome::Cancelled);
+                        }
+                        self.sink.finish(FLUSH_TIMEOUT).map_err(|e| self.connector(e))?;
                         self.downstream.broadcast(StreamElement::EndOfInput).map_err(|e| self.network(e))?;
                         return Ok(TaskOutcome::Finished);
                     }

@@ -363,17 +363,25 @@ impl IdJob {
         }
     }
 
-    /// Once every id is produced, waits until `output` holds at least one record per id (or 90 s
-    /// pass), then for two more checkpoints (whatever was in flight is out), and tallies all
-    /// of `output`.
+    /// Once every id is produced, waits until `output` holds a record per id (or 90 s pass: a
+    /// faulty sink may never get there), then until it stays the same across two checkpoints
+    /// (whatever was in flight is out, the last records of a job writing at least once too),
+    /// and tallies all of it.
     fn final_tally(&mut self) -> Tally {
         self.producer.finish(Duration::from_secs(60));
-        let reached = self.output(IDS as usize, Duration::from_secs(90));
-        if reached.len() >= IDS as usize {
+        self.output(IDS as usize, Duration::from_secs(90));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut before = None;
+        let lines = loop {
             self.await_checkpoint(Duration::from_secs(30));
             self.await_checkpoint(Duration::from_secs(30));
-        }
-        let tally = Tally::of(&self.output(0, Duration::from_secs(30)), self.windows);
+            let lines = self.output(0, Duration::from_secs(30));
+            if before == Some(lines.len()) || Instant::now() > deadline {
+                break lines;
+            }
+            before = Some(lines.len());
+        };
+        let tally = Tally::of(&lines, self.windows);
         eprintln!("after {:.1} s: {}", self.started.elapsed().as_secs_f64(), tally.summary());
         tally
     }

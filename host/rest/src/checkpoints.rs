@@ -15,7 +15,7 @@ use super::body::{BodyName, FlinkJson};
 use super::jobs::{find_job, job_id};
 use super::{RestError, json, ok};
 use weir_cluster::jobmanager::checkpoint_coordinator::{CheckpointStats, CheckpointStatus, Operation, SavepointError};
-use weir_cluster::jobmanager::{JobEntry, JobManager};
+use weir_cluster::jobmanager::{ClusterState, JobEntry, JobManager};
 use weir_core::checkpoint::BarrierKind;
 use weir_core::checkpoint::storage;
 use weir_core::jobgraph::JobGraph;
@@ -139,13 +139,7 @@ pub async fn checkpoint_status(
     Path((id, trigger)): Path<(String, String)>,
 ) -> Result<Response, RestError> {
     let state = jm.state();
-    let job = find_job(&state, &id)?;
-    let op = job.checkpoints.operations.get(&trigger).ok_or_else(|| {
-        RestError::not_found(format!(
-            "There is no checkpoint operation with triggerId={trigger} for job {}.",
-            job.record.id()
-        ))
-    })?;
+    let op = find_operation(&state, &id, &trigger, "checkpoint")?;
     Ok(ok(match op {
         Operation::InProgress => operation(op),
         Operation::Completed { checkpoint, .. } => {
@@ -183,14 +177,20 @@ pub async fn savepoint_status(
     Path((id, trigger)): Path<(String, String)>,
 ) -> Result<Response, RestError> {
     let state = jm.state();
-    let job = find_job(&state, &id)?;
-    let op = job.checkpoints.operations.get(&trigger).ok_or_else(|| {
-        RestError::not_found(format!(
-            "There is no savepoint operation with triggerId={trigger} for job {}.",
-            job.record.id()
-        ))
-    })?;
-    Ok(ok(operation(op)))
+    Ok(ok(operation(find_operation(&state, &id, &trigger, "savepoint")?)))
+}
+
+/// The operation a savepoint or checkpoint trigger started, with Flink's 404 if there is none.
+fn find_operation<'a>(
+    state: &'a ClusterState,
+    id: &str,
+    trigger: &str,
+    what: &str,
+) -> Result<&'a Operation, RestError> {
+    let job = find_job(state, id)?;
+    job.checkpoints.operations.get(trigger).ok_or_else(|| {
+        RestError::not_found(format!("There is no {what} operation with triggerId={trigger} for job {}.", job.record.id()))
+    })
 }
 
 /// Flink's `SavepointDisposalRequest`.

@@ -189,7 +189,10 @@ fn find_operation<'a>(
 ) -> Result<&'a Operation, RestError> {
     let job = find_job(state, id)?;
     job.checkpoints.operations.get(trigger).ok_or_else(|| {
-        RestError::not_found(format!("There is no {what} operation with triggerId={trigger} for job {}.", job.record.id()))
+        RestError::not_found(format!(
+            "There is no {what} operation with triggerId={trigger} for job {}.",
+            job.record.id()
+        ))
     })
 }
 

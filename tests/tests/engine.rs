@@ -366,3 +366,29 @@ fn weir_bench_checks_its_windows_and_compares_kafka_with_bare_consumers() {
         assert!(row.contains("events/s") && !row.contains("windows"), "{row}");
     }
 }
+
+/// README "Exactly-once output" and docs/PERFORMANCE.md: `weir bench --latency` measures the
+/// latency each guarantee and checkpoint interval gives, and the throughput of each beside a
+/// run without checkpoints, checking every throughput run's windows.
+#[test]
+fn weir_bench_latency_measures_every_guarantee_and_interval() {
+    let dir = temp_dir();
+    let out = weir_output(dir.path(), &["bench", "--latency", "--seconds", "2", "--events", "300000"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "weir bench failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let rows = |label: &str| stdout.lines().filter(|l| l.starts_with(label)).map(str::to_string).collect::<Vec<_>>();
+    let (at_least_once, exactly_once) = (rows("at-least-once"), rows("exactly-once"));
+    // Two latency rows and two throughput rows each (1000 ms and 100 ms).
+    assert_eq!((at_least_once.len(), exactly_once.len()), (4, 4), "{stdout}");
+    let unchecked = rows("no checkpoints");
+    assert_eq!(unchecked.len(), 1, "{stdout}");
+    for row in at_least_once.iter().chain(&exactly_once).filter(|r| r.contains("events/s") || r.contains("windows")) {
+        assert!(row.contains("300 windows (ok)"), "{row}");
+    }
+    assert!(unchecked[0].contains("300 windows (ok)"), "{}", unchecked[0]);
+    for row in at_least_once.iter().chain(&exactly_once).filter(|r| !r.contains("windows")) {
+        // guarantee, interval, p50, p99, max, results: a result read for each.
+        let results: usize = row.split_whitespace().last().and_then(|n| n.parse().ok()).unwrap_or(0);
+        assert!(results > 0, "{row}");
+    }
+}

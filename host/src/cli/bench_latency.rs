@@ -49,12 +49,12 @@ pub fn run(rate: u64, seconds: u64, events: u64) -> anyhow::Result<()> {
     }
     println!("\nThroughput: {events} events of the datagen source to the Kafka sink, p=1, run -> FINISHED");
     println!("{:<16} {:>10} {:>14}", "guarantee", "interval", "events/s");
-    let unchecked = throughput(&cluster, &jar.id, None, events)?;
-    println!("{:<16} {:>10} {:>14.0}", "no checkpoints", "-", unchecked);
+    let (unchecked, check) = throughput(&cluster, &jar.id, None, events)?;
+    println!("{:<16} {:>10} {:>14.0}   {check}", "no checkpoints", "-", unchecked);
     for (guarantee, interval) in SETTINGS {
-        let t = throughput(&cluster, &jar.id, Some((guarantee, interval)), events)?;
+        let (t, check) = throughput(&cluster, &jar.id, Some((guarantee, interval)), events)?;
         println!(
-            "{guarantee:<16} {:>8}ms {:>14.0} ({:+.1} % against no checkpoints)",
+            "{guarantee:<16} {:>8}ms {:>14.0}   {check}, {:+.1} % against no checkpoints",
             interval,
             t,
             100.0 * (t / unchecked - 1.0)
@@ -185,8 +185,14 @@ fn wait_running(jm: &JobManager, job: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Events per second of a bounded datagen run to the Kafka sink, from the run to FINISHED.
-fn throughput(cluster: &LocalCluster, jar: &str, setting: Option<(&str, u64)>, events: u64) -> anyhow::Result<f64> {
+/// Events per second of a bounded datagen run to the Kafka sink, from the run to FINISHED, and
+/// whether `output` then holds every window once (`ok`) or not.
+fn throughput(
+    cluster: &LocalCluster,
+    jar: &str,
+    setting: Option<(&str, u64)>,
+    events: u64,
+) -> anyhow::Result<(f64, String)> {
     let output = topic("throughput");
     let count = events.to_string();
     let mut program_args = args(&[
@@ -222,7 +228,41 @@ fn throughput(cluster: &LocalCluster, jar: &str, setting: Option<(&str, u64)>, e
         anyhow::ensure!(Instant::now() < deadline, "the job did not finish");
         std::thread::sleep(Duration::from_millis(5));
     }
-    Ok(events as f64 / started.elapsed().as_secs_f64())
+    let rate = events as f64 / started.elapsed().as_secs_f64();
+    Ok((rate, check_windows(&cluster.bootstrap, &output, super::bench::expected_windows(events))))
+}
+
+/// Reads `topic` until it holds `expected` window results (or for 10 s more), and says whether
+/// it holds exactly that many, each counting 1000.
+fn check_windows(bootstrap: &str, topic: &str, expected: u64) -> String {
+    let results = Arc::new(Mutex::new((0u64, 0u64)));
+    let stop = CancelToken::new();
+    let reader = {
+        let (results, stop, bootstrap, topic) =
+            (results.clone(), stop.clone(), bootstrap.to_string(), topic.to_string());
+        std::thread::spawn(move || {
+            consume(&bootstrap, &topic, &stop, |value, _| {
+                let count = serde_json::from_str::<serde_json::Value>(value).ok().and_then(|j| j["count"].as_i64());
+                if let Ok(mut r) = results.lock() {
+                    r.0 += 1;
+                    r.1 += u64::from(count != Some(1000));
+                }
+            })
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while results.lock().map(|r| r.0 < expected).unwrap_or(false) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Anything written twice arrives with the rest: a moment more to see it.
+    std::thread::sleep(Duration::from_millis(300));
+    stop.cancel();
+    let _ = reader.join();
+    let (seen, wrong) = results.lock().map(|r| *r).unwrap_or((0, 0));
+    match (seen.cmp(&expected), wrong) {
+        (std::cmp::Ordering::Equal, 0) => format!("{expected} windows (ok)"),
+        _ => format!("WRONG: {seen} windows of {expected}, {wrong} not 1000"),
+    }
 }
 
 #[cfg(test)]

@@ -582,8 +582,9 @@ pub fn load(path: &str) -> Result<RestorePoint, StorageError> {
     for (_, _, handle) in keyed() {
         files.push(state_file(&dir, &file, handle)?);
     }
+    // A sink that held nothing names no file.
     let held = metadata.operators.values().flat_map(|o| &o.subtasks).filter_map(|s| s.sink.as_ref()?.held.as_ref());
-    for held in held {
+    for held in held.filter(|h| !h.epochs.is_empty()) {
         if !is_plain_file_name(&held.file) {
             return Err(StorageError::UnsafeFileName { metadata: file.clone(), name: held.file.clone() });
         }
@@ -682,6 +683,41 @@ mod tests {
         };
         write_metadata(dir, &metadata).unwrap();
         metadata
+    }
+
+    /// A sink's held records: written as sections, read back by section; a sink that held
+    /// nothing names no file and loads; one whose held file is not a plain file name, or whose
+    /// section lies past the file's end, is refused.
+    #[test]
+    fn held_records_round_trip_and_are_checked() {
+        use crate::checkpoint::{HeldEpoch, HeldRecords, SinkState};
+        let dir = tempfile::tempdir().unwrap();
+        let mut metadata = savepoint(dir.path());
+        let (first, second) = (b"epoch one".to_vec(), b"epoch two, longer".to_vec());
+        let (name, placed) =
+            write_held_records(dir.path(), "sink", 0, &mut [&mut first.as_slice(), &mut second.as_slice()]).unwrap();
+        assert_eq!(placed, [(0, 9), (9, 17)]);
+        let epoch = |(offset, length)| HeldEpoch { checkpoint: 7, offset, length, ..Default::default() };
+        let held = HeldRecords { file: name, epochs: placed.iter().copied().map(epoch).collect() };
+        assert_eq!(read_held_records(dir.path(), &held, 9, 17).unwrap(), second);
+        assert!(read_held_records(dir.path(), &held, 9, 18).is_err(), "past the end");
+        let sink = |held| SubtaskSnapshot {
+            subtask: 0,
+            sink: Some(SinkState { writer: "w".into(), held: Some(held), ..Default::default() }),
+            ..Default::default()
+        };
+        let with = |metadata: &mut CheckpointMetadata, held| {
+            metadata.operators.insert("sink".into(), OperatorSnapshot { parallelism: 1, subtasks: vec![sink(held)] });
+            write_metadata(dir.path(), metadata).unwrap();
+        };
+        with(&mut metadata, HeldRecords::default());
+        assert!(load(&dir.path().display().to_string()).is_ok(), "held nothing, no file");
+        with(&mut metadata, held.clone());
+        assert!(load(&dir.path().display().to_string()).is_ok());
+        let crafted = HeldRecords { file: "../x.held".into(), ..held };
+        with(&mut metadata, crafted.clone());
+        assert!(matches!(load(&dir.path().display().to_string()), Err(StorageError::UnsafeFileName { .. })));
+        assert!(matches!(read_held_records(dir.path(), &crafted, 0, 1), Err(StorageError::UnsafeFileName { .. })));
     }
 
     fn handle(metadata: &mut CheckpointMetadata) -> &mut KeyedStateHandle {

@@ -9,8 +9,11 @@
 //! to `a`, even ones to `b`, at 750 ids per second to each: the input lasts about 20 s, so it
 //! keeps arriving across three TaskManager kills and recoveries (each takes a few seconds). The
 //! witness (kafka-python) reads `output`, and the check goes id by id. Real processes, killed
-//! with SIGKILL.
+//! with SIGKILL. Other tests restart the JobManager, stop and run from a savepoint, or upgrade
+//! the running job (README "Hot-swap upgrade": in place, rolled back, redeployed) while the ids
+//! arrive.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -102,6 +105,8 @@ struct Tally {
     foreign: Vec<String>,
     /// The distinct windows seen (`--mode windows`).
     windows: std::collections::BTreeSet<i64>,
+    /// Records by their `"tag"` (`--tag`; None: untagged).
+    tags: BTreeMap<Option<String>, usize>,
 }
 
 impl Tally {
@@ -111,22 +116,35 @@ impl Tally {
             records: lines.len(),
             foreign: Vec::new(),
             windows: Default::default(),
+            tags: BTreeMap::new(),
         };
         for line in lines {
             let value: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
             let id = value["id"].as_u64().filter(|id| (1..=IDS).contains(id));
             let window = value["window"].as_i64().filter(|w| w % 1_000 == 0);
-            let fields = value.as_object().map_or(0, serde_json::Map::len);
+            // A tag (`--tag`) is a string, beside the other fields.
+            let tag = value.get("tag");
+            let tag_ok = tag.is_none_or(serde_json::Value::is_string);
+            let fields = value.as_object().map_or(0, serde_json::Map::len) - usize::from(tag.is_some());
             match (id, window) {
-                (Some(id), None) if !windows && fields == 1 => tally.times[id as usize] += 1,
-                (Some(id), Some(window)) if windows && fields == 2 => {
+                (Some(id), None) if !windows && fields == 1 && tag_ok => tally.times[id as usize] += 1,
+                (Some(id), Some(window)) if windows && fields == 2 && tag_ok => {
                     tally.times[id as usize] += 1;
                     tally.windows.insert(window);
                 }
-                _ => tally.foreign.push(line.clone()),
+                _ => {
+                    tally.foreign.push(line.clone());
+                    continue;
+                }
             }
+            *tally.tags.entry(tag.and_then(|t| t.as_str()).map(str::to_string)).or_default() += 1;
         }
         tally
+    }
+
+    /// Records tagged `tag` (None: untagged).
+    fn tagged(&self, tag: Option<&str>) -> usize {
+        self.tags.get(&tag.map(str::to_string)).copied().unwrap_or(0)
     }
 
     fn missing(&self) -> Vec<u64> {
@@ -165,6 +183,9 @@ impl Tally {
         );
         if !self.windows.is_empty() {
             s.push_str(&format!("; {} windows", self.windows.len()));
+        }
+        if self.tags.keys().any(Option::is_some) {
+            s.push_str(&format!("; by tag: {:?}", self.tags));
         }
         s
     }
@@ -225,9 +246,14 @@ impl IdJob {
     /// Runs `merge_job` at `parallelism` with `extra` arguments, waits for its tasks and a first
     /// checkpoint, then starts the producer (the job created the topics, 2 partitions each).
     fn start(parallelism: &str, extra: &[&str]) -> IdJob {
+        Self::start_with(parallelism, extra, &[])
+    }
+
+    /// [`IdJob::start`] on a cluster whose JobManager has `jobmanager_options` (`-Dkey=value`).
+    fn start_with(parallelism: &str, extra: &[&str], jobmanager_options: &[&str]) -> IdJob {
         let broker = Broker::start();
         let bootstrap = broker.bootstrap();
-        let cluster = Cluster::start(1, 2);
+        let cluster = Cluster::start_with(1, 2, jobmanager_options);
         let jar = guest_component(cluster.dir.path(), "merge_job", "merge-job.wasm");
         let consumer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("a Kafka client");
         let mut job = IdJob {
@@ -256,13 +282,52 @@ impl IdJob {
         if let Some(savepoint) = savepoint {
             args.extend(["-s", savepoint]);
         }
-        args.extend([self.jar.as_str(), "--bootstrap.servers", &self.bootstrap]);
-        args.extend(["--checkpointing.interval-ms", CHECKPOINT_INTERVAL_MS]);
-        args.extend(self.extra.iter().map(String::as_str));
+        let program_args = self.program_args(&self.extra);
+        args.push(&self.jar);
+        args.extend(program_args.iter().map(String::as_str));
         let (code, out, err) = self.cluster.cli("run", &args);
         assert_eq!(code, Some(0), "{out}{err}");
         self.job = job_id(&out);
         self.await_recovered();
+    }
+
+    /// The job's program arguments with `extra` ones.
+    fn program_args(&self, extra: &[String]) -> Vec<String> {
+        let mut args =
+            vec!["--bootstrap.servers", &self.bootstrap, "--checkpointing.interval-ms", CHECKPOINT_INTERVAL_MS];
+        args.extend(extra.iter().map(String::as_str));
+        args.into_iter().map(String::from).collect()
+    }
+
+    /// `weir upgrade <job> merge-job.wasm <the program arguments with extra ones>`, which returns
+    /// once the upgrade has ended; fails unless it ended with `result` (SWAPPED, REDEPLOYED, or
+    /// ROLLED_BACK with exit code 1). Returns the exit code, stdout and stderr. Unless it rolled
+    /// back, the arguments are the job's from now on.
+    fn upgrade(&mut self, extra: &[&str], result: &str) -> (Option<i32>, String, String) {
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let program_args = self.program_args(&extra);
+        let mut args = vec![self.job.as_str(), self.jar.as_str()];
+        args.extend(program_args.iter().map(String::as_str));
+        let started = Instant::now();
+        let (code, out, err) = self.cluster.cli("upgrade", &args);
+        eprintln!(
+            "upgrade to {extra:?} at {:.1} s took {:.1} s: {}",
+            started.duration_since(self.started).as_secs_f64(),
+            started.elapsed().as_secs_f64(),
+            out.trim()
+        );
+        let said = format!("Upgrade completed: {result}");
+        assert!(
+            out.lines().any(|l| l.starts_with(&said)),
+            "not {result}: {out}{err}\n{}\nthe TaskManager's log:\n{}",
+            self.cluster.jobmanager_log(),
+            self.cluster.taskmanager_log(self.kills.len())
+        );
+        assert_eq!(code, Some(if result == "ROLLED_BACK" { 1 } else { 0 }), "{out}{err}");
+        if result != "ROLLED_BACK" {
+            self.extra = extra;
+        }
+        (code, out, err)
     }
 
     fn output(&self, min_records: usize, timeout: Duration) -> Vec<String> {
@@ -386,8 +451,8 @@ impl IdJob {
         tally
     }
 
-    /// Fails unless every id is in `output` exactly once.
-    fn assert_exactly_once(&mut self) {
+    /// Fails unless every id is in `output` exactly once; returns what `output` holds.
+    fn assert_exactly_once(&mut self) -> Tally {
         let tally = self.final_tally();
         assert!(
             tally.exactly_once(),
@@ -396,6 +461,7 @@ impl IdJob {
             self.kills,
             input_summary(&self.bootstrap)
         );
+        tally
     }
 }
 
@@ -465,4 +531,78 @@ fn stop_with_a_savepoint_and_run_from_it_keeps_every_id_exactly_once() {
     job.run(Some(&savepoint));
     job.kill_taskmanager_at(IDS as usize / 2);
     job.assert_exactly_once();
+}
+
+/// The upgrade test's probation (`weir.upgrade.probation`): an upgraded job's new code runs at
+/// least this long, with ids arriving, before the checkpoint that ends its probation can
+/// complete, so the failing version's subtask meets its `FAIL_AFTER_RECORDS + 1`-th record in
+/// probation, whatever the machine's pace.
+const PROBATION: &str = "-Dweir.upgrade.probation=2 s";
+/// The failing version writes this many records (held by the sink, never published), then fails.
+const FAIL_AFTER_RECORDS: &str = "100";
+
+/// README "Hot-swap upgrade", for a job that is not deterministic from a checkpoint: while ids
+/// arrive, the merge job is upgraded in place (`--tag v2`, only the merge operator's
+/// configuration changes: SWAPPED), then to a version that writes 100 records tagged `faulty`
+/// and fails (ROLLED_BACK to v2: the sources rewind to the upgrade barrier and the merge sees
+/// the ids again in another order), then to a graph with one more operator (`--tag v3
+/// --extra-stage`: REDEPLOYED under the same job id), and the redeployed job loses its
+/// TaskManager. Every id is in `output` once; untagged, `v2` and `v3` records all there, none
+/// of the failed version's.
+#[test]
+fn upgrades_in_place_rolled_back_and_redeployed_keep_every_id_exactly_once() {
+    let mut job = IdJob::start_with("1", &["--mode", "merge"], &[PROBATION]);
+    job.await_output(IDS as usize / 10);
+    let vertices = job.cluster.vertices(&job.job);
+
+    let (_, out, _) = job.upgrade(&["--mode", "merge", "--tag", "v2"], "SWAPPED");
+    assert!(out.contains("(operators: merge)"), "only the merge operator is swapped: {out}");
+    assert_eq!(job.cluster.vertices(&job.job), vertices, "in place: the same vertices");
+
+    // The failing version must meet its records in probation: ids must still arrive.
+    assert!(job.producer.running(), "the producer finished before the failing upgrade");
+    let faulty = ["--mode", "merge", "--tag", "faulty", "--fail-after-records", FAIL_AFTER_RECORDS];
+    let (_, _, err) = job.upgrade(&faulty, "ROLLED_BACK");
+    assert!(err.contains("The new code failed: "), "{err}");
+    // The CLI names the first failure the JobManager heard of, which can be one that only
+    // followed from the merge's (the sink's input gone); the job's root exception is the merge's.
+    let cause = format!("fails after {FAIL_AFTER_RECORDS} records (--fail-after-records, on purpose)");
+    let root = eventually(Duration::from_secs(10), || {
+        let exceptions = job.cluster.get(&format!("/jobs/{}/exceptions", job.job)).json();
+        exceptions["root-exception"].as_str().is_some_and(|root| root.contains(&cause)).then_some(())
+    });
+    assert!(
+        root.is_some(),
+        "the root exception is not the failing version's: {}\n{err}",
+        job.cluster.get(&format!("/jobs/{}/exceptions", job.job)).body
+    );
+    job.await_recovered();
+
+    let (_, out, _) = job.upgrade(&["--mode", "merge", "--tag", "v3", "--extra-stage"], "REDEPLOYED");
+    assert!(out.contains("pass-through"), "{out}");
+    job.await_recovered();
+    let names: Vec<String> = job.cluster.vertices(&job.job).into_iter().map(|(_, name)| name).collect();
+    assert!(names.iter().any(|n| n == "Pass Through"), "{names:?}");
+
+    let history = job.cluster.get(&format!("/jobs/{}/upgrades", job.job)).json();
+    let ended: Vec<(&str, &str)> = history["upgrades"]
+        .as_array()
+        .expect("the upgrades")
+        .iter()
+        .map(|u| (u["operation"]["mode"].as_str().unwrap_or(""), u["operation"]["result"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        ended,
+        [("REDEPLOY", "REDEPLOYED"), ("IN_PLACE", "ROLLED_BACK"), ("IN_PLACE", "SWAPPED")],
+        "newest first: {history}"
+    );
+
+    let at = (job.output_records() + 2 * RATE_PER_TOPIC as usize).min(IDS as usize * 9 / 10);
+    job.kill_taskmanager_at(at);
+    let tally = job.assert_exactly_once();
+    let summary = tally.summary();
+    for tag in [None, Some("v2"), Some("v3")] {
+        assert!(tally.tagged(tag) > 0, "no record tagged {tag:?}: {summary}");
+    }
+    assert_eq!(tally.tagged(Some("faulty")), 0, "the failed version's records were published: {summary}");
 }

@@ -23,6 +23,21 @@
 //! with `--delivery-guarantee exactly-once` (the default) or `at-least-once`. Checkpointing is
 //! always on, every `--checkpointing.interval-ms` (default 1000). `--bootstrap.servers`
 //! defaults to `localhost:9092`.
+//!
+//! For the tests of hot-swap upgrades (README "Hot-swap upgrade"), three arguments make other
+//! versions of the job from the same component; without them the job is as above:
+//!
+//! - `--tag <s>` (letters, digits, `.`, `-`, `_`): the two-input operator's configuration
+//!   carries the tag, and each record it writes gets it as its last field, `{"id":17,"tag":"v2"}`
+//!   (`{"id":17,"window":…,"tag":"v2"}`). A version that differs only in its tag has the same
+//!   graph with another operator configuration: `weir upgrade` swaps it in place.
+//! - `--fail-after-records <k>`: the configuration carries it too, and each subtask of the
+//!   two-input operator returns an error on the record after its first `k` (on the first if `k`
+//!   is 0), counted from when the subtask opened: upgraded to in place while ids arrive, the new
+//!   code fails in probation and the job rolls back.
+//! - `--extra-stage`: a stateless operator (`pass-ids`, at the two-input operator's parallelism,
+//!   through a forward edge) passes every record on unchanged between the two-input operator
+//!   and the sink: another graph, so an upgrade to or from it redeploys the job.
 
 use weir_sdk::args::Args;
 use weir_sdk::graph::{
@@ -43,6 +58,7 @@ pub mod uid {
     pub const SOURCE_B: &str = "ids-b";
     pub const MERGE: &str = "merge";
     pub const WINDOWS: &str = "windows";
+    pub const PASS: &str = "pass-through";
     pub const SINK: &str = "ids-sink";
 }
 
@@ -51,6 +67,7 @@ pub mod function {
     pub const PARSE: &str = "parse-id";
     pub const MERGE: &str = "merge-ids";
     pub const WINDOWS: &str = "window-ids";
+    pub const PASS: &str = "pass-ids";
 }
 
 /// What the two-input operator does.
@@ -70,6 +87,9 @@ pub struct JobArgs {
     pub mode: Mode,
     pub delivery_guarantee: DeliveryGuarantee,
     pub checkpoint_interval_ms: u64,
+    /// The two-input operator's configuration: `--tag`, `--fail-after-records`.
+    pub operator: OperatorConfig,
+    pub extra_stage: bool,
 }
 
 impl JobArgs {
@@ -94,6 +114,8 @@ impl JobArgs {
                 _ => DeliveryGuarantee::ExactlyOnce,
             },
             checkpoint_interval_ms: a.parsed("checkpointing.interval-ms")?.unwrap_or(1_000),
+            operator: OperatorConfig { tag: a.value("tag")?, fail_after_records: a.parsed("fail-after-records")? },
+            extra_stage: a.flag("extra-stage")?,
         };
         a.finish()?;
         if parsed.bootstrap_servers.trim().is_empty() {
@@ -110,7 +132,50 @@ impl JobArgs {
         if parsed.checkpoint_interval_ms == 0 {
             return Err("argument --checkpointing.interval-ms must be at least 1".into());
         }
+        if let Some(tag) = &parsed.operator.tag
+            && !valid_tag(tag)
+        {
+            return Err(format!("argument --tag must be letters, digits, '.', '-' or '_', not {tag:?}"));
+        }
         Ok(parsed)
+    }
+}
+
+/// A tag `--tag` takes: non-empty, letters, digits, `.`, `-` and `_` (nothing JSON escapes, no
+/// space).
+fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// The two-input operator's configuration, as the graph carries it: `tag=<s>` and
+/// `fail-after-records=<k>`, space-separated, empty when neither is set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OperatorConfig {
+    /// Written into every record as `"tag":"<s>"`.
+    pub tag: Option<String>,
+    /// Each subtask fails on the record after its first `k`.
+    pub fail_after_records: Option<u64>,
+}
+
+impl OperatorConfig {
+    pub fn encode(&self) -> String {
+        let tag = self.tag.as_ref().map(|t| format!("tag={t}"));
+        let fail = self.fail_after_records.map(|k| format!("fail-after-records={k}"));
+        tag.into_iter().chain(fail).collect::<Vec<_>>().join(" ")
+    }
+
+    pub fn decode(config: &str) -> Result<OperatorConfig, String> {
+        let mut decoded = OperatorConfig::default();
+        for word in config.split_ascii_whitespace() {
+            match word.split_once('=') {
+                Some(("tag", tag)) if valid_tag(tag) => decoded.tag = Some(tag.to_string()),
+                Some(("fail-after-records", k)) if k.parse::<u64>().is_ok() => {
+                    decoded.fail_after_records = k.parse().ok()
+                }
+                _ => return Err(format!("the operator's configuration {config:?} has a bad word {word:?}")),
+            }
+        }
+        Ok(decoded)
     }
 }
 
@@ -131,22 +196,31 @@ pub fn plan_graph(args: &JobArgs) -> JobGraph {
         topic: kafka_topic(&args.output, &args.bootstrap_servers, &properties),
         delivery_guarantee: args.delivery_guarantee,
     });
-    match args.mode {
+    // The two-input operator, and the parallelism of it and what follows it (the job's, if None).
+    let (two_input, parallelism) = match args.mode {
         Mode::Merge => {
             let inputs = [(&a, ShipStrategy::Rebalance), (&b, ShipStrategy::Rebalance)];
             let merge = g.transform(uid::MERGE, "Merge", function::MERGE, &inputs);
-            g.set_parallelism(&merge, 1);
-            let sink = g.sink(uid::SINK, "Ids Sink", sink, &merge);
-            g.set_parallelism(&sink, 1);
+            (merge, Some(1))
         }
         Mode::Windows => {
-            let windows = g.transform(
-                uid::WINDOWS,
-                "Windows",
-                function::WINDOWS,
-                &[(&a, ShipStrategy::Hash), (&b, ShipStrategy::Hash)],
-            );
-            g.sink(uid::SINK, "Ids Sink", sink, &windows);
+            let inputs = [(&a, ShipStrategy::Hash), (&b, ShipStrategy::Hash)];
+            (g.transform(uid::WINDOWS, "Windows", function::WINDOWS, &inputs), None)
+        }
+    };
+    g.set_config(&two_input, args.operator.encode());
+    // The two-input operator, the pass-through (`--extra-stage`) and the sink, one after the
+    // other through forward edges.
+    let mut chain = vec![two_input];
+    if args.extra_stage {
+        let pass = g.transform(uid::PASS, "Pass Through", function::PASS, &[(&chain[0], ShipStrategy::Forward)]);
+        chain.push(pass);
+    }
+    let sink = g.sink(uid::SINK, "Ids Sink", sink, chain.last().expect("the two-input operator"));
+    chain.push(sink);
+    if let Some(p) = parallelism {
+        for op in &chain {
+            g.set_parallelism(op, p);
         }
     }
     g.checkpointing(args.checkpoint_interval_ms);
@@ -167,8 +241,19 @@ impl Job for MergeJob {
                 malformed: Counter::new("numMalformedRecordsSkipped"),
                 log: RateLimitedLog::new(10_000),
             })),
-            function::MERGE => Ok(Box::new(MergeIds)),
-            function::WINDOWS => Ok(Box::new(WindowIds { pending: ValueState::new("pending-ids") })),
+            function::MERGE => {
+                let config = OperatorConfig::decode(&context.config)?;
+                Ok(Box::new(MergeIds { fail: Fail::new(&config), tag: config.tag }))
+            }
+            function::WINDOWS => {
+                let config = OperatorConfig::decode(&context.config)?;
+                Ok(Box::new(WindowIds {
+                    pending: ValueState::new("pending-ids"),
+                    fail: Fail::new(&config),
+                    tag: config.tag,
+                }))
+            }
+            function::PASS => Ok(Box::new(PassIds)),
             other => Err(format!("this job has no function '{other}'")),
         }
     }
@@ -190,14 +275,46 @@ pub fn key_of(id: u64) -> [u8; 1] {
     [b'0' + (id % 4) as u8]
 }
 
-/// `{"id":17}`: what `merge` writes.
-pub fn merge_record(id: u64) -> String {
-    format!(r#"{{"id":{id}}}"#)
+/// `{"id":17}`, or with a tag `{"id":17,"tag":"v2"}`: what `merge` writes.
+pub fn merge_record(id: u64, tag: Option<&str>) -> String {
+    match tag {
+        Some(tag) => format!(r#"{{"id":{id},"tag":"{tag}"}}"#),
+        None => format!(r#"{{"id":{id}}}"#),
+    }
 }
 
-/// `{"id":17,"window":1700000000000}`: what `windows` writes.
-pub fn window_record(id: u64, window_start: i64) -> String {
-    format!(r#"{{"id":{id},"window":{window_start}}}"#)
+/// `{"id":17,"window":1700000000000}`, or with a tag `{"id":17,"window":1700000000000,"tag":"v2"}`:
+/// what `windows` writes.
+pub fn window_record(id: u64, window_start: i64, tag: Option<&str>) -> String {
+    match tag {
+        Some(tag) => format!(r#"{{"id":{id},"window":{window_start},"tag":"{tag}"}}"#),
+        None => format!(r#"{{"id":{id},"window":{window_start}}}"#),
+    }
+}
+
+/// `--fail-after-records`: counts the records a subtask of the two-input operator processes.
+struct Fail {
+    after: Option<u64>,
+    processed: u64,
+}
+
+impl Fail {
+    fn new(config: &OperatorConfig) -> Fail {
+        Fail { after: config.fail_after_records, processed: 0 }
+    }
+
+    /// Called before each record: an error once `k` records have been processed.
+    fn next(&mut self) -> Result<(), String> {
+        match self.after {
+            Some(k) if self.processed >= k => {
+                Err(format!("merge_job fails after {k} records (--fail-after-records, on purpose)"))
+            }
+            _ => {
+                self.processed += 1;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The start of the window holding `time`.
@@ -238,13 +355,29 @@ fn parsed_id(value: &[u8]) -> Result<u64, String> {
 }
 
 /// `merge`: every id of either input, as it comes.
-struct MergeIds;
+struct MergeIds {
+    fail: Fail,
+    tag: Option<String>,
+}
 
 impl Operator for MergeIds {
     fn process(&mut self, _input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
         for record in records {
+            self.fail.next()?;
             let id = parsed_id(record.value)?;
-            out.emit(record.timestamp, b"", merge_record(id).as_bytes());
+            out.emit(record.timestamp, b"", merge_record(id, self.tag.as_deref()).as_bytes());
+        }
+        Ok(())
+    }
+}
+
+/// `--extra-stage`: every record on as it is.
+struct PassIds;
+
+impl Operator for PassIds {
+    fn process(&mut self, _input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
+        for record in records {
+            out.emit_record(&record);
         }
         Ok(())
     }
@@ -273,6 +406,8 @@ impl Codec for IdList {
 /// `windows`: ids kept per key and processing-time window until the window's timer fires.
 struct WindowIds {
     pending: ValueState<IdList>,
+    fail: Fail,
+    tag: Option<String>,
 }
 
 impl Operator for WindowIds {
@@ -282,6 +417,7 @@ impl Operator for WindowIds {
         // A batch's ids per key (a handful of keys), then one state update per key.
         let mut by_key: Vec<(&[u8], Vec<u64>)> = Vec::new();
         for record in records {
+            self.fail.next()?;
             let id = parsed_id(record.value)?;
             match by_key.iter_mut().find(|(k, _)| *k == record.key) {
                 Some((_, ids)) => ids.push(id),
@@ -312,7 +448,7 @@ impl Operator for WindowIds {
             if let Some(list) = self.pending.get(&timer.key, &timer.namespace)? {
                 self.pending.clear(&timer.key, &timer.namespace);
                 for id in list.0 {
-                    out.emit(start + WINDOW_MS - 1, b"", window_record(id, start).as_bytes());
+                    out.emit(start + WINDOW_MS - 1, b"", window_record(id, start, self.tag.as_deref()).as_bytes());
                 }
             }
         }
@@ -336,14 +472,18 @@ mod tests {
         assert_eq!(a.mode, Mode::Merge);
         assert!(matches!(a.delivery_guarantee, DeliveryGuarantee::ExactlyOnce));
         assert_eq!(a.checkpoint_interval_ms, 1_000);
+        assert_eq!((&a.operator, a.extra_stage), (&OperatorConfig::default(), false));
         let a = JobArgs::parse(&args(
             "--bootstrap.servers k:1 --input-a x --input-b y --output z --mode windows \
-             --delivery-guarantee at-least-once --checkpointing.interval-ms 500",
+             --delivery-guarantee at-least-once --checkpointing.interval-ms 500 \
+             --tag v2.1_b-3 --fail-after-records 7 --extra-stage",
         ))
         .unwrap();
         assert_eq!((a.bootstrap_servers.as_str(), a.input_a.as_str(), a.input_b.as_str()), ("k:1", "x", "y"));
         assert_eq!((a.output.as_str(), a.mode, a.checkpoint_interval_ms), ("z", Mode::Windows, 500));
         assert!(matches!(a.delivery_guarantee, DeliveryGuarantee::AtLeastOnce));
+        assert_eq!((a.operator.tag.as_deref(), a.operator.fail_after_records), (Some("v2.1_b-3"), Some(7)));
+        assert!(a.extra_stage);
 
         let error = |s: &str| JobArgs::parse(&args(s)).unwrap_err();
         assert!(error("--mode sideways").contains("--mode"));
@@ -351,6 +491,11 @@ mod tests {
         assert!(error("--checkpointing.interval-ms 0").contains("--checkpointing.interval-ms"));
         assert!(error("--checkpointing.interval-ms soon").contains("--checkpointing.interval-ms"));
         assert!(error("--input-a b").contains("different topics"));
+        for bad in ["--tag", "--tag a\"b", "--tag a,b", "--tag é"] {
+            assert!(error(bad).contains("--tag"), "{bad}");
+        }
+        assert!(error("--fail-after-records -1").contains("--fail-after-records"));
+        assert!(error("--extra-stage maybe").contains("--extra-stage"));
         assert_eq!(error("--typo 1"), "unknown argument --typo");
     }
 
@@ -387,6 +532,76 @@ mod tests {
     }
 
     #[test]
+    fn the_tag_and_the_failure_go_to_the_two_input_operators_configuration_alone() {
+        for mode in ["merge", "windows"] {
+            let plain = plan_graph(&JobArgs::parse(&args(&format!("--mode {mode}"))).unwrap());
+            assert!(plain.operators.iter().all(|o| o.config.is_empty()), "{mode}: no tag, no configuration");
+            let tagged = plan_graph(&JobArgs::parse(&args(&format!("--mode {mode} --tag v2"))).unwrap());
+            let failing =
+                plan_graph(&JobArgs::parse(&args(&format!("--mode {mode} --tag v2 --fail-after-records 0"))).unwrap());
+            // The same graph (what makes `weir upgrade` swap in place), but the operator's
+            // configuration.
+            for graph in [&tagged, &failing] {
+                assert_eq!(graph.operators.len(), plain.operators.len());
+                for (o, p) in graph.operators.iter().zip(&plain.operators) {
+                    assert_eq!((&o.uid, &o.name, o.parallelism), (&p.uid, &p.name, p.parallelism));
+                    assert_eq!(o.inputs.len(), p.inputs.len());
+                    assert!(o.inputs.iter().zip(&p.inputs).all(|(x, y)| x.from == y.from && x.strategy == y.strategy));
+                    assert_eq!(o.config.is_empty(), o.uid != uid::MERGE && o.uid != uid::WINDOWS, "{}", o.uid);
+                }
+            }
+            assert_eq!(tagged.operators[2].config, "tag=v2");
+            assert_eq!(failing.operators[2].config, "tag=v2 fail-after-records=0");
+        }
+    }
+
+    #[test]
+    fn the_operator_configuration_round_trips_and_refuses_what_it_does_not_know() {
+        let configs = [
+            OperatorConfig::default(),
+            OperatorConfig { tag: Some("v2".into()), fail_after_records: None },
+            OperatorConfig { tag: None, fail_after_records: Some(0) },
+            OperatorConfig { tag: Some("faulty".into()), fail_after_records: Some(100) },
+        ];
+        for config in configs {
+            assert_eq!(OperatorConfig::decode(&config.encode()).unwrap(), config);
+        }
+        assert_eq!(OperatorConfig::default().encode(), "");
+        for bad in ["tag=", "tag=a\"b", "fail-after-records=x", "nope=1", "tag"] {
+            assert!(OperatorConfig::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_failure_comes_on_the_record_after_the_first_k() {
+        let mut fail = Fail::new(&OperatorConfig { tag: None, fail_after_records: Some(2) });
+        assert!(fail.next().is_ok() && fail.next().is_ok());
+        assert!(fail.next().unwrap_err().contains("fails after 2 records"));
+        let mut fail = Fail::new(&OperatorConfig { tag: None, fail_after_records: Some(0) });
+        assert!(fail.next().is_err());
+        let mut never = Fail::new(&OperatorConfig::default());
+        assert!((0..10_000).all(|_| never.next().is_ok()));
+    }
+
+    #[test]
+    fn an_extra_stage_passes_records_between_the_operator_and_the_sink() {
+        let graph = plan_graph(&JobArgs::parse(&args("--extra-stage")).unwrap());
+        let uids: Vec<&str> = graph.operators.iter().map(|o| o.uid.as_str()).collect();
+        assert_eq!(uids, [uid::SOURCE_A, uid::SOURCE_B, uid::MERGE, uid::PASS, uid::SINK]);
+        let (pass, sink) = (&graph.operators[3], &graph.operators[4]);
+        assert!(matches!(&pass.kind, OperatorKind::Transform(t) if t.function == function::PASS));
+        assert_eq!((pass.inputs.len(), pass.inputs[0].from.as_str()), (1, uid::MERGE));
+        assert!(matches!(pass.inputs[0].strategy, ShipStrategy::Forward));
+        assert_eq!(sink.inputs[0].from, uid::PASS);
+        assert_eq!((graph.operators[2].parallelism, pass.parallelism, sink.parallelism), (Some(1), Some(1), Some(1)));
+
+        let graph = plan_graph(&JobArgs::parse(&args("--mode windows --extra-stage")).unwrap());
+        let uids: Vec<&str> = graph.operators.iter().map(|o| o.uid.as_str()).collect();
+        assert_eq!(uids, [uid::SOURCE_A, uid::SOURCE_B, uid::WINDOWS, uid::PASS, uid::SINK]);
+        assert!(graph.operators[2..].iter().all(|o| o.parallelism.is_none()));
+    }
+
+    #[test]
     fn ids_are_parsed_keyed_and_written() {
         assert_eq!(parse_id(b"17"), Some(17));
         assert_eq!(parse_id(b" 40000\n"), Some(40_000));
@@ -394,8 +609,10 @@ mod tests {
             assert_eq!(parse_id(bad), None, "{bad:?}");
         }
         assert_eq!((key_of(17), key_of(40_000)), (*b"1", *b"0"));
-        assert_eq!(merge_record(17), r#"{"id":17}"#);
-        assert_eq!(window_record(17, 1_700_000_001_000), r#"{"id":17,"window":1700000001000}"#);
+        assert_eq!(merge_record(17, None), r#"{"id":17}"#);
+        assert_eq!(merge_record(17, Some("v2")), r#"{"id":17,"tag":"v2"}"#);
+        assert_eq!(window_record(17, 1_700_000_001_000, None), r#"{"id":17,"window":1700000001000}"#);
+        assert_eq!(window_record(17, 1_700_000_001_000, Some("v2")), r#"{"id":17,"window":1700000001000,"tag":"v2"}"#);
         assert_eq!((window_start(1_999), window_start(2_000), window_start(-1)), (1_000, 2_000, -1_000));
     }
 

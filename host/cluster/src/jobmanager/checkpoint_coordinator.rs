@@ -306,6 +306,10 @@ impl JobManager {
             let mut state = self.state();
             let Some(job) = state.jobs.get_mut(job_id) else { return };
             let Some(pending) = job.checkpoints.pending.as_mut().filter(|p| p.id == checkpoint) else { return };
+            // Only a subtask the job has counts (a stale or forged acknowledgement does not).
+            if job.subtasks.get(vertex).and_then(|v| v.get(subtask as usize)).is_none() {
+                return;
+            }
             let (now, size) = (now_ms(), snapshot.size);
             pending.acks.insert((vertex, subtask), snapshot);
             let (id, acknowledged) = (pending.id, pending.acks.len());
@@ -484,7 +488,7 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<Completed> {
         if snapshot.is_empty() {
             continue;
         }
-        let vertex = &graph.vertices[*v];
+        let Some(vertex) = graph.vertices.get(*v) else { continue };
         let op = operators
             .entry(vertex.uid.clone())
             .or_insert_with(|| OperatorSnapshot { parallelism: vertex.parallelism, subtasks: Vec::new() });

@@ -54,8 +54,10 @@ pub enum CancelError {
 
 /// A subtask's name as Flink prints it: `<vertex> (<subtask + 1>/<parallelism>)`.
 pub fn task_name(job: &JobEntry, vertex: usize, subtask: usize) -> String {
-    let v = &job.record.graph.vertices[vertex];
-    format!("{} ({}/{})", v.name, subtask + 1, v.parallelism)
+    match job.record.graph.vertices.get(vertex) {
+        Some(v) => format!("{} ({}/{})", v.name, subtask + 1, v.parallelism),
+        None => format!("vertex {vertex} ({})", subtask + 1),
+    }
 }
 
 /// The TaskManagers holding a job's slots.
@@ -90,6 +92,11 @@ impl JobManager {
             let mut state = self.state();
             let location = state.taskmanagers.get(tm).map(|t| t.data_address.clone());
             let Some(job) = state.jobs.get_mut(job_id) else { return };
+            // A report from a graph that a rollback has just replaced (a redeploy's new graph,
+            // whose tasks are being cancelled) may name a vertex the job's graph no longer has.
+            if vertex >= job.record.graph.vertices.len() {
+                return;
+            }
             let Some(entry) = job.subtasks.get_mut(vertex).and_then(|v| v.get_mut(subtask as usize)) else { return };
             // Reports from a TaskManager that no longer runs the subtask are stale.
             if entry.taskmanager.as_deref() != Some(tm) || entry.attempt != attempt || entry.state.is_terminal() {

@@ -46,6 +46,8 @@ pub const HELD_MEMORY: &str = "weir.sink.held-memory-bytes";
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a restored writer may take to read back what it wrote.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a writer waits at its start to learn where its topic's partitions end.
+const END_OFFSETS_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long publishing a completed epoch may wait for the broker's acknowledgements.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -613,20 +615,40 @@ impl Seen {
     }
 }
 
-/// Where each partition of the sink's topic ends now (a lower bound: see
-/// [`fetched_high_watermark`]); empty if the broker cannot say, and a restore then reads the
-/// partitions from their start.
+/// Where each partition of the sink's topic ends now, as fetch responses report it (the high
+/// watermark, which is a record batch's end); empty if the broker does not say within a few
+/// seconds, and a restore then reads the partitions from their start.
+///
+/// Not ListOffsets: tansu 0.6 answers it with an offset inside the last batch, and a fetch from
+/// inside a batch skips to the next one, or returns nothing within the last batch, so a
+/// read-back starting there would miss records or never reach the end.
 fn end_offsets(spec: &KafkaSink) -> HashMap<i32, i64> {
     let topic = &spec.topic.topic;
     let ends = || -> Result<HashMap<i32, i64>, ConnectorError> {
-        let consumer: BaseConsumer =
-            client_config(&spec.topic, &[("group.id", "weir-sink-recovery")], false).create()?;
+        let consumer: BaseConsumer = client_config(&spec.topic, &[("group.id", "weir-sink-recovery")], false)
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "10")
+            .create()?;
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(15))?;
         let count = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+        let partitions = partition_ids(topic, count)?;
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::End)?;
+        }
+        consumer.assign(&tpl)?;
+        let deadline = Instant::now() + END_OFFSETS_TIMEOUT;
         let mut ends = HashMap::new();
-        for p in 0..partition_ids(topic, count)? {
-            let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(15))?;
-            ends.insert(p, high.max(0));
+        while ends.len() < partitions as usize {
+            if Instant::now() > deadline {
+                return Err(ConnectorError::Kafka(format!("no fetch response within {END_OFFSETS_TIMEOUT:?}")));
+            }
+            let _ = consumer.poll(Duration::from_millis(20));
+            for p in 0..partitions {
+                if let Some(high) = fetched_high_watermark(&consumer, topic, p) {
+                    ends.insert(p, high);
+                }
+            }
         }
         Ok(ends)
     };

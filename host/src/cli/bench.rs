@@ -14,7 +14,7 @@ use weir_wasm::cache::ComponentCache;
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("broker").args(["bootstrap_servers", "embedded_broker"])))]
 pub struct Args {
-    /// Events per run (default: 20 000 000; 60 000 000 with --upgrade, so the swap happens at
+    /// Events per run (default: 20 000 000; 150 000 000 with --upgrade, so the swap happens at
     /// full speed).
     #[arg(long)]
     events: Option<u64>,
@@ -123,7 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if args.upgrade {
-        super::bench_upgrade::run(&args.parallelism, args.events.unwrap_or(60_000_000))?;
+        super::bench_upgrade::run(&args.parallelism, args.events.unwrap_or(150_000_000))?;
         return Ok(ExitCode::SUCCESS);
     }
     let bytes = builtin::read_job(&args.job)?;

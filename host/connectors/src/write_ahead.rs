@@ -195,13 +195,6 @@ impl WriteAheadLog {
         taken
     }
 
-    /// Takes every epoch, sealed and open (the input has ended); the open one is sealed under
-    /// `writer` from `first_sequence`.
-    pub fn take_all(&mut self, writer: &str, first_sequence: u64) -> Vec<Epoch> {
-        self.seal(u64::MAX, writer, first_sequence);
-        self.take_through(u64::MAX)
-    }
-
     /// The sealed epochs, oldest first, to write into a checkpoint.
     pub fn sealed_mut(&mut self) -> impl Iterator<Item = &mut Epoch> {
         self.sealed.iter_mut()

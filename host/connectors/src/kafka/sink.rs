@@ -550,10 +550,11 @@ impl SinkWriter for KafkaWriter {
 
     fn finish(&mut self, timeout: Duration) -> Result<(), ConnectorError> {
         self.with_write_ahead(|this, wa| {
-            // The input has ended: no checkpoint will close the open epoch, so what is held is
-            // published now (Flink's sinks commit at the end of input the same way).
-            let epochs = wa.log.take_all(&wa.writer, wa.sequence + 1);
-            wa.sequence += epochs.iter().filter(|e| e.writer == wa.writer).map(|e| e.records).sum::<u64>();
+            // The input has ended: no checkpoint will close the open epoch (Flink would take a
+            // final checkpoint first; Weir takes none once tasks finish), so what is held is
+            // published now. README, "Exactly-once output", says what that leaves open.
+            wa.sequence += wa.log.seal(u64::MAX, &wa.writer, wa.sequence + 1);
+            let epochs = wa.log.take_through(u64::MAX);
             if epochs.is_empty() { Ok(()) } else { this.publish(epochs, None, wa) }
         })
         .unwrap_or(Ok(()))?;

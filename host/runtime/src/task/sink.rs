@@ -92,7 +92,7 @@ impl WriterTask<'_> {
                 tracing::warn!(
                     task = self.ctx.name(),
                     waited = ?COMPLETION_WAIT,
-                    "the input ended, but the checkpoint the sink's held records belong to did not complete;                      publishing them now"
+                    "the input ended, but the checkpoint the sink's held records belong to did not complete; publishing them now"
                 );
                 break;
             }

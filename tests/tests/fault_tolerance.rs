@@ -40,6 +40,23 @@ fn await_waiting_for_slots(cluster: &Cluster, job: &str, tasks: u64) {
     assert_eq!(overview["tasks"]["total"].as_u64(), Some(tasks), "{overview}");
 }
 
+/// The click-count job at p=2 (8 tasks) after its only TaskManager was killed: noticed
+/// (connection lost, or heartbeat timeout), restarted, and waiting for slots, with the lost
+/// TaskManager as the root exception.
+fn await_restart_after_the_kill(cluster: &Cluster, job: &str) {
+    let waiting = eventually(Duration::from_secs(20), || {
+        let o = cluster.job_overview(job);
+        (o["state"] == "RUNNING" && o["tasks"]["scheduled"] == 8).then_some(o)
+    });
+    assert!(waiting.is_some(), "{}", cluster.job_overview(job));
+    let exceptions = cluster.get(&format!("/jobs/{job}/exceptions")).json();
+    let root = exceptions["root-exception"].as_str().unwrap_or_default().to_string();
+    assert!(
+        root.contains("TaskManager with id") && (root.contains("no longer reachable") || root.contains("timed out")),
+        "{exceptions}"
+    );
+}
+
 /// A job killed with results in `output` that its checkpoint does not cover, and recovered.
 struct Recovered {
     _broker: Broker,
@@ -80,18 +97,7 @@ fn kill_after_results_past_the_checkpoint(extra: &[&str]) -> Recovered {
     cluster.kill_taskmanager(0);
     assert_eq!(cluster.checkpoints_completed(&job), 1, "the kill came before the next checkpoint");
 
-    // Noticed (connection lost, or heartbeat timeout), restarted, waiting for slots.
-    let waiting = eventually(Duration::from_secs(20), || {
-        let o = cluster.job_overview(&job);
-        (o["state"] == "RUNNING" && o["tasks"]["scheduled"] == 8).then_some(o)
-    });
-    assert!(waiting.is_some(), "{}", cluster.job_overview(&job));
-    let exceptions = cluster.get(&format!("/jobs/{job}/exceptions")).json();
-    let root = exceptions["root-exception"].as_str().unwrap_or_default().to_string();
-    assert!(
-        root.contains("TaskManager with id") && (root.contains("no longer reachable") || root.contains("timed out")),
-        "{exceptions}"
-    );
+    await_restart_after_the_kill(&cluster, &job);
     cluster.add_taskmanager(2);
     cluster.wait_for_state(&job, "RUNNING", Duration::from_secs(10));
     Recovered { _broker: broker, _generator: generator, bootstrap, cluster, job, covered, seen_at_kill }
@@ -131,18 +137,7 @@ fn a_killed_taskmanager_recovers_with_every_count_exact_and_written_once() {
     let at_kill = witness(&bootstrap, "output", 0, Duration::from_secs(5)).expect("output at the kill").len();
     assert_eq!(at_kill, published, "nothing past the checkpoint was published");
 
-    // Noticed (connection lost, or heartbeat timeout), restarted, waiting for slots.
-    let waiting = eventually(Duration::from_secs(20), || {
-        let o = cluster.job_overview(&job);
-        (o["state"] == "RUNNING" && o["tasks"]["scheduled"] == 8).then_some(o)
-    });
-    assert!(waiting.is_some(), "{}", cluster.job_overview(&job));
-    let exceptions = cluster.get(&format!("/jobs/{job}/exceptions")).json();
-    let root = exceptions["root-exception"].as_str().unwrap_or_default().to_string();
-    assert!(
-        root.contains("TaskManager with id") && (root.contains("no longer reachable") || root.contains("timed out")),
-        "{exceptions}"
-    );
+    await_restart_after_the_kill(&cluster, &job);
     cluster.add_taskmanager(2);
     cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
     // The restored writers published the checkpoint's held results again — all found there.

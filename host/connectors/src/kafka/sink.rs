@@ -616,6 +616,19 @@ impl Seen {
     }
 }
 
+/// A consumer of the sink's topic for a writer's own reads (no commits, `extra` set), and the
+/// number of partitions the broker reports for the topic.
+fn recovery_consumer(spec: &KafkaSink, extra: (&str, &str)) -> Result<(BaseConsumer, i32), ConnectorError> {
+    let topic = &spec.topic.topic;
+    let consumer: BaseConsumer = client_config(&spec.topic, &[("group.id", "weir-sink-recovery")], false)
+        .set("enable.auto.commit", "false")
+        .set(extra.0, extra.1)
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(15))?;
+    let count = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+    Ok((consumer, partition_ids(topic, count)?))
+}
+
 /// Where each partition of the sink's topic ends now, as fetch responses report it (the high
 /// watermark, which is a record batch's end); empty if the broker does not say within a few
 /// seconds, and a restore then reads the partitions from their start.
@@ -626,13 +639,7 @@ impl Seen {
 fn end_offsets(spec: &KafkaSink) -> HashMap<i32, i64> {
     let topic = &spec.topic.topic;
     let ends = || -> Result<HashMap<i32, i64>, ConnectorError> {
-        let consumer: BaseConsumer = client_config(&spec.topic, &[("group.id", "weir-sink-recovery")], false)
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "10")
-            .create()?;
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(15))?;
-        let count = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
-        let partitions = partition_ids(topic, count)?;
+        let (consumer, partitions) = recovery_consumer(spec, ("fetch.wait.max.ms", "10"))?;
         let mut tpl = TopicPartitionList::new();
         for p in 0..partitions {
             tpl.add_partition_offset(topic, p, Offset::End)?;
@@ -663,13 +670,7 @@ fn end_offsets(spec: &KafkaSink) -> HashMap<i32, i64> {
 /// end, marking in `seen` the identities and sequence numbers of the records found.
 fn read_back(spec: &KafkaSink, from: &HashMap<i32, i64>, seen: &mut Seen) -> Result<(), ConnectorError> {
     let topic = &spec.topic.topic;
-    let consumer: BaseConsumer = client_config(&spec.topic, &[("group.id", "weir-sink-recovery")], false)
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(15))?;
-    let count = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
-    let partitions = partition_ids(topic, count)?;
+    let (consumer, partitions) = recovery_consumer(spec, ("enable.partition.eof", "false"))?;
     let mut tpl = TopicPartitionList::new();
     let mut positions: HashMap<i32, i64> = HashMap::new();
     let mut ends: HashMap<i32, Option<i64>> = HashMap::new();

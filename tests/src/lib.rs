@@ -481,6 +481,16 @@ impl Cluster {
         std::fs::read_to_string(self.dir.path().join(format!("taskmanager-{n}.log"))).unwrap_or_default()
     }
 
+    /// The process id of the JobManager (0 if it is stopped).
+    pub fn jobmanager_pid(&self) -> u32 {
+        self.jobmanager.as_ref().map(WeirProcess::pid).unwrap_or(0)
+    }
+
+    /// The process id of the `index`-th running TaskManager.
+    pub fn taskmanager_pid(&self, index: usize) -> u32 {
+        self.taskmanagers[index].pid()
+    }
+
     /// The REST API's URL of `path` (HTTPS on a secured cluster).
     pub fn url(&self, path: &str) -> String {
         let scheme = if self.security.is_some() { "https" } else { "http" };
@@ -758,6 +768,15 @@ fn window_start(w: i64) -> String {
 
 /// The playground's six pages.
 pub const PAGES: [&str; 6] = ["/help", "/index", "/shop", "/jobs", "/about", "/news"];
+
+/// The resident memory of process `pid` (`VmRSS` in `/proc/<pid>/status`), in bytes; `None`
+/// once the process is gone.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
 
 /// Copies the built guest component `name` (for example `click_event_count_v2`) into `dir` as
 /// `file`, as a user holds a component file; returns its path.

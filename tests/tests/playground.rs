@@ -5,6 +5,40 @@ use std::time::Duration;
 
 use weir_tests::*;
 
+/// The addresses this machine's TCP sockets listen on at `port` (from /proc/net/tcp and tcp6).
+fn listening_addresses(port: u16) -> Vec<std::net::IpAddr> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEXADDR:HEXPORT; state 0A is LISTEN.
+            let (Some(local), Some("0A")) = (fields.get(1), fields.get(3).copied()) else { continue };
+            let Some((address, p)) = local.split_once(':') else { continue };
+            if u16::from_str_radix(p, 16).ok() != Some(port) {
+                continue;
+            }
+            // The kernel prints each 32-bit word of the address in host (little-endian) order.
+            let bytes: Vec<u8> = (0..address.len() / 2)
+                .filter_map(|i| u8::from_str_radix(&address[2 * i..2 * i + 2], 16).ok())
+                .collect::<Vec<_>>()
+                .chunks(4)
+                .flat_map(|word| word.iter().rev().copied().collect::<Vec<_>>())
+                .collect();
+            match bytes.len() {
+                4 => found.push(std::net::IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]])),
+                16 => {
+                    let mut octets = [0u8; 16];
+                    octets.copy_from_slice(&bytes);
+                    found.push(std::net::IpAddr::from(octets));
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
 /// README "The two commands": `weir playground` brings up broker, cluster, generator and job,
 /// whose windows are in `output` once each at 1000; Ctrl-C stops all of it.
 #[test]
@@ -46,6 +80,12 @@ fn the_playground_runs_the_job_and_stops_cleanly() {
     let jobs = curl(&[&format!("http://127.0.0.1:{rest}/jobs/overview")]).json();
     assert_eq!(jobs["jobs"][0]["name"], "Click Event Count");
     assert_eq!(jobs["jobs"][0]["state"], "RUNNING");
+
+    // Everything it listens on is this machine's only: the REST API runs any component it is sent.
+    for port in [kafka, rest, rpc] {
+        let addresses = listening_addresses(port);
+        assert!(!addresses.is_empty() && addresses.iter().all(|a| a.is_loopback()), "port {port}: {addresses:?}");
+    }
 
     // The job runs on while it is read: windows 0 to at least 1, each once, every page at 1000.
     read_windows(&format!("127.0.0.1:{kafka}"), "output", Windows::at_least(2), Duration::from_secs(60))

@@ -11,7 +11,7 @@ use weir_wasm::cache::ComponentCache;
 
 fn cluster() -> MiniCluster {
     // Tight limits keep the loop and memory-bomb cases quick.
-    let limits = Limits { memory_bytes: 64 << 20, call_time: Duration::from_secs(1) };
+    let limits = Limits { memory_bytes: 64 << 20, call_time: Duration::from_secs(1), ..Limits::default() };
     MiniCluster::new(limits, ComponentCache::disabled()).expect("a mini cluster")
 }
 

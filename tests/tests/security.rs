@@ -8,25 +8,82 @@ use std::time::Duration;
 
 use weir_tests::*;
 
-/// The GET and write routes a stranger tries: every one answers 401 without the token.
-fn protected_routes(job: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("GET", "/overview".into()),
-        ("GET", "/config".into()),
-        ("GET", "/jobs/overview".into()),
-        ("GET", format!("/jobs/{job}")),
-        ("GET", format!("/jobs/{job}/checkpoints")),
-        ("GET", "/taskmanagers".into()),
-        ("GET", "/jobmanager/config".into()),
-        ("GET", "/jars".into()),
-        ("GET", "/metrics".into()),
-        ("GET", "/v1/overview".into()),
-        ("POST", "/jars/upload".into()),
-        ("POST", format!("/jobs/{job}/savepoints")),
-        ("POST", "/savepoint-disposal".into()),
-        ("PATCH", format!("/jobs/{job}?mode=cancel")),
-        ("DELETE", "/jars/x_ClickCountJob.jar".into()),
-    ]
+/// Every path the REST API routes, taken from its router (`weir_rest::api_paths`, with and
+/// without `/v1`), with the parameters filled in: the running job's id, made-up others.
+fn every_route(job: &str) -> Vec<String> {
+    weir_rest::api_paths()
+        .iter()
+        .map(|path| {
+            let mut filled = String::new();
+            let mut rest = path.as_str();
+            while let Some((before, after)) = rest.split_once('{') {
+                let (name, after) = after.split_once('}').expect("a closed parameter");
+                filled.push_str(before);
+                filled.push_str(match name {
+                    "jobid" => job,
+                    "vertexid" | "triggerid" => "0123456789abcdef0123456789abcdef",
+                    _ => "0",
+                });
+                rest = after;
+            }
+            filled + rest
+        })
+        .collect()
+}
+
+/// Sends `method` to every URL in one curl run (a config file of URLs), with `headers`; returns
+/// each URL's status.
+fn statuses(ca: &str, method: &str, headers: &[&str], urls: &[String], dir: &std::path::Path) -> Vec<(String, u16)> {
+    let config = dir.join(format!("urls-{method}-{}.curl", headers.len()));
+    let body: String = urls.iter().map(|u| format!("url = \"{u}\"\noutput = \"/dev/null\"\n")).collect();
+    std::fs::write(&config, body).expect("write the curl config");
+    let mut command = std::process::Command::new("curl");
+    command.args(["-s", "--cacert", ca, "-X", method, "-w", "%{http_code} %{url_effective}\\n", "-K"]).arg(&config);
+    for header in headers {
+        command.args(["-H", header]);
+    }
+    let out = command.output().expect("curl is installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let answers: Vec<(String, u16)> = text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(code, url)| (url.to_string(), code.parse().unwrap_or(0)))
+        .collect();
+    assert_eq!(answers.len(), urls.len(), "{method}: {text}");
+    answers
+}
+
+/// Walks every route of the router as a stranger (no token, a wrong one) with every method:
+/// each answers 401, or 404 for a method the route does not have, and every path answers 401 to
+/// some method; with the token, no GET answers 401.
+fn walk_every_route(cluster: &Cluster, job: &str) {
+    let security = cluster.security.clone().expect("a secured cluster");
+    let ca = security.ca.to_str().expect("utf-8");
+    let paths = every_route(job);
+    assert!(paths.len() > 100 && paths.iter().any(|p| p.starts_with("/v1/jobs/")), "{paths:?}");
+    let urls: Vec<String> = paths.iter().map(|p| cluster.url(p)).collect();
+    let token = format!("Authorization: Bearer {}", security.token);
+    for stranger in [&[][..], &["Authorization: Bearer not-the-token"][..]] {
+        let mut refused = std::collections::BTreeSet::new();
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            for (url, status) in statuses(ca, method, stranger, &urls, cluster.dir.path()) {
+                assert!(status == 401 || status == 404, "{method} {url} with {stranger:?} answered {status}");
+                if status == 401 {
+                    refused.insert(url);
+                }
+            }
+        }
+        let open: Vec<&String> = urls.iter().filter(|u| !refused.contains(*u)).collect();
+        assert!(open.is_empty(), "routes no method of which asked for the token: {open:?}");
+    }
+    for (url, status) in statuses(ca, "GET", &[&token], &urls, cluster.dir.path()) {
+        assert_ne!(status, 401, "GET {url} with the token");
+    }
+    // The refusal in Flink's error shape.
+    let answer = curl(&["--cacert", ca, "-X", "PATCH", &cluster.url(&format!("/jobs/{job}?mode=cancel"))]);
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    let errors = answer.json()["errors"][0].as_str().unwrap_or_default().to_string();
+    assert!(errors.starts_with("Unauthorized: no bearer token was sent"), "{errors}");
 }
 
 /// README "Securing a cluster": with everything on, the walkthrough works — the CLI submits a job
@@ -71,29 +128,17 @@ fn a_secured_cluster_runs_the_walkthrough_and_refuses_requests_without_the_token
     // the other TaskManager, over mutual TLS. All of them arrive, each window once.
     read_windows(&bootstrap, "output", Windows::exactly(5), Duration::from_secs(90)).expect("exact output");
 
-    // A stranger: the CA trusted (so TLS itself is not what refuses), no token or a wrong one.
+    // A stranger: the CA trusted (so TLS itself is not what refuses), no token or a wrong one,
+    // on every route the router has.
+    walk_every_route(&cluster, &job);
     let ca = security.ca.to_str().expect("utf-8");
-    for (method, path) in protected_routes(&job) {
-        let url = cluster.url(&path);
-        for authorization in [None, Some("Authorization: Bearer not-the-token")] {
-            let mut args = vec!["--cacert", ca, "-X", method];
-            if let Some(header) = authorization {
-                args.extend(["-H", header]);
-            }
-            args.push(&url);
-            let answer = curl(&args);
-            assert_eq!(answer.status, 401, "{method} {path} with {authorization:?}: {}", answer.body);
-            let errors = answer.json()["errors"][0].as_str().unwrap_or_default().to_string();
-            assert!(errors.starts_with("Unauthorized:"), "{method} {path}: {errors}");
-        }
-    }
     // The web UI's files load without it (the page then asks for the token).
     for path in ["/", "/web/app.js", "/web/style.css"] {
         assert_eq!(curl(&["--cacert", ca, &cluster.url(path)]).status, 200, "{path}");
     }
     // Plain HTTP to the HTTPS port gets no HTTP answer.
     let plain = curl(&["--max-time", "10", &format!("http://127.0.0.1:{}/overview", cluster.rest_port)]);
-    assert_ne!(plain.status, 200, "{plain:?}");
+    assert_eq!(plain.status, 0, "plain HTTP to the TLS port got an HTTP answer: {plain:?}");
     // The job is untouched by all of that.
     assert_eq!(cluster.job_overview(&job)["state"], "RUNNING");
     // The CLI without the token: Flink's failure block naming the refusal.
@@ -213,4 +258,47 @@ fn uploads_past_the_compile_budget_are_refused_and_not_stored() {
         "more than the limit of 100 (weir.component.max-functions): refused before compiling",
     );
     refuse("-Dweir.component.compile-timeout=1 ms", "was not compiled within 0.001 s (weir.component.compile-timeout");
+}
+
+/// README "Securing a cluster", safe defaults: a page on another site cannot make a browser upload
+/// or run anything (403 naming `web.access-control-allow-origin`, no CORS headers), the API's own
+/// origin (the web UI) can; `*` restores Flink's any-origin CORS. Secret `-D` options are masked in
+/// `/jobmanager/environment`, and a JobManager listening beyond loopback with no token or mutual
+/// TLS says so in its log.
+#[test]
+fn cross_origin_writes_are_refused_and_secrets_masked_by_default() {
+    let cluster = Cluster::start_with(1, 1, &["-Ds3.secret-key=hunter2-secret"]);
+    let jar = click_count_jar(cluster.dir.path());
+    let form = format!("jarfile=@{}", jar.display());
+    let upload = |origin: &str| {
+        let header = format!("Origin: {origin}");
+        curl(&["-i", "-X", "POST", "-H", "Expect:", "-H", &header, "-F", &form, &cluster.url("/jars/upload")])
+    };
+    let evil = upload("http://evil.example");
+    assert_eq!(evil.status, 403, "{}", evil.body);
+    assert!(evil.body.contains("web.access-control-allow-origin"), "{}", evil.body);
+    assert!(!evil.body.to_ascii_lowercase().contains("access-control-allow-origin:"), "{}", evil.body);
+    assert_eq!(cluster.get("/jars").json()["files"].as_array().map(Vec::len), Some(0), "nothing was stored");
+    // Reading is not refused, but answers carry no CORS headers, so the other site cannot read them.
+    let read = curl(&["-i", "-H", "Origin: http://evil.example", &cluster.url("/overview")]);
+    assert_eq!(read.status, 200);
+    assert!(!read.body.to_ascii_lowercase().contains("access-control-allow-origin"), "{}", read.body);
+    // The API's own origin, as the web UI sends it.
+    let own = upload(&format!("http://127.0.0.1:{}", cluster.rest_port));
+    assert_eq!(own.status, 200, "{}", own.body);
+
+    let environment = cluster.get("/jobmanager/environment").body;
+    assert!(!environment.contains("hunter2") && environment.contains("s3.secret-key=******"), "{environment}");
+    let log = cluster.jobmanager_log();
+    assert!(log.contains("the REST API listens beyond this machine without a token"), "{log}");
+    assert!(log.contains("the RPC port listens beyond this machine without mutual TLS"), "{log}");
+
+    // Flink's default, when asked for.
+    let open = Cluster::start_with(0, 1, &["-Dweb.access-control-allow-origin=*", "-Drest.bind-address=127.0.0.1"]);
+    let header = "Origin: http://evil.example";
+    let answer = curl(&["-i", "-X", "POST", "-H", "Expect:", "-H", header, "-F", &form, &open.url("/jars/upload")]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.to_ascii_lowercase().contains("access-control-allow-origin: *"), "{}", answer.body);
+    let log = open.jobmanager_log();
+    assert!(!log.contains("the REST API listens beyond this machine"), "{log}");
 }

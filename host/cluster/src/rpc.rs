@@ -18,6 +18,13 @@ use weir_core::jobgraph::{Id, JobGraph};
 /// the receiver alike (a corrupt or hostile peer).
 const MESSAGE: Framing = Framing::new("an RPC message's length", Prefix::U32Be, 256 << 20);
 
+/// A registration, the first message on a connection: small, so a peer that has not registered
+/// cannot make the JobManager hold much.
+const REGISTRATION: Framing = Framing::new("a registration's length", Prefix::U32Be, 64 << 10);
+
+/// The longest TaskManager ID or data address a registration may carry, in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+
 /// How long a peer may take over the TLS handshake of the control channel.
 pub const HANDSHAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -352,16 +359,55 @@ pub async fn write<T: Serialize>(out: &mut (impl AsyncWriteExt + Unpin), message
 /// limit is refused before anything is allocated for it, and the buffer grows only as the
 /// message arrives.
 pub async fn read<T: DeserializeOwned>(input: &mut (impl AsyncReadExt + Unpin)) -> Result<Option<T>, RpcError> {
+    read_framed(input, MESSAGE).await
+}
+
+/// Reads a connection's first message, a registration, within its smaller limit (64 KiB).
+pub async fn read_registration(input: &mut (impl AsyncReadExt + Unpin)) -> Result<Option<ToJobManager>, RpcError> {
+    read_framed(input, REGISTRATION).await
+}
+
+/// Checks a registration's fields: an ID of printable ASCII, a `host:port` data address, both
+/// at most [`MAX_NAME_BYTES`], and between 1 and `max_slots` slots
+/// (`weir.jobmanager.max-slots-per-taskmanager`).
+pub fn check_registration(id: &str, data_address: &str, slots: u32, max_slots: u32) -> Result<(), String> {
+    let printable = |s: &str| s.bytes().all(|b| b.is_ascii_graphic());
+    if id.is_empty() || id.len() > MAX_NAME_BYTES || !printable(id) {
+        return Err(format!("a TaskManager ID must be 1 to {MAX_NAME_BYTES} printable ASCII characters"));
+    }
+    let port = data_address.rsplit_once(':').map(|(host, port)| (host, port.parse::<u16>()));
+    if data_address.len() > MAX_NAME_BYTES
+        || !printable(data_address)
+        || !matches!(port, Some((host, Ok(_))) if !host.is_empty())
+    {
+        return Err(format!("a TaskManager's data address must be host:port, at most {MAX_NAME_BYTES} characters"));
+    }
+    if slots == 0 {
+        return Err("a TaskManager needs at least one slot".into());
+    }
+    if slots > max_slots {
+        return Err(format!(
+            "a TaskManager may offer at most {max_slots} slots, not {slots} (weir.jobmanager.max-slots-per-taskmanager)"
+        ));
+    }
+    Ok(())
+}
+
+/// Reads one message within `framing`'s limit.
+async fn read_framed<T: DeserializeOwned>(
+    input: &mut (impl AsyncReadExt + Unpin),
+    framing: Framing,
+) -> Result<Option<T>, RpcError> {
     let mut header = [0u8; 4];
     match input.read_exact(&mut header).await {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e.into()),
     }
-    let len = MESSAGE.length(&header)?;
+    let len = framing.length(&header)?;
     let mut bytes = Vec::with_capacity(len.min(framing::READ_AHEAD));
     (&mut *input).take(len as u64).read_to_end(&mut bytes).await?;
-    MESSAGE.complete(len, bytes.len())?;
+    framing.complete(len, bytes.len())?;
     Ok(Some(serde_json::from_slice(&bytes)?))
 }
 
@@ -395,6 +441,36 @@ mod tests {
         assert!(matches!(back, Some(ToTaskManager::Registered)));
         // A closed connection between messages is the end, not an error.
         assert!(read::<ToTaskManager>(&mut &[][..]).await.unwrap().is_none());
+    }
+
+    #[test]
+    fn registrations_are_checked_field_by_field() {
+        assert_eq!(check_registration("127.0.0.1:6121-ab12cd", "127.0.0.1:6121", 4, 1024), Ok(()));
+        let refused = |id: &str, address: &str, slots: u32| check_registration(id, address, slots, 1024).unwrap_err();
+        assert!(refused("tm", "127.0.0.1:6121", u32::MAX).contains("weir.jobmanager.max-slots-per-taskmanager"));
+        assert!(refused("tm", "127.0.0.1:6121", 0).contains("at least one slot"));
+        assert!(refused("", "127.0.0.1:6121", 1).contains("ID"));
+        assert!(refused(&"x".repeat(MAX_NAME_BYTES + 1), "h:1", 1).contains("ID"));
+        assert!(refused("tm\n", "h:1", 1).contains("ID"));
+        for address in ["nowhere", ":1", "h:99999", "h:port", "h :1"] {
+            assert!(refused("tm", address, 1).contains("data address"), "{address}");
+        }
+    }
+
+    #[tokio::test]
+    async fn registrations_are_read_within_their_small_limit() {
+        let register = ToJobManager::Register {
+            id: "tm".into(),
+            data_address: "h:1".into(),
+            slots: u32::MAX,
+            hardware: Hardware::default(),
+        };
+        let mut out = Vec::new();
+        write(&mut out, &register).await.unwrap();
+        assert!(matches!(read_registration(&mut &out[..]).await, Ok(Some(ToJobManager::Register { .. }))));
+        let declared = [0x00, 0x01, 0x00, 0x01, b'{'];
+        let error = read_registration(&mut &declared[..]).await.unwrap_err();
+        assert!(matches!(error, RpcError::Framing(FramingError::TooLarge { .. })), "{error:?}");
     }
 
     #[tokio::test]

@@ -49,6 +49,10 @@ pub mod keys {
     pub const SAVEPOINTS_DIR: [&str; 2] = ["execution.checkpointing.savepoint-dir", "state.savepoints.dir"];
     /// Where the JobManager keeps jars, job graphs and history (Weir's own key).
     pub const JOBMANAGER_DATA_DIR: &str = "weir.jobmanager.data-dir";
+    /// The browser origins allowed to use the REST API from other sites (Flink's key; Flink's
+    /// default is `*`). Weir's default is none: cross-origin requests get no CORS headers and
+    /// state-changing ones are refused. `*` allows any origin; a comma-separated list allows those.
+    pub const WEB_ACCESS_CONTROL_ALLOW_ORIGIN: &str = "web.access-control-allow-origin";
     /// How often the web UI refreshes (reported by `/config`).
     pub const WEB_REFRESH_INTERVAL: &str = "web.refresh-interval";
     /// Where a process writes its log files (Flink's `env.log.dir`).
@@ -61,6 +65,62 @@ pub mod keys {
     pub const COMPONENT_MAX_FUNCTIONS: &str = "weir.component.max-functions";
     /// How long compiling an uploaded component may take (Weir's key).
     pub const COMPONENT_COMPILE_TIMEOUT: &str = "weir.component.compile-timeout";
+    /// The most one guest instance may hold in linear memories and tables together (Weir's key;
+    /// default `256 mb`; a table element counts 8 bytes).
+    pub const WASM_MEMORY_LIMIT: &str = "weir.wasm.memory-limit";
+    /// How long one call into a guest may compute, WASI waits included and `time.sleep` and
+    /// backpressure excluded (Weir's key; default `10 s`).
+    pub const WASM_CALL_TIMEOUT: &str = "weir.wasm.call-timeout";
+    /// How long a job's `plan` may take on the JobManager, wall-clock (Weir's key; default `30 s`).
+    pub const WASM_PLAN_TIMEOUT: &str = "weir.wasm.plan-timeout";
+    /// How many plans the JobManager runs at once (Weir's key; default 2).
+    pub const WASM_PLAN_WORKERS: &str = "weir.wasm.plan-workers";
+    /// How many plans may wait for a worker before more are refused with 503 (Weir's key;
+    /// default 16).
+    pub const WASM_PLAN_QUEUE: &str = "weir.wasm.plan-queue";
+    /// The most linear memories one guest instance may create (Weir's key; default 16).
+    pub const WASM_MAX_MEMORIES: &str = "weir.wasm.max-memories";
+    /// The most tables one guest instance may create (Weir's key; default 64).
+    pub const WASM_MAX_TABLES: &str = "weir.wasm.max-tables";
+    /// The most core module instances one guest instance may create (Weir's key; default 256).
+    pub const WASM_MAX_INSTANCES: &str = "weir.wasm.max-instances";
+    /// The most elements one guest table may grow to (Weir's key; default 1048576).
+    pub const WASM_MAX_TABLE_ELEMENTS: &str = "weir.wasm.max-table-elements";
+    /// The most native stack a guest's WebAssembly may use (Weir's key; default `512 kb`).
+    pub const WASM_STACK_SIZE: &str = "weir.wasm.stack-size";
+    /// The longest guest log message or output line kept, in bytes; longer ones are cut with a
+    /// marker (16384 by default).
+    pub const GUEST_LOG_MAX_MESSAGE_SIZE: &str = "weir.guest.log.max-message-size";
+    /// Guest log messages and output lines per second per subtask; more are dropped and counted
+    /// in a periodic "N messages dropped" line (1000 by default).
+    pub const GUEST_LOG_MAX_RATE: &str = "weir.guest.log.max-lines-per-second";
+    /// The longest failure message a guest call reports, in bytes; longer ones are cut with a
+    /// marker, never dropped (65536 by default).
+    pub const GUEST_MAX_FAILURE_MESSAGE_SIZE: &str = "weir.guest.max-failure-message-size";
+    /// The longest metric name a guest may register, in bytes (256 by default).
+    pub const GUEST_METRICS_MAX_NAME_LENGTH: &str = "weir.guest.metrics.max-name-length";
+    /// The most metrics one operator subtask may register (256 by default).
+    pub const GUEST_METRICS_MAX_COUNT: &str = "weir.guest.metrics.max-count";
+    /// The most timers one subtask may hold (1000000 by default).
+    pub const GUEST_TIMERS_MAX_COUNT: &str = "weir.guest.timers.max-count";
+    /// The longest timer namespace, in bytes (1024 by default).
+    pub const GUEST_TIMERS_MAX_NAMESPACE_SIZE: &str = "weir.guest.timers.max-namespace-size";
+    /// The bytes of keys and namespaces the timers of one subtask may hold (134217728 by default).
+    pub const GUEST_TIMERS_MAX_BYTES: &str = "weir.guest.timers.max-bytes";
+    /// The longest keyed-state key, namespace or map key, in bytes (65536 by default).
+    pub const GUEST_STATE_MAX_KEY_SIZE: &str = "weir.guest.state.max-key-size";
+    /// The largest keyed-state value, in bytes (16777216 by default).
+    pub const GUEST_STATE_MAX_VALUE_SIZE: &str = "weir.guest.state.max-value-size";
+    /// The largest record batch a guest may emit in one `collector.emit`, in bytes (16777216 by
+    /// default).
+    pub const GUEST_EMIT_MAX_BATCH_SIZE: &str = "weir.guest.emit.max-batch-size";
+    /// The most operators a job's plan may declare (1000 by default).
+    pub const PLAN_MAX_OPERATORS: &str = "weir.plan.max-operators";
+    /// The most subtasks a job may have: its vertices' parallelism added up (10000 by default).
+    pub const PLAN_MAX_SUBTASKS: &str = "weir.plan.max-subtasks";
+    /// The longest string in a plan (a name, uid, function, config, topic or property), in
+    /// bytes (65536 by default).
+    pub const PLAN_MAX_STRING_SIZE: &str = "weir.plan.max-string-size";
     /// Mutual TLS between the cluster's processes (`false` by default).
     pub const SSL_INTERNAL_ENABLED: &str = "security.ssl.internal.enabled";
     /// The internal keystore: a PEM file with this process's certificate chain and key.
@@ -88,6 +148,24 @@ pub mod keys {
     pub const S3_PATH_STYLE_ACCESS: &str = "s3.path.style.access";
     /// The S3 region (or `AWS_REGION`/`AWS_DEFAULT_REGION`; `us-east-1` by default).
     pub const S3_REGION: &str = "s3.region";
+    /// The Kafka brokers jobs may name, comma-separated `host:port` (default: any, as Flink;
+    /// the playground: its own broker). Checked when a job is submitted.
+    pub const KAFKA_ALLOWED_BROKERS: &str = "weir.kafka.allowed-brokers";
+    /// The prefix of Kafka client properties the cluster adds to every client it makes, over a
+    /// job's own (`weir.kafka.client.security.protocol`, `…sasl.password`; default: none): the
+    /// one place credentials come from.
+    pub const KAFKA_CLIENT_PREFIX: &str = "weir.kafka.client.";
+    /// The most task slots the JobManager accepts from one TaskManager's registration (default 1024).
+    pub const JOBMANAGER_MAX_SLOTS_PER_TASKMANAGER: &str = "weir.jobmanager.max-slots-per-taskmanager";
+    /// How long a connection to the RPC port may take to register (default 10 s).
+    pub const JOBMANAGER_REGISTRATION_TIMEOUT: &str = "weir.jobmanager.registration-timeout";
+    /// The most connections the RPC port holds at once, registered or not (default 256).
+    pub const JOBMANAGER_RPC_MAX_CONNECTIONS: &str = "weir.jobmanager.rpc.max-connections";
+    /// The most data connections a TaskManager's data server holds at once (default 2048).
+    pub const TASKMANAGER_DATA_MAX_CONNECTIONS: &str = "weir.taskmanager.data.max-connections";
+    /// How long a data connection may take to name its channel, TLS handshake included
+    /// (default 10 s).
+    pub const TASKMANAGER_DATA_HANDSHAKE_TIMEOUT: &str = "weir.taskmanager.data.handshake-timeout";
 }
 
 /// Why the configuration could not be read.
@@ -174,6 +252,24 @@ fn scalar(yaml: &Yaml) -> Option<String> {
         Yaml::Boolean(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// Parses a memory size as Flink writes them: bytes, or a number with a unit (`b`, `k`/`kb`,
+/// `m`/`mb`, `g`/`gb`, `t`/`tb`, any case, also Flink's `kibibytes` and the like).
+pub fn parse_memory_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "bytes" => 0,
+        "k" | "kb" | "kibibytes" => 10,
+        "m" | "mb" | "mebibytes" => 20,
+        "g" | "gb" | "gibibytes" => 30,
+        "t" | "tb" | "tebibytes" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
 }
 
 /// Parses a duration as Flink writes them: `1000` (in `default_unit`), `500 ms`, `10 s`,
@@ -293,6 +389,19 @@ impl Configuration {
         }
     }
 
+    /// A size in bytes as Flink writes memory sizes (`268435456`, `256 mb`, `256m`, `1 gb`,
+    /// `512 kb`), or `default` when unset.
+    pub fn get_memory_size(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => parse_memory_size(v).ok_or_else(|| ConfigError::Value {
+                key: key.to_string(),
+                value: v.to_string(),
+                expected: "a memory size such as 268435456, 256 mb or 1 gb",
+            }),
+        }
+    }
+
     /// A boolean (`true`/`false`, any case), or `default` when unset.
     pub fn get_bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
         match self.get(key).map(str::trim) {
@@ -344,6 +453,24 @@ impl Configuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_sizes_read_as_flink_writes_them() {
+        assert_eq!(parse_memory_size("268435456"), Some(256 << 20));
+        assert_eq!(parse_memory_size("256 mb"), Some(256 << 20));
+        assert_eq!(parse_memory_size("256m"), Some(256 << 20));
+        assert_eq!(parse_memory_size("1 GB"), Some(1 << 30));
+        assert_eq!(parse_memory_size("512 kb"), Some(512 << 10));
+        assert_eq!(parse_memory_size("lots"), None);
+        assert_eq!(parse_memory_size("1 parsec"), None);
+        assert_eq!(parse_memory_size("99999999999999 tb"), None, "overflow is an error, not a wrap");
+        let mut config = Configuration::default();
+        config.set(keys::WASM_MEMORY_LIMIT, "1 gb");
+        assert_eq!(config.get_memory_size(keys::WASM_MEMORY_LIMIT, 0).unwrap(), 1 << 30);
+        config.set(keys::WASM_MEMORY_LIMIT, "a lot");
+        let error = config.get_memory_size(keys::WASM_MEMORY_LIMIT, 0).unwrap_err().to_string();
+        assert!(error.contains(keys::WASM_MEMORY_LIMIT), "{error}");
+    }
 
     #[test]
     fn reads_the_playgrounds_flink_conf_and_nested_config_yaml() {

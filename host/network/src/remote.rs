@@ -172,6 +172,35 @@ impl ChannelRegistry {
     }
 }
 
+/// What a data server lets peers hold: connections are capped, and one that has not named its
+/// channel (TLS handshake included) by the deadline is closed.
+#[derive(Clone, Copy, Debug)]
+pub struct DataLimits {
+    /// The most connections open at once (`weir.taskmanager.data.max-connections`); beyond,
+    /// new ones are closed at once.
+    pub max_connections: usize,
+    /// How long a connection may take to name its channel
+    /// (`weir.taskmanager.data.handshake-timeout`).
+    pub handshake_timeout: Duration,
+}
+
+impl Default for DataLimits {
+    /// 2048 connections (a TaskManager receiving a job of parallelism 32 with two hash edges
+    /// from other hosts holds some 2000), 10 s to name the channel.
+    fn default() -> Self {
+        DataLimits { max_connections: 2048, handshake_timeout: HANDSHAKE_WAIT }
+    }
+}
+
+/// Counts a connection while its thread lives.
+struct ConnectionSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// A TaskManager's data server: accepts channel connections from other hosts.
 pub struct DataServer {
     address: String,
@@ -182,24 +211,59 @@ impl DataServer {
     /// Listens on `bind` and advertises `host` with the bound port; with `tls`, only peers with a
     /// certificate of the cluster are served.
     pub fn start(bind: &str, host: &str, tls: Option<InternalTls>) -> io::Result<DataServer> {
+        DataServer::start_limited(bind, host, tls, DataLimits::default())
+    }
+
+    /// [`DataServer::start`] with `limits` on what peers may hold.
+    pub fn start_limited(
+        bind: &str,
+        host: &str,
+        tls: Option<InternalTls>,
+        limits: DataLimits,
+    ) -> io::Result<DataServer> {
         let listener = TcpListener::bind(bind)?;
+        let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let port = listener.local_addr()?.port();
         let registry = ChannelRegistry::default();
         let accept_registry = registry.clone();
         std::thread::Builder::new().name("data-server".into()).spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
+                // Counted before its thread starts: a flood of connections is refused here,
+                // never given a thread each.
+                if open.fetch_add(1, std::sync::atomic::Ordering::AcqRel) >= limits.max_connections {
+                    open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                    tracing::warn!(
+                        %peer,
+                        limit = limits.max_connections,
+                        "refused a data connection: {} are open (weir.taskmanager.data.max-connections)",
+                        limits.max_connections
+                    );
+                    continue;
+                }
+                let slot = ConnectionSlot(open.clone());
                 let registry = accept_registry.clone();
                 let tls = tls.clone();
                 let spawned = std::thread::Builder::new().name("data-in".into()).spawn(move || {
+                    let _slot = slot;
                     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-                    let input = match secure(stream, tls.as_ref()) {
-                        Ok(input) => input,
+                    let deadline = Instant::now() + limits.handshake_timeout;
+                    let socket = match stream.try_clone() {
+                        Ok(socket) => socket,
                         Err(error) => {
-                            tracing::warn!(%peer, %error, "refused a data connection: no valid certificate of this cluster");
+                            tracing::warn!(%peer, %error, "cannot serve a data connection");
                             return;
                         }
                     };
+                    let input = match secure(stream, tls.as_ref(), limits.handshake_timeout) {
+                        Ok(input) => input,
+                        Err(error) => {
+                            tracing::warn!(%peer, %error, "refused a data connection: no valid certificate of this cluster, or no handshake in time");
+                            return;
+                        }
+                    };
+                    let input = Deadline { inner: input, socket, deadline: Some(deadline) };
                     if let Err(error) = receive(input, &registry) {
                         tracing::debug!(%peer, %error, "incoming channel closed");
                     }
@@ -225,20 +289,59 @@ impl DataServer {
 
 /// The reading side of an accepted connection: with `tls`, after a handshake in which the peer
 /// showed a certificate of the cluster.
-fn secure(stream: TcpStream, tls: Option<&InternalTls>) -> io::Result<Box<dyn Read + Send>> {
+fn secure(stream: TcpStream, tls: Option<&InternalTls>, wait: Duration) -> io::Result<Box<dyn Read + Send>> {
     stream.set_nodelay(true)?;
     let Some(tls) = tls else { return Ok(Box::new(stream)) };
     // A peer that connects and stays silent must not hold a thread forever.
-    stream.set_read_timeout(Some(HANDSHAKE_WAIT))?;
+    stream.set_read_timeout(Some(wait))?;
     let session = tls.accept_blocking(stream)?;
-    session.sock.set_read_timeout(None)?;
     Ok(Box::new(session))
 }
 
+/// A connection's input that must deliver what is read before `deadline` (the channel's name)
+/// in time: each read may wait only until then, and none once it is past. Reading the
+/// elements afterwards has no deadline (`deadline` is lifted).
+struct Deadline {
+    inner: Box<dyn Read + Send>,
+    socket: TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl Deadline {
+    /// Lifts the deadline: the channel is named, reads may wait as long as the sender idles.
+    fn lift(&mut self) -> io::Result<()> {
+        self.deadline = None;
+        self.socket.set_read_timeout(None)
+    }
+}
+
+impl Read for Deadline {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "the channel was not named in time"));
+            }
+            self.socket.set_read_timeout(Some(left))?;
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// The longest channel name a connection may open with, in bytes (`<job>/<attempt>/…`: short).
+const MAX_CHANNEL_NAME: usize = 1024;
+
 /// Reads one channel from `input` into its registered receiver.
-fn receive(input: Box<dyn Read + Send>, registry: &ChannelRegistry) -> io::Result<()> {
+fn receive(input: Deadline, registry: &ChannelRegistry) -> io::Result<()> {
     let mut input = BufReader::with_capacity(256 * 1024, input);
-    let name = read_string(&mut input, CHANNEL_NAME, "channel name")?;
+    let mut header = [0u8; 2];
+    input.read_exact(&mut header)?;
+    if usize::from(u16::from_le_bytes(header)) > MAX_CHANNEL_NAME {
+        return Err(invalid("a channel name longer than 1024 bytes"));
+    }
+    let mut named = header.chain(&mut input);
+    let name = read_string(&mut named, CHANNEL_NAME, "channel name")?;
+    input.get_mut().lift()?;
     let Some(sender) = registry.take(&name, REGISTRATION_WAIT) else {
         return Err(invalid(&format!("no receiver for channel {name}")));
     };
@@ -339,6 +442,29 @@ fn send(
 mod tests {
     use super::*;
     use crate::channel;
+
+    #[test]
+    fn silent_connections_are_closed_at_the_deadline_and_capped() {
+        let limits = DataLimits { max_connections: 2, handshake_timeout: Duration::from_millis(300) };
+        let server = DataServer::start_limited("127.0.0.1:0", "127.0.0.1", None, limits).unwrap();
+        let mut silent: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(server.address()).unwrap()).collect();
+        let started = Instant::now();
+        let mut byte = [0u8; 1];
+        for stream in &mut silent {
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            // Closed: at once beyond the cap, at the deadline within it.
+            assert!(matches!(stream.read(&mut byte), Ok(0) | Err(_)));
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        // A name that trickles in is still held to the deadline.
+        let mut slow = TcpStream::connect(server.address()).unwrap();
+        slow.write_all(&[200, 0]).unwrap();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(2) && slow.write_all(b"x").is_ok() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "a trickled name outlived the deadline");
+    }
 
     #[test]
     fn the_wire_format_is_unchanged() {

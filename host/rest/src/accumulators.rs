@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -13,12 +12,13 @@ use serde_json::{Value, json};
 
 use super::jobs::{find_job, find_vertex, location, subtasks, vertex_subtasks};
 use super::{RestError, ok};
+use crate::routes::Routes;
 use weir_cluster::jobmanager::{JobEntry, JobManager, Subtask};
 use weir_core::metrics::TaskMetrics;
 
 /// The accumulator routes, merged into the REST API's.
-pub(super) fn routes() -> Router<Arc<JobManager>> {
-    Router::new()
+pub(super) fn routes() -> Routes {
+    Routes::new()
         .route("/jobs/{jobid}/accumulators", get(job))
         .route("/jobs/{jobid}/vertices/{vertexid}/accumulators", get(vertex))
         .route("/jobs/{jobid}/vertices/{vertexid}/subtasks/accumulators", get(all_subtasks))

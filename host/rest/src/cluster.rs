@@ -64,6 +64,22 @@ fn masked(key: &str, value: &str) -> String {
     }
 }
 
+/// A command line with the values of secret-looking `-D key=value` options masked, as
+/// `/jobmanager/config` masks them.
+fn masked_arguments(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut after_d = false;
+    args.into_iter()
+        .map(|arg| {
+            let dynamic = if after_d { Some(("", arg.as_str())) } else { arg.strip_prefix("-D").map(|kv| ("-D", kv)) };
+            after_d = arg == "-D";
+            match dynamic.and_then(|(prefix, kv)| kv.split_once('=').map(|(k, v)| (prefix, k, v))) {
+                Some((prefix, key, value)) => format!("{prefix}{key}={}", masked(key, value)),
+                None => arg,
+            }
+        })
+        .collect()
+}
+
 pub async fn jobmanager_config(State(jm): State<Arc<JobManager>>) -> Response {
     let entries: Vec<Value> =
         jm.options.config.entries().map(|(k, v)| json!({"key": k, "value": masked(k, v)})).collect();
@@ -152,7 +168,7 @@ fn environment_json() -> Value {
         "jvm": {
             "version": format!("{} (Rust, wasmtime)", revision()),
             "arch": std::env::consts::ARCH,
-            "options": std::env::args().collect::<Vec<_>>(),
+            "options": masked_arguments(std::env::args()),
         },
         "classpath": [],
     })
@@ -189,4 +205,20 @@ fn known_job(jm: &JobManager, id: &str) -> Result<(), RestError> {
 /// `GET /datasets`: Weir has no batch jobs, so no cluster data sets.
 pub async fn datasets() -> Response {
     ok(json!({ "dataSets": [] }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_options_on_the_command_line_are_masked() {
+        let args =
+            ["weir", "jobmanager", "-Ds3.secret-key=abc", "-D", "rest.authentication.token=xyz", "-Drest.port=1"];
+        let masked = masked_arguments(args.iter().map(|a| a.to_string()));
+        assert_eq!(
+            masked,
+            ["weir", "jobmanager", "-Ds3.secret-key=******", "-D", "rest.authentication.token=******", "-Drest.port=1"]
+        );
+    }
 }

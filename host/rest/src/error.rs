@@ -56,6 +56,7 @@ impl From<DispatchError> for RestError {
             DispatchError::NotFound(m) => RestError::not_found(m),
             DispatchError::Conflict(m) => RestError::new(StatusCode::CONFLICT, m),
             DispatchError::Internal(m) => RestError::internal(m),
+            DispatchError::Unavailable(m) => RestError::new(StatusCode::SERVICE_UNAVAILABLE, m),
         }
     }
 }

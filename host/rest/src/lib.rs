@@ -3,7 +3,9 @@
 //!
 //! Conventions as Flink's: every route also answers under `/v1`; request bodies are JSON
 //! whatever their Content-Type and an empty body is `{}`; errors are `{"errors":[…]}` with
-//! 400, 404 (also for unknown routes and methods), 409 or 500; CORS allows any origin.
+//! 400, 404 (also for unknown routes and methods), 409 or 500. Unlike Flink, browsers on other
+//! origins get no CORS headers and their state-changing requests are refused, unless
+//! `web.access-control-allow-origin` allows them ([`security::AllowedOrigins`]).
 //!
 //! - [`cluster`]: `/config`, `/overview`, `/taskmanagers`, `/jobmanager/config`.
 //! - [`jobs`]: `/jobs…`: lists, details, vertices, exceptions, plan, cancel.
@@ -28,6 +30,7 @@ mod jobs;
 mod logs;
 mod metrics;
 mod prometheus;
+mod routes;
 pub mod security;
 mod subtasks;
 mod upgrades;
@@ -40,9 +43,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tower_http::cors::{Any, CorsLayer};
 
 pub use error::RestError;
+
+use routes::Routes;
 
 use weir_cluster::jobmanager::JobManager;
 use weir_core::cancel::CancelToken;
@@ -70,8 +74,8 @@ pub(crate) fn ok(value: serde_json::Value) -> Response {
     json(StatusCode::OK, value)
 }
 
-fn routes(max_upload: usize) -> Router<Arc<JobManager>> {
-    Router::new()
+fn routes(max_upload: usize) -> Routes {
+    Routes::new()
         .route("/config", get(cluster::config))
         .route("/overview", get(cluster::overview))
         .route("/jobmanager/config", get(cluster::jobmanager_config))
@@ -107,8 +111,8 @@ fn routes(max_upload: usize) -> Router<Arc<JobManager>> {
 
 /// The rest of Flink's GET routes: job status and results, accumulators, subtasks, logs,
 /// thread dumps, environments, data sets and flame graphs.
-fn more_routes() -> Router<Arc<JobManager>> {
-    Router::new()
+fn more_routes() -> Routes {
+    Routes::new()
         .route("/jobs/{jobid}/status", get(jobs::status))
         .route("/jobs/{jobid}/execution-result", get(jobs::execution_result))
         .route("/jobs/{jobid}/jobmanager/config", get(cluster::job_jobmanager_config))
@@ -125,22 +129,39 @@ fn more_routes() -> Router<Arc<JobManager>> {
         .merge(logs::routes())
 }
 
-/// The REST API of `jm`, behind `token` when one is set; fails on a malformed
-/// `rest.server.max-content-length`.
-pub fn router(jm: Arc<JobManager>, token: Option<security::Token>) -> Result<Router, weir_config::ConfigError> {
-    let routes = routes(max_upload(&jm)?);
+/// The REST API of `jm`, behind `token` when one is set, open to the browser origins `origins`
+/// allows; fails on a malformed `rest.server.max-content-length`.
+pub fn router(
+    jm: Arc<JobManager>,
+    token: Option<security::Token>,
+    origins: security::AllowedOrigins,
+) -> Result<Router, weir_config::ConfigError> {
+    let (routes, _) = routes(max_upload(&jm)?).into_parts();
     let mut api = Router::new().merge(routes.clone()).nest("/v1", routes).route("/metrics", get(prometheus::metrics));
     if let Some(token) = token {
         // A route layer: unknown paths still get Flink's 404, the UI's files load without a token.
         api = api.route_layer(axum::middleware::from_fn_with_state(token, security::require_token));
     }
-    Ok(Router::new()
+    let (web, _) = web::routes().into_parts();
+    let router = Router::new()
         .merge(api)
-        .merge(web::routes())
+        .merge(web)
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
-        .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any))
-        .with_state(jm))
+        .layer(axum::middleware::from_fn_with_state(origins.clone(), security::refuse_cross_origin));
+    let router = match origins.cors_layer() {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    Ok(router.with_state(jm))
+}
+
+/// Every path of the REST API that the token protects, as the router routes them: each of
+/// Flink's routes, also under `/v1`, and `/metrics`. Path parameters stay as `{name}`.
+pub fn api_paths() -> Vec<String> {
+    let (_, paths) = routes(0).into_parts();
+    let v1 = paths.iter().map(|p| format!("/v1{p}"));
+    paths.iter().map(|p| p.to_string()).chain(v1).chain(["/metrics".to_string()]).collect()
 }
 
 /// Flink answers unknown routes and methods with 404.
@@ -165,7 +186,7 @@ pub async fn serve(
     shutdown: CancelToken,
 ) -> anyhow::Result<()> {
     let security = security::RestSecurity::from_config(&jm.options.config)?;
-    let app = router(jm.clone(), security.token.clone())?;
+    let app = router(jm.clone(), security.token.clone(), security.origins.clone())?;
     if security.token.is_some() {
         tracing::info!("the REST API requires a bearer token (rest.authentication.token)");
     }

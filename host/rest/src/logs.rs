@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::jobs::{job_id, not_found};
 use super::{RestError, ok};
+use crate::routes::Routes;
 use weir_cluster::jobmanager::JobManager;
 use weir_cluster::jobmanager::taskmanager_gateway::GatewayError;
 use weir_cluster::logs::{self, LogError, LogFile, LogPart};
@@ -28,8 +28,8 @@ use weir_cluster::rpc::{Request, Response as TmResponse};
 use weir_cluster::thread_dump::{self, ThreadInfo};
 
 /// The log and thread-dump routes, merged into the REST API's.
-pub(super) fn routes() -> Router<Arc<JobManager>> {
-    Router::new()
+pub(super) fn routes() -> Routes {
+    Routes::new()
         .route("/jobmanager/logs", get(jobmanager_logs))
         .route("/jobmanager/log", get(jobmanager_current_log))
         .route("/jobmanager/logs/{file}", get(jobmanager_log))

@@ -18,7 +18,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -26,14 +25,15 @@ use serde_json::{Map, Value, json};
 
 use super::jobs::{find_job, find_vertex, job_id};
 use super::{RestError, ok};
+use crate::routes::Routes;
 use weir_cluster::jobmanager::JobManager;
 use weir_cluster::jobmanager::metrics::{self as views, Metric};
 use weir_core::execution::now_ms;
 use weir_core::metrics::scope::{format_value, is_boolean};
 
 /// The metric routes, merged into the REST API's (and so also under `/v1`).
-pub(super) fn routes() -> Router<Arc<JobManager>> {
-    Router::new()
+pub(super) fn routes() -> Routes {
+    Routes::new()
         .route("/jobs/metrics", get(jobs_aggregated))
         .route("/jobs/{jobid}/metrics", get(job))
         .route("/jobs/{jobid}/vertices/{vertexid}/metrics", get(vertex))

@@ -28,6 +28,95 @@ pub struct RestSecurity {
     pub tls: Option<RestTls>,
     /// The bearer token clients must send, when one is configured.
     pub token: Option<Token>,
+    /// The browser origins besides the API's own that may use it.
+    pub origins: AllowedOrigins,
+}
+
+/// The browser origins besides its own that may use the REST API (`web.access-control-allow-origin`).
+///
+/// A page on another site can make a browser send a form POST (an upload, a run) without asking
+/// first, so refusing to answer it with CORS headers is not enough: a state-changing request whose
+/// `Origin` is not allowed is refused outright.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum AllowedOrigins {
+    /// Only the API's own origin (Weir's default; the web UI is served from it).
+    #[default]
+    SameOrigin,
+    /// Any origin (`*`, Flink's default).
+    Any,
+    /// These origins (`scheme://host[:port]`) and the API's own.
+    List(Vec<String>),
+}
+
+impl AllowedOrigins {
+    /// Reads `web.access-control-allow-origin`.
+    pub fn from_config(config: &Configuration) -> AllowedOrigins {
+        match config.get(keys::WEB_ACCESS_CONTROL_ALLOW_ORIGIN).map(str::trim) {
+            None | Some("") => AllowedOrigins::SameOrigin,
+            Some("*") => AllowedOrigins::Any,
+            Some(list) => AllowedOrigins::List(
+                list.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Whether a request from `origin` to a server reached as `host` may proceed.
+    fn allows(&self, origin: &str, host: Option<&str>) -> bool {
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        // The API's own origin: the authority the browser put in `Origin` is the one it reached.
+        let authority = origin.split_once("://").map(|(_, authority)| authority);
+        if authority.is_some() && authority == host.map(|h| h.trim().to_ascii_lowercase()).as_deref() {
+            return true;
+        }
+        match self {
+            AllowedOrigins::SameOrigin => false,
+            AllowedOrigins::Any => true,
+            AllowedOrigins::List(allowed) => allowed.contains(&origin),
+        }
+    }
+
+    /// The CORS headers for the origins allowed besides the API's own; none for same-origin only.
+    pub(crate) fn cors_layer(&self) -> Option<tower_http::cors::CorsLayer> {
+        use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+        let origin = match self {
+            AllowedOrigins::SameOrigin => return None,
+            AllowedOrigins::Any => AllowOrigin::from(Any),
+            AllowedOrigins::List(list) => AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok())),
+        };
+        Some(CorsLayer::new().allow_origin(origin).allow_methods(Any).allow_headers(Any))
+    }
+}
+
+/// Refuses state-changing requests a browser sends from an origin that is not allowed.
+pub(crate) async fn refuse_cross_origin(
+    State(origins): State<AllowedOrigins>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let origin = request.headers().get(header::ORIGIN).map(|v| v.to_str().unwrap_or("(not text)").to_string());
+    match origin {
+        Some(origin) if !safe => {
+            let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+            if origins.allows(&origin, host) {
+                return next.run(request).await;
+            }
+            tracing::warn!(%origin, method = %request.method(), path = request.uri().path(), "refused a cross-origin request");
+            RestError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Forbidden: a {} request from another origin ({origin}); allow it with {}",
+                    request.method(),
+                    keys::WEB_ACCESS_CONTROL_ALLOW_ORIGIN
+                ),
+            )
+            .into_response()
+        }
+        _ => next.run(request).await,
+    }
 }
 
 /// A bearer token; compared in constant time and never printed.
@@ -79,7 +168,7 @@ impl RestSecurity {
             None
         };
         let token = config.get_secret(keys::REST_AUTHENTICATION_TOKEN, keys::REST_AUTHENTICATION_TOKEN_FILE)?;
-        Ok(RestSecurity { tls, token: token.map(|t| Token(t.into())) })
+        Ok(RestSecurity { tls, token: token.map(|t| Token(t.into())), origins: AllowedOrigins::from_config(config) })
     }
 }
 
@@ -177,6 +266,25 @@ impl axum::serve::Listener for TlsListener {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cross_origin_requests_need_the_origin_allowed() {
+        let host = Some("127.0.0.1:8081");
+        let same = AllowedOrigins::SameOrigin;
+        assert!(same.allows("http://127.0.0.1:8081", host) && same.allows("https://127.0.0.1:8081/", host));
+        assert!(!same.allows("http://evil.example", host) && !same.allows("null", host));
+        assert!(!same.allows("http://127.0.0.1:8081", None));
+        assert!(AllowedOrigins::Any.allows("http://evil.example", host));
+        let mut config = Configuration::default();
+        assert_eq!(AllowedOrigins::from_config(&config), AllowedOrigins::SameOrigin);
+        config.set(keys::WEB_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+        assert_eq!(AllowedOrigins::from_config(&config), AllowedOrigins::Any);
+        config.set(keys::WEB_ACCESS_CONTROL_ALLOW_ORIGIN, "https://Dash.example/, http://b.example:81");
+        let list = AllowedOrigins::from_config(&config);
+        assert!(list.allows("https://dash.example", host) && list.allows("http://b.example:81", host));
+        assert!(!list.allows("http://dash.example", host) && !list.allows("http://evil.example", host));
+        assert!(list.cors_layer().is_some() && same.cors_layer().is_none());
+    }
 
     #[test]
     fn tokens_match_exactly() {

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -14,12 +13,13 @@ use super::jobs::{
     aggregated, counts, find_job, find_vertex, io_metrics, location, subtask_json, vertex_subtasks, vertex_times,
 };
 use super::{RestError, ok};
+use crate::routes::Routes;
 use weir_cluster::jobmanager::{JobEntry, JobManager, Subtask};
 use weir_core::execution::{ExecutionState, now_ms};
 
 /// The subtask routes, merged into the REST API's.
-pub(super) fn routes() -> Router<Arc<JobManager>> {
-    Router::new()
+pub(super) fn routes() -> Routes {
+    Routes::new()
         .route("/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}", get(subtask))
         .route("/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}/attempts/{attempt}", get(attempt))
         .route("/jobs/{jobid}/vertices/{vertexid}/subtasktimes", get(times))

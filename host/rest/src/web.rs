@@ -2,16 +2,13 @@
 //! time (no build step, no network at run time, nothing fetched from elsewhere), served at `/`
 //! and `/web/<file>`. It is a single page that reads the same REST API as any client.
 
-use std::sync::Arc;
-
-use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::RestError;
-use weir_cluster::jobmanager::JobManager;
+use crate::routes::Routes;
 
 /// The UI's files: name, content type, content.
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -22,8 +19,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
 ];
 
 /// The UI's routes (outside `/v1`, which is the REST API's).
-pub(super) fn routes() -> Router<Arc<JobManager>> {
-    Router::new().route("/", get(index)).route("/index.html", get(index)).route("/web/{file}", get(asset))
+pub(super) fn routes() -> Routes {
+    Routes::new().route("/", get(index)).route("/index.html", get(index)).route("/web/{file}", get(asset))
 }
 
 fn serve(name: &str) -> Option<Response> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use weir_cluster::jobmanager::dispatcher::CompileBudget;
 use weir_cluster::jobmanager::{JobManager, JobManagerOptions};
-use weir_cluster::taskmanager::TaskManagerOptions;
+use weir_cluster::taskmanager::{DataLimits, TaskManagerOptions};
 use weir_config::{Configuration, keys};
 use weir_core::cancel::CancelToken;
 use weir_security::InternalTls;
@@ -95,6 +95,9 @@ fn compile_budget(config: &Configuration) -> anyhow::Result<CompileBudget> {
     Ok(CompileBudget {
         max_functions: config.get_u64(keys::COMPONENT_MAX_FUNCTIONS, default.max_functions)?,
         timeout: config.get_duration_ms(keys::COMPONENT_COMPILE_TIMEOUT, default.timeout)?,
+        plan_workers: usize::try_from(config.get_u64(keys::WASM_PLAN_WORKERS, u64::try_from(default.plan_workers)?)?)?
+            .max(1),
+        plan_queue: usize::try_from(config.get_u64(keys::WASM_PLAN_QUEUE, u64::try_from(default.plan_queue)?)?)?,
     })
 }
 
@@ -121,7 +124,7 @@ pub fn jobmanager_options(
         data_dir,
         heartbeat_timeout,
         default_parallelism,
-        limits: Limits::default(),
+        limits: sandbox_limits(&config)?,
         upgrade: weir_cluster::jobmanager::upgrade::UpgradeOptions::from_config(&config)?,
         internal_tls: internal_tls(&config)?,
         compile_budget: compile_budget(&config)?,
@@ -176,9 +179,96 @@ pub fn taskmanager_options(
         host: advertised_host(config),
         data_bind: format!("{}:{data_port}", config.get_or(keys::TASKMANAGER_BIND_HOST, "0.0.0.0")),
         heartbeat_interval,
-        limits: Limits::default(),
+        limits: sandbox_limits(config)?,
         internal_tls: internal_tls(config)?,
+        data_limits: data_limits(config)?,
     })
+}
+
+/// What peers may hold of a TaskManager's data server (`weir.taskmanager.data.*`).
+fn data_limits(config: &Configuration) -> anyhow::Result<DataLimits> {
+    let default = DataLimits::default();
+    let max = u64::try_from(default.max_connections).unwrap_or(u64::MAX);
+    let max = config.get_u64(keys::TASKMANAGER_DATA_MAX_CONNECTIONS, max)?;
+    Ok(DataLimits {
+        max_connections: usize::try_from(max)?,
+        handshake_timeout: config
+            .get_duration_ms(keys::TASKMANAGER_DATA_HANDSHAKE_TIMEOUT, default.handshake_timeout)?,
+    })
+}
+
+/// Says so at start when the JobManager listens beyond this machine with nobody checked: its
+/// REST API runs any component it is sent, its RPC port registers any TaskManager.
+pub(crate) fn warn_if_open(options: &JobManagerOptions) -> anyhow::Result<()> {
+    let token =
+        options.config.get_secret(keys::REST_AUTHENTICATION_TOKEN, keys::REST_AUTHENTICATION_TOKEN_FILE)?.is_some();
+    if !options.rest_bind.ip().is_loopback() && !token {
+        tracing::warn!(
+            address = %options.rest_bind,
+            "the REST API listens beyond this machine without a token: anyone who reaches it can run code \
+             on this cluster (set {} or bind {} to 127.0.0.1; see README, Securing a cluster)",
+            keys::REST_AUTHENTICATION_TOKEN,
+            keys::REST_BIND_ADDRESS,
+        );
+    }
+    if !options.rpc_bind.ip().is_loopback() && options.internal_tls.is_none() {
+        tracing::warn!(
+            address = %options.rpc_bind,
+            "the RPC port listens beyond this machine without mutual TLS: anyone who reaches it can \
+             register as a TaskManager and be sent jobs (set {} or bind {} to 127.0.0.1; see README, \
+             Securing a cluster)",
+            keys::SSL_INTERNAL_ENABLED,
+            keys::JOBMANAGER_BIND_HOST,
+        );
+    }
+    Ok(())
+}
+
+/// Every Kafka client of this process gets the cluster's `weir.kafka.client.*` properties
+/// (credentials, TLS): a job's plan may not set them.
+pub(crate) fn kafka_client_properties(config: &Configuration) {
+    let properties = weir_connectors::kafka::policy::cluster_properties(config.entries());
+    if !properties.is_empty() {
+        tracing::info!(
+            properties = properties.len(),
+            "Kafka clients get the cluster's {}* properties",
+            keys::KAFKA_CLIENT_PREFIX
+        );
+    }
+    weir_connectors::kafka::policy::set_cluster_properties(properties);
+}
+
+/// The sandbox limits of every guest instance, from the configuration (its resource budget
+/// and time limits: `weir.wasm.*`; the caps on what a guest makes the host hold:
+/// `weir.guest.*`, `weir.plan.*`).
+pub fn sandbox_limits(config: &Configuration) -> anyhow::Result<Limits> {
+    let default = Limits::default();
+    let budget = default.budget;
+    let size = |key: &str, default: usize| -> anyhow::Result<usize> {
+        let bytes = config.get_memory_size(key, u64::try_from(default)?)?;
+        usize::try_from(bytes).map_err(|_| anyhow::anyhow!("{key} is too large for this machine: {bytes} bytes"))
+    };
+    let count = |key: &str, default: usize| -> anyhow::Result<usize> {
+        let n = config.get_u64(key, u64::try_from(default)?)?;
+        usize::try_from(n).map_err(|_| anyhow::anyhow!("{key} is too large for this machine: {n}"))
+    };
+    let limits = Limits {
+        memory_bytes: size(keys::WASM_MEMORY_LIMIT, default.memory_bytes)?,
+        call_time: config.get_duration_ms(keys::WASM_CALL_TIMEOUT, default.call_time)?,
+        plan_time: config.get_duration_ms(keys::WASM_PLAN_TIMEOUT, default.plan_time)?,
+        budget: weir_wasm::Budget {
+            memories: count(keys::WASM_MAX_MEMORIES, budget.memories)?,
+            tables: count(keys::WASM_MAX_TABLES, budget.tables)?,
+            instances: count(keys::WASM_MAX_INSTANCES, budget.instances)?,
+            table_elements: count(keys::WASM_MAX_TABLE_ELEMENTS, budget.table_elements)?,
+            stack_bytes: size(keys::WASM_STACK_SIZE, budget.stack_bytes)?,
+        },
+        caps: weir_wasm::caps::GuestCaps::from_config(config)?,
+    };
+    if limits.call_time.is_zero() || limits.plan_time.is_zero() {
+        anyhow::bail!("{} and {} must be longer than 0", keys::WASM_CALL_TIMEOUT, keys::WASM_PLAN_TIMEOUT);
+    }
+    Ok(limits)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -189,8 +279,10 @@ pub fn jobmanager(args: JobManagerArgs) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
     let options = jobmanager_options(config, args.rest_port, args.data_dir)?;
     super::install_log_files(&options.config, "jobmanager", options.data_dir.join("log"))?;
+    warn_if_open(&options)?;
     let shutdown = CancelToken::new();
     super::cancel_on_signal(shutdown.clone());
+    kafka_client_properties(&options.config);
     let jm = JobManager::open(options)?;
     runtime()?.block_on(weir_rest::run(jm, shutdown))?;
     Ok(ExitCode::SUCCESS)
@@ -199,6 +291,7 @@ pub fn jobmanager(args: JobManagerArgs) -> anyhow::Result<ExitCode> {
 pub fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
     let options = taskmanager_options(&config, args.jobmanager, args.slots)?;
+    kafka_client_properties(&config);
     super::install_log_files(&config, "taskmanager", std::env::temp_dir().join("weir-log"))?;
     let shutdown = CancelToken::new();
     super::cancel_on_signal(shutdown.clone());

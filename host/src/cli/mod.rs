@@ -9,6 +9,7 @@ mod bench_latency;
 mod bench_upgrade;
 mod certificates;
 mod cluster;
+mod compile;
 mod consume;
 
 mod generator;
@@ -195,6 +196,8 @@ pub fn main() -> ExitCode {
             return if first.is_none() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
         }
         Some("--flink-help") => return weir_flink_cli::main("weir", vec!["--help".to_string()]),
+        // The JobManager's compiler process: no logging, nothing but the component's fate.
+        Some(weir_wasm::cache::COMPILE_COMMAND) => return compile::run(&rest[1..]),
         Some(action) if FLINK_ACTIONS.contains(&action) => return weir_flink_cli::main("weir", rest),
         Some(_) => {}
     }

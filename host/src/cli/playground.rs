@@ -32,6 +32,11 @@ pub struct Args {
     /// The port TaskManagers register at.
     #[arg(long, default_value_t = 6123)]
     rpc_port: u16,
+    /// The address the REST API, the RPC port, the broker and the TaskManager's data port
+    /// listen on: this machine only, unless another is given (the REST API runs any component
+    /// it is sent, and the playground has no token).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind_address: std::net::IpAddr,
     /// Slots of the TaskManager.
     #[arg(long, default_value_t = 2)]
     slots: u32,
@@ -75,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(_) => None,
         None => Some(
             EmbeddedBroker::start_blocking(BrokerConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], args.kafka_port)),
+                listen: SocketAddr::new(args.bind_address, args.kafka_port),
                 advertised_host: "127.0.0.1".into(),
                 default_partitions: 2,
             })
@@ -97,17 +102,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = Configuration::default();
     config.set(keys::REST_PORT, args.rest_port.to_string());
     config.set(keys::JOBMANAGER_PORT, args.rpc_port.to_string());
+    config.set(keys::REST_BIND_ADDRESS, args.bind_address.to_string());
+    config.set(keys::JOBMANAGER_BIND_HOST, args.bind_address.to_string());
     config.set(keys::CHECKPOINTS_DIR[0], data.join("checkpoints").display().to_string());
     config.set(keys::SAVEPOINTS_DIR[0], data.join("savepoints").display().to_string());
     config.set(keys::JOBMANAGER_DATA_DIR, data.join("jobmanager").display().to_string());
+    // Jobs submitted here may reach only the playground's broker (by either loopback name).
+    let loopback = bootstrap.strip_prefix("localhost:").map(|port| format!(",127.0.0.1:{port}")).unwrap_or_default();
+    config.set(keys::KAFKA_ALLOWED_BROKERS, format!("{bootstrap}{loopback}"));
     let options = super::cluster::jobmanager_options(config, None, None)?;
     // The JobManager's and the TaskManager's log files, served by the REST API and the web UI.
     let log_dir = data.join("log");
     super::install_log_files(&options.config, "jobmanager", log_dir.clone())?;
+    super::cluster::warn_if_open(&options)?;
+    let (rpc_bind, rest_bind) = (options.rpc_bind, options.rest_bind);
     let jm = JobManager::open(options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let rpc = runtime.block_on(tokio::net::TcpListener::bind(("0.0.0.0", args.rpc_port)))?;
-    let rest = runtime.block_on(tokio::net::TcpListener::bind(("0.0.0.0", args.rest_port))).map_err(|e| {
+    let rpc = runtime.block_on(tokio::net::TcpListener::bind(rpc_bind))?;
+    let rest = runtime.block_on(tokio::net::TcpListener::bind(rest_bind)).map_err(|e| {
         anyhow::anyhow!("cannot listen on port {} for the REST API: {e} (try --rest-port)", args.rest_port)
     })?;
     let server = runtime.spawn(weir_rest::serve(jm.clone(), rpc, rest, shutdown.clone()));
@@ -124,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &args.slots.to_string(),
         ])
         .arg("-Dtaskmanager.host=127.0.0.1")
+        .arg(format!("-D{}={}", keys::TASKMANAGER_BIND_HOST, args.bind_address))
         .arg(format!("-Denv.log.dir={}", log_dir.display()))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -42,8 +42,11 @@ pub fn describe(graph: &JobGraph) -> String {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bytes = builtin::read_job(&args.job)?;
-    let limits =
-        Limits { memory_bytes: args.wasm_memory_mib << 20, call_time: Duration::from_secs(args.wasm_call_timeout) };
+    let memory_bytes = args
+        .wasm_memory_mib
+        .checked_mul(1 << 20)
+        .ok_or_else(|| anyhow::anyhow!("--wasm-memory-mib {} is too large", args.wasm_memory_mib))?;
+    let limits = Limits { memory_bytes, call_time: Duration::from_secs(args.wasm_call_timeout), ..Limits::default() };
     let cluster = MiniCluster::new(limits, ComponentCache::default_location())?;
     let component = cluster.load(&bytes)?;
     let graph = cluster.plan(&component, &args.program_args, args.parallelism)?;

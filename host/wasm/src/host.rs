@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::StoreLimitsBuilder;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::caps::{GuestCaps, LogBudget};
 use super::footprint::TrackedLimits;
 use super::runtime::Limits;
 use super::stdio::{Diagnostics, GuestOutput};
@@ -43,6 +43,13 @@ pub enum HostTrap {
     /// The guest used a resource handle the instance's table does not hold.
     #[error("{0}")]
     Resource(String),
+    /// The whole of an instance's work (a `plan`) took longer than its wall-clock deadline; the
+    /// second value is the configuration key that sets it.
+    #[error("it did not finish within {0:?} ({1})")]
+    Deadline(Duration, &'static str),
+    /// The guest asked the host to hold more than a cap allows.
+    #[error(transparent)]
+    Cap(#[from] crate::caps::CapExceeded),
 }
 
 impl From<wasmtime::component::ResourceTableError> for HostTrap {
@@ -119,10 +126,19 @@ pub struct HostState {
     pub(crate) limits: TrackedLimits,
     pub(crate) clock: CallClock,
     pub(crate) cancel: CancelToken,
+    /// The per-call time limit, which time blocked in a WASI poll counts against.
+    pub(crate) call_time: Duration,
+    /// When the instance must be done, wall-clock, whatever it does (for `plan`), with the
+    /// deadline's length and key for the error.
+    pub(crate) deadline: Option<(Instant, Duration, &'static str)>,
     /// What the guest said last (error logs, stderr), for error reports.
     pub(crate) diagnostics: Diagnostics,
     /// The operator and subtask, for logs.
     pub(crate) tag: Arc<str>,
+    /// What the guest may make the host hold.
+    pub(crate) caps: GuestCaps,
+    /// The log rate limit shared by the `logging` import and stdout/stderr.
+    pub(crate) log_budget: LogBudget,
     /// The host services this instance's imports reach.
     pub services: Services,
 }
@@ -132,20 +148,61 @@ impl HostState {
     pub fn new(tag: impl Into<Arc<str>>, limits: &Limits, cancel: CancelToken, services: Services) -> Self {
         let tag: Arc<str> = tag.into();
         let diagnostics = Diagnostics::default();
+        let caps = limits.caps;
+        let log_budget = LogBudget::new(tag.clone(), caps.log_lines_per_second);
+        let output = |stream| {
+            GuestOutput::new(tag.clone(), stream, diagnostics.clone(), log_budget.clone(), caps.log_message_bytes)
+        };
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(GuestOutput::new(tag.clone(), "stdout", diagnostics.clone()));
-        wasi.stderr(GuestOutput::new(tag.clone(), "stderr", diagnostics.clone()));
+        wasi.stdout(output("stdout"));
+        wasi.stderr(output("stderr"));
         HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits: TrackedLimits::new(
-                StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build(),
-            ),
+            limits: TrackedLimits::new(limits),
+            call_time: limits.call_time,
+            deadline: None,
             clock: CallClock::new(),
             cancel,
             diagnostics,
             tag,
+            caps,
+            log_budget,
             services,
+        }
+    }
+
+    /// Gives the instance a wall-clock deadline `after` from now, set by configuration `key`:
+    /// past it, whatever the guest is doing (computing, sleeping, polling) traps.
+    pub fn with_deadline(mut self, after: Duration, key: &'static str) -> Self {
+        self.deadline = Instant::now().checked_add(after).map(|at| (at, after, key));
+        self
+    }
+
+    /// Whether the current call must stop now: the task is cancelled, the wall-clock deadline
+    /// has passed, or the call has computed (WASI polls included) past the time limit.
+    pub(crate) fn interrupted(&self) -> Result<(), HostTrap> {
+        if self.cancel.is_cancelled() {
+            return Err(HostTrap::Cancelled);
+        }
+        if let Some((at, after, key)) = self.deadline
+            && Instant::now() >= at
+        {
+            return Err(HostTrap::Deadline(after, key));
+        }
+        if self.clock.computing() > self.call_time {
+            return Err(HostTrap::TimeLimit(self.call_time));
+        }
+        Ok(())
+    }
+
+    /// How long the guest may still wait in the host before [`HostState::interrupted`] stops it
+    /// (cancellation aside).
+    pub(crate) fn wait_budget(&self) -> Duration {
+        let computing = self.call_time.saturating_sub(self.clock.computing());
+        match self.deadline {
+            Some((at, _, _)) => computing.min(at.saturating_duration_since(Instant::now())),
+            None => computing,
         }
     }
 

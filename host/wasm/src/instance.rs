@@ -11,6 +11,7 @@ use std::time::Duration;
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use super::bindings::{Job, Timer, plan_types};
+use super::footprint::BudgetError;
 use super::host::{HostState, HostTrap, trap};
 use super::job::JobComponent;
 use super::runtime::WasmRuntime;
@@ -68,12 +69,24 @@ pub enum GuestErrorKind {
         said: Vec<String>,
     },
     /// A call computed longer than the per-call time limit.
-    #[error("the guest exceeded the time limit of {0:?} per call (an endless loop?)")]
+    #[error(
+        "the guest exceeded the time limit of {0:?} per call (weir.wasm.call-timeout; an endless loop, or a wait in a WASI clock?)"
+    )]
     TimeLimit(Duration),
-    /// The guest tried to grow its linear memory beyond the limit.
-    #[error("the guest exceeded its memory limit of {} MiB{}", .limit >> 20, guest_said(.said))]
+    /// The instance's work took longer than its wall-clock deadline (second value: its key).
+    #[error("the guest did not finish within {0:?} ({1})")]
+    Deadline(Duration, &'static str),
+    /// The guest went over its resource budget other than in bytes (a table's elements).
+    #[error("{0}")]
+    Budget(String),
+    /// The guest tried to grow its linear memories and tables beyond the limit.
+    #[error(
+        "the guest exceeded its memory limit of {} (weir.wasm.memory-limit: all its linear memories and tables together){}",
+        crate::footprint::size(*.limit),
+        guest_said(.said)
+    )]
     MemoryLimit {
-        /// The instance's linear memory limit, in bytes.
+        /// The instance's memory limit, in bytes.
         limit: usize,
         /// What the guest logged or printed just before it failed to grow.
         said: Vec<String>,
@@ -87,6 +100,20 @@ pub enum GuestErrorKind {
     /// A host service refused a call (the guest broke the contract).
     #[error("{0}")]
     Host(String),
+}
+
+/// wasmtime's refusal of an instance with too many memories, tables or instances, with the
+/// key that raises the limit.
+fn with_key(text: String) -> String {
+    const KEYS: [(&str, &str); 3] = [
+        ("memory count too high", "weir.wasm.max-memories"),
+        ("table count too high", "weir.wasm.max-tables"),
+        ("instance count too high", "weir.wasm.max-instances"),
+    ];
+    match KEYS.iter().find(|(what, _)| text.contains(what)) {
+        Some((_, key)) => format!("{text} (the limit per guest instance is {key})"),
+        None => text,
+    }
 }
 
 fn guest_said(lines: &[String]) -> String {
@@ -126,18 +153,12 @@ impl GuestInstance {
         host: HostState,
     ) -> Result<Self, Box<(GuestError, HostState)>> {
         let limits = runtime.limits();
-        let call_limit = limits.call_time;
         let tag = host.tag.to_string();
         let mut store = Store::new(runtime.engine(), host);
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(move |ctx| {
             let state = ctx.data();
-            if state.cancel.is_cancelled() {
-                return Err(trap(HostTrap::Cancelled));
-            }
-            if state.clock.computing() > call_limit {
-                return Err(trap(HostTrap::TimeLimit(call_limit)));
-            }
+            state.interrupted().map_err(trap)?;
             if let Some(sampler) = state.services.sampler.as_ref().filter(|s| s.is_on()).cloned() {
                 sampler.record(&WasmBacktrace::capture(&ctx));
             }
@@ -148,7 +169,7 @@ impl GuestInstance {
         match job.pre().instantiate(&mut store) {
             Ok(job) => Ok(GuestInstance { store, job, memory_limit: limits.memory_bytes }),
             Err(e) => Err(Box::new((
-                GuestError { operator: tag, kind: GuestErrorKind::Instantiate(format!("{e:#}")) },
+                GuestError { operator: tag, kind: GuestErrorKind::Instantiate(with_key(format!("{e:#}"))) },
                 store.into_data(),
             ))),
         }
@@ -184,32 +205,53 @@ impl GuestInstance {
             match host {
                 HostTrap::TimeLimit(limit) => GuestErrorKind::TimeLimit(*limit),
                 HostTrap::Cancelled => GuestErrorKind::Cancelled,
+                HostTrap::Deadline(after, key) => GuestErrorKind::Deadline(*after, key),
                 HostTrap::Output(NetworkError::ReceiverGone | NetworkError::SenderGone) => {
                     GuestErrorKind::PartnerGone(host.to_string())
                 }
                 other => GuestErrorKind::Host(other.to_string()),
             }
+        } else if let Some(budget) = error.downcast_ref::<BudgetError>() {
+            match budget {
+                BudgetError::Memory { limit, .. } => GuestErrorKind::MemoryLimit { limit: *limit, said },
+                other => GuestErrorKind::Budget(other.to_string()),
+            }
         } else {
             let text = format!("{error:#}");
             if text.contains("forcing trap when growing memory") {
                 GuestErrorKind::MemoryLimit { limit: self.memory_limit, said }
-            } else if let Some(trap) = error.downcast_ref::<Trap>() {
-                GuestErrorKind::Trap { cause: trap.to_string(), said }
             } else {
-                GuestErrorKind::Trap { cause: text, said }
+                let cause = match error.downcast_ref::<Trap>() {
+                    Some(trap) => trap.to_string(),
+                    None => text,
+                };
+                let max = state.caps.failure_message_bytes;
+                let cause = crate::caps::cut(cause, max, weir_config::keys::GUEST_MAX_FAILURE_MESSAGE_SIZE);
+                GuestErrorKind::Trap { cause, said }
             }
         };
         GuestError { operator: state.tag.to_string(), kind }
     }
 
+    /// The guest's own error, cut to the failure message cap (never dropped: it is the task's
+    /// root cause, and it must fit the TaskManager's report to the JobManager).
     fn failed(&self, message: String) -> GuestError {
-        GuestError { operator: self.store.data().tag.to_string(), kind: GuestErrorKind::Failed(message) }
+        let state = self.store.data();
+        let message = crate::caps::cut(
+            message,
+            state.caps.failure_message_bytes,
+            weir_config::keys::GUEST_MAX_FAILURE_MESSAGE_SIZE,
+        );
+        GuestError { operator: state.tag.to_string(), kind: GuestErrorKind::Failed(message) }
     }
 
     /// Calls `plan`. The inner error is the guest's own (bad arguments).
     pub fn plan(&mut self, args: &[String]) -> Result<Result<plan_types::JobGraph, String>, GuestError> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.call(|job, store| job.weir_job_plan().call_plan(store, &args))
+        let result = self.call(|job, store| job.weir_job_plan().call_plan(store, &args))?;
+        // The guest's refusal goes into a REST answer: cut like any failure message.
+        let max = self.store.data().caps.failure_message_bytes;
+        Ok(result.map_err(|m| crate::caps::cut(m, max, weir_config::keys::GUEST_MAX_FAILURE_MESSAGE_SIZE)))
     }
 
     /// Calls `open`.

@@ -9,10 +9,11 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
-/// Keep this many recent diagnostic lines per instance.
+use crate::caps::LogBudget;
+
+/// Keep this many recent diagnostic lines per instance (each at most the log message cap), so
+/// an error report stays bounded.
 const KEPT_LINES: usize = 8;
-/// Cut lines longer than this.
-const MAX_LINE: usize = 4096;
 
 /// Recent error-level messages and output lines of one guest instance.
 #[derive(Clone, Default)]
@@ -46,14 +47,23 @@ pub struct GuestOutput {
     tag: Arc<str>,
     stream: &'static str,
     diagnostics: Diagnostics,
-    partial: Arc<Mutex<Vec<u8>>>,
+    budget: LogBudget,
+    max_line: usize,
+    /// The line so far (at most `max_line` bytes) and how many bytes past that were cut.
+    partial: Arc<Mutex<(Vec<u8>, usize)>>,
 }
 
 impl GuestOutput {
-    /// A stream named `stream` ("stdout" or "stderr") whose lines are logged under `tag` and
-    /// remembered in `diagnostics`.
-    pub fn new(tag: Arc<str>, stream: &'static str, diagnostics: Diagnostics) -> Self {
-        GuestOutput { tag, stream, diagnostics, partial: Arc::default() }
+    /// A stream named `stream` ("stdout" or "stderr") whose lines are logged under `tag` within
+    /// `budget`, cut at `max_line` bytes, and remembered in `diagnostics`.
+    pub fn new(
+        tag: Arc<str>,
+        stream: &'static str,
+        diagnostics: Diagnostics,
+        budget: LogBudget,
+        max_line: usize,
+    ) -> Self {
+        GuestOutput { tag, stream, diagnostics, budget, max_line, partial: Arc::default() }
     }
 
     fn clone_stream(&self) -> GuestOutput {
@@ -61,25 +71,36 @@ impl GuestOutput {
             tag: self.tag.clone(),
             stream: self.stream,
             diagnostics: self.diagnostics.clone(),
+            budget: self.budget.clone(),
+            max_line: self.max_line,
             partial: self.partial.clone(),
         }
     }
 
     fn write_bytes(&self, bytes: &[u8]) {
         let mut partial = self.partial.lock().unwrap_or_else(|e| e.into_inner());
+        let (line, cut) = &mut *partial;
         for &b in bytes {
             if b == b'\n' {
-                self.emit_line(&partial);
-                partial.clear();
-            } else if partial.len() < MAX_LINE {
-                partial.push(b);
+                self.emit_line(line, *cut);
+                line.clear();
+                *cut = 0;
+            } else if line.len() < self.max_line {
+                line.push(b);
+            } else {
+                *cut = cut.saturating_add(1);
             }
         }
     }
 
-    fn emit_line(&self, line: &[u8]) {
-        let text = String::from_utf8_lossy(line).into_owned();
-        tracing::info!(target: "weir::guest", operator = &*self.tag, stream = self.stream, "{text}");
+    fn emit_line(&self, line: &[u8], cut: usize) {
+        let mut text = String::from_utf8_lossy(line).into_owned();
+        if cut > 0 {
+            text.push_str(&format!("… [{cut} more bytes cut: {}]", weir_config::keys::GUEST_LOG_MAX_MESSAGE_SIZE));
+        }
+        if self.budget.take() {
+            tracing::info!(target: "weir::guest", operator = &*self.tag, stream = self.stream, "{text}");
+        }
         self.diagnostics.push(text);
     }
 }

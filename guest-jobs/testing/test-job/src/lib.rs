@@ -13,10 +13,15 @@
 //! network) or `none`. The graph is a datagen source → rebalance → the misbehaving operator →
 //! hash → a keyed counter → discard sink. The misbehaving operator reports the longest
 //! wall-clock time one of its calls took as the gauge `longestCallMs`; `--max-parallelism` sets
-//! the job's.
+//! the job's. `--kafka-sink <bootstrap servers>` makes the sink a Kafka sink of the topic
+//! `test-out` there, with the client property `--kafka-property <key>=<value>` if given;
+//! `--checkpoint-interval-ms <n>` turns checkpointing on.
 
 use weir_sdk::args::Args;
-use weir_sdk::graph::{DatagenSource, GraphBuilder, JobGraph, ShipStrategy, SinkConnector, SourceConnector};
+use weir_sdk::graph::{
+    DatagenSource, DeliveryGuarantee, GraphBuilder, JobGraph, KafkaSink, ShipStrategy, SinkConnector, SourceConnector,
+    kafka_topic,
+};
 use weir_sdk::metrics::{Counter, Gauge};
 use weir_sdk::state::ValueState;
 use weir_sdk::time;
@@ -155,6 +160,9 @@ impl Job for TestJob {
         };
         let count: u64 = args.parsed("count")?.unwrap_or(1000);
         let max_parallelism: Option<u32> = args.parsed("max-parallelism")?;
+        let kafka_sink = args.value("kafka-sink")?;
+        let kafka_property = args.value("kafka-property")?;
+        let checkpoint_interval: Option<u64> = args.parsed("checkpoint-interval-ms")?;
         args.finish()?;
         if config.stage == "plan" {
             misbehave(&config)?;
@@ -162,6 +170,9 @@ impl Job for TestJob {
         let mut g = GraphBuilder::new("Test Job");
         if let Some(max) = max_parallelism {
             g.max_parallelism(max);
+        }
+        if let Some(interval) = checkpoint_interval {
+            g.checkpointing(interval);
         }
         let source = g.source(
             "source",
@@ -173,7 +184,15 @@ impl Job for TestJob {
         g.set_config(&op, config.to_config());
         let keyed = g.transform("keyed", "Keyed", "count-keys", &[(&op, ShipStrategy::Hash)]);
         g.set_config(&keyed, config.to_config());
-        g.sink("sink", "Discard", SinkConnector::Discard, &keyed);
+        match kafka_sink {
+            Some(servers) => {
+                let property = kafka_property.as_deref().and_then(|p| p.split_once('='));
+                let topic = kafka_topic("test-out", &servers, property.as_slice());
+                let sink = KafkaSink { topic, delivery_guarantee: DeliveryGuarantee::AtLeastOnce };
+                g.sink("sink", "Kafka Sink", SinkConnector::Kafka(sink), &keyed)
+            }
+            None => g.sink("sink", "Discard", SinkConnector::Discard, &keyed),
+        };
         Ok(g.build())
     }
 

@@ -451,6 +451,16 @@ pub(super) fn start(
     }
     tracing::debug!(job = job_id, checkpoint = id, ?kind, "triggering checkpoint");
     let location = location.display().to_string();
+    // Every TaskManager of the job hears of the checkpoint and its location, those without
+    // sources with no tasks to trigger: a barrier arriving over a data connection must name
+    // the location announced here (a peer cannot make a task write its state elsewhere).
+    let mut sources = sources;
+    let others: std::collections::BTreeSet<String> = state
+        .jobs
+        .get(job_id)
+        .map(|j| j.slots.iter().filter(|tm| !sources.iter().any(|(s, _)| s == *tm)).cloned().collect())
+        .unwrap_or_default();
+    sources.extend(others.into_iter().map(|tm| (tm, Vec::new())));
     for (tm, tasks) in sources {
         if let Some(entry) = state.taskmanagers.get(&tm) {
             entry.send(ToTaskManager::TriggerCheckpoint {

@@ -1,6 +1,7 @@
 //! Jars and job submission (Flink's Dispatcher and web-submission handlers): uploaded
 //! components are checked to be Weir jobs before they are kept; running one plans it with the
-//! program arguments, creates its Kafka topics and hands it to the scheduler.
+//! program arguments, checks what its Kafka connectors name, hands it to the scheduler and
+//! creates its Kafka topics off the request's thread.
 //!
 //! These calls compile components and talk to Kafka: they block, so async callers run them on
 //! blocking threads.
@@ -9,7 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{JarMeta, JobEntry, JobManager, JobRecord, Subtask};
-use weir_connectors::kafka::create_job_topics;
+use weir_config::keys;
+use weir_connectors::kafka::{KafkaPolicy, create_job_topics};
 use weir_core::checkpoint::RestorePoint;
 use weir_core::checkpoint::storage;
 use weir_core::execution::{ExecutionState, JobStatus, now_ms};
@@ -32,6 +34,9 @@ pub enum DispatchError {
     /// 500
     #[error("{0}")]
     Internal(String),
+    /// 503: busy, try again later.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<super::store::StoreError> for DispatchError {
@@ -85,13 +90,22 @@ pub struct CompileBudget {
     /// How long compiling may take, waiting for an earlier upload's compile included
     /// (`weir.component.compile-timeout`).
     pub timeout: std::time::Duration,
+    /// How many plans run at once, on threads of their own (`weir.wasm.plan-workers`).
+    pub plan_workers: usize,
+    /// How many plans may wait for a worker before more are refused (`weir.wasm.plan-queue`).
+    pub plan_queue: usize,
 }
 
 impl Default for CompileBudget {
     /// Room for a Python job (CPython in WebAssembly: about 13 000 functions, some 10 s to
     /// compile on two cores) several times over; a Rust job has a few hundred.
     fn default() -> Self {
-        CompileBudget { max_functions: 100_000, timeout: std::time::Duration::from_secs(300) }
+        CompileBudget {
+            max_functions: 100_000,
+            timeout: std::time::Duration::from_secs(300),
+            plan_workers: 2,
+            plan_queue: 16,
+        }
     }
 }
 
@@ -107,9 +121,47 @@ impl JobManager {
         };
         let budget = self.options.compile_budget;
         weir_wasm::job::check_functions(&bytes, budget.max_functions).map_err(not_a_job)?;
+        let size = bytes.len();
+        let timed_out = || {
+            tracing::warn!(file_name, size, timeout = ?budget.timeout, "an upload did not compile in time");
+            DispatchError::BadRequest(format!(
+                "'{file_name}' was not compiled within {} s (weir.component.compile-timeout; uploads compile one at a time): refused.",
+                budget.timeout.as_secs_f64()
+            ))
+        };
+        // One upload compiles at a time, in a process of its own (`weir compile-component`)
+        // killed at the deadline, which waiting for the turn counts against.
+        let deadline = std::time::Instant::now().checked_add(budget.timeout);
+        let compiler = std::env::current_exe()
+            .ok()
+            .filter(|exe| exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("weir")));
+        if let (Some(deadline), Some(compiler), Some(_)) = (deadline, compiler, self.cache.dir()) {
+            let _turn = loop {
+                match self.compile_turn.try_lock() {
+                    Ok(turn) => break turn,
+                    Err(std::sync::TryLockError::Poisoned(turn)) => break turn.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() >= deadline => {
+                        return Err(timed_out());
+                    }
+                    Err(std::sync::TryLockError::WouldBlock) => {
+                        std::thread::sleep(std::time::Duration::from_millis(10))
+                    }
+                }
+            };
+            use weir_wasm::cache::IsolatedCompileError;
+            match self.cache.compile_isolated(&compiler, &self.options.limits, &bytes, deadline) {
+                Ok(()) => {}
+                Err(IsolatedCompileError::TimedOut) => return Err(timed_out()),
+                Err(IsolatedCompileError::Invalid(e)) => return Err(not_a_job(weir_wasm::LoadError::Invalid(e))),
+                Err(IsolatedCompileError::Unavailable(e)) => {
+                    tracing::warn!(error = e, "cannot run the compiler process; compiling in the JobManager");
+                }
+            }
+        }
         let bytes = Arc::new(bytes);
-        // Compiling happens on its own thread, one upload at a time; past the deadline the
-        // upload is refused, and a compile that is still running finishes unused.
+        // Loading takes the compiled component from the cache; without one (no cache directory,
+        // no compiler process) it compiles on a thread of its own, one upload at a time, and past
+        // the deadline the upload is refused while that compile finishes unused.
         let (done, compiled) = std::sync::mpsc::channel();
         let (runtime, cache, turn, component) =
             (self.runtime.clone(), self.cache.clone(), self.compile_turn.clone(), bytes.clone());
@@ -122,13 +174,7 @@ impl JobManager {
             .map_err(|e| DispatchError::Internal(format!("cannot start a compiler thread: {e}")))?;
         match compiled.recv_timeout(budget.timeout) {
             Ok(result) => result.map_err(not_a_job)?,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                tracing::warn!(file_name, size = bytes.len(), timeout = ?budget.timeout, "an upload did not compile in time");
-                return Err(DispatchError::BadRequest(format!(
-                    "'{file_name}' was not compiled within {} s (weir.component.compile-timeout; uploads compile one at a time): refused.",
-                    budget.timeout.as_secs_f64()
-                )));
-            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Err(timed_out()),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(DispatchError::Internal("the compiler thread ended without an answer".into()));
             }
@@ -215,14 +261,24 @@ impl JobManager {
     pub fn plan_jar(&self, id: &str, options: &RunOptions) -> Result<JobGraph, DispatchError> {
         let (_, _, component) = self.load_jar(id)?;
         let job_id = options.job_id.clone().unwrap_or_else(jobgraph::new_job_id);
-        weir_wasm::plan::compile(
-            &self.runtime,
-            &component,
-            &options.program_args,
-            self.parallelism(options.parallelism),
-            job_id,
-        )
-        .map_err(|e| DispatchError::BadRequest(e.to_string()))
+        self.plan(&component, &options.program_args, self.parallelism(options.parallelism), job_id)
+    }
+
+    /// Runs a component's `plan` on the plan pool: never on the caller's thread, bounded in time
+    /// (`weir.wasm.plan-timeout`) and in how many run and wait at once.
+    pub(super) fn plan(
+        &self,
+        component: &JobComponent,
+        args: &[String],
+        parallelism: u32,
+        job_id: Id,
+    ) -> Result<JobGraph, DispatchError> {
+        use weir_wasm::plan::PoolError;
+        self.plan_pool.compile(component, args, parallelism, job_id).map_err(|e| match e {
+            PoolError::Busy { .. } => DispatchError::Unavailable(e.to_string()),
+            PoolError::Plan(e) => DispatchError::BadRequest(e.to_string()),
+            PoolError::Stopped => DispatchError::Internal(e.to_string()),
+        })
     }
 
     /// Plans and submits a jar's job; returns its ID (`/jars/:id/run`, `flink run`).
@@ -239,14 +295,7 @@ impl JobManager {
         }
         let (meta, bytes, component) = self.load_jar(id)?;
         let job_id = options.job_id.map(|j| j.to_ascii_lowercase()).unwrap_or_else(jobgraph::new_job_id);
-        let graph = weir_wasm::plan::compile(
-            &self.runtime,
-            &component,
-            &options.program_args,
-            self.parallelism(options.parallelism),
-            job_id,
-        )
-        .map_err(|e| DispatchError::BadRequest(e.to_string()))?;
+        let graph = self.plan(&component, &options.program_args, self.parallelism(options.parallelism), job_id)?;
         let restore = match &options.savepoint_path {
             None => None,
             Some(path) => {
@@ -260,7 +309,22 @@ impl JobManager {
         self.submit(graph, Some(meta.id), meta.hash, Arc::new(bytes), options.program_args, restore)
     }
 
-    /// Submits a planned job: creates its Kafka topics, records it and schedules it.
+    /// What jobs may reach on Kafka: the brokers `weir.kafka.allowed-brokers` allows.
+    pub fn kafka_policy(&self) -> KafkaPolicy {
+        KafkaPolicy::allowing(self.options.config.get(keys::KAFKA_ALLOWED_BROKERS).unwrap_or_default())
+    }
+
+    /// Refuses a graph whose Kafka connectors name a property a job may not set or a broker
+    /// the cluster does not allow.
+    pub(super) fn check_kafka(&self, graph: &JobGraph) -> Result<(), DispatchError> {
+        self.kafka_policy()
+            .check_graph(graph)
+            .map_err(|e| DispatchError::BadRequest(format!("The job's Kafka connectors are refused: {e}")))
+    }
+
+    /// Submits a planned job: checks its Kafka connectors, records it and schedules it. Its
+    /// Kafka topics are created off the caller's thread (nothing connects to a broker a plan
+    /// names while a REST request waits); its tasks deploy once they exist.
     pub fn submit(
         &self,
         graph: JobGraph,
@@ -270,7 +334,7 @@ impl JobManager {
         program_args: Vec<String>,
         restore: Option<(RestorePoint, String)>,
     ) -> Result<Id, DispatchError> {
-        create_job_topics(&graph).map_err(|e| DispatchError::BadRequest(format!("preparing Kafka topics: {e}")))?;
+        self.check_kafka(&graph)?;
         self.store.put_component(&component_hash, &component)?;
         let id = graph.job_id.clone();
         let now = now_ms();
@@ -304,6 +368,8 @@ impl JobManager {
         tracing::info!(job = id, name = record.graph.name, "job submitted");
         let components = BTreeMap::from([(record.component_hash.clone(), component)]);
         let mut entry = JobEntry::new(record, subtasks, components);
+        let topics = !entry.record.graph.kafka_topics().is_empty();
+        entry.preparing_topics = topics;
         if let Some((point, path)) = restore {
             let checkpoint = point.metadata.checkpoint_id;
             let is_savepoint = point.metadata.kind.is_savepoint();
@@ -313,9 +379,57 @@ impl JobManager {
             entry.restore = Some(point);
             self.persist(&entry.record);
         }
+        let graph = topics.then(|| entry.record.graph.clone());
         self.state().jobs.insert(id.clone(), entry);
-        self.schedule();
+        match graph {
+            Some(graph) => self.prepare_topics(id.clone(), graph)?,
+            None => self.schedule(),
+        }
         Ok(id)
+    }
+
+    /// Creates the job's Kafka topics on a thread of its own, then lets its tasks deploy; if
+    /// they cannot be made, the job fails with the reason.
+    fn prepare_topics(&self, id: Id, graph: JobGraph) -> Result<(), DispatchError> {
+        let Some(jm) = self.me.upgrade() else { return Err(DispatchError::Internal("the JobManager is gone".into())) };
+        std::thread::Builder::new()
+            .name("prepare-topics".into())
+            .spawn(move || {
+                let result = create_job_topics(&graph);
+                let finished = {
+                    let mut state = jm.state();
+                    let Some(job) = state.jobs.get_mut(&id) else { return };
+                    job.preparing_topics = false;
+                    match result {
+                        Ok(()) => None,
+                        Err(error) if job.record.status == JobStatus::Running && job.slots.is_empty() => {
+                            tracing::warn!(job = id, %error, "the job's Kafka topics cannot be prepared");
+                            job.record.exceptions.push(super::JobException {
+                                timestamp: now_ms(),
+                                name: "weir.KafkaTopics".into(),
+                                message: format!("Preparing the job's Kafka topics failed: {error}"),
+                                task: None,
+                                location: None,
+                                taskmanager: None,
+                            });
+                            for s in job.subtasks.iter_mut().flatten().filter(|s| !s.state.is_terminal()) {
+                                s.transition(ExecutionState::Canceled);
+                            }
+                            job.record.transition(JobStatus::Failed);
+                            job.record.final_subtasks = Some(job.subtasks.clone());
+                            job.components.clear();
+                            Some(job.record.clone())
+                        }
+                        Err(_) => None,
+                    }
+                };
+                if let Some(record) = finished {
+                    jm.persist(&record);
+                }
+                jm.schedule();
+            })
+            .map(|_| ())
+            .map_err(|e| DispatchError::Internal(format!("cannot start a thread to prepare Kafka topics: {e}")))
     }
 }
 

@@ -241,6 +241,8 @@ pub struct JobEntry {
     /// The latest exception only followed another task's failure: a root cause reported while
     /// the job fails replaces it.
     pub root_is_consequence: bool,
+    /// Its Kafka topics are being created: its tasks wait for them.
+    pub preparing_topics: bool,
 }
 
 impl JobEntry {
@@ -257,6 +259,7 @@ impl JobEntry {
             immediate_restart: false,
             upgrade: None,
             root_is_consequence: false,
+            preparing_topics: false,
         }
     }
 
@@ -314,6 +317,10 @@ pub struct JobManager {
     gateway: taskmanager_gateway::Pending,
     /// Held while an upload compiles: one at a time, so uploads cannot take every core.
     compile_turn: Arc<Mutex<()>>,
+    /// The threads that run plans (`weir.wasm.plan-workers`, `weir.wasm.plan-queue`).
+    plan_pool: weir_wasm::plan::PlanPool,
+    /// This JobManager, for work it hands to threads of its own (creating a job's topics).
+    me: std::sync::Weak<JobManager>,
 }
 
 impl JobManager {
@@ -321,6 +328,8 @@ impl JobManager {
     pub fn open(options: JobManagerOptions) -> anyhow::Result<Arc<JobManager>> {
         let store = store::Store::open(&options.data_dir)?;
         let runtime = WasmRuntime::new(options.limits).map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?;
+        let budget = options.compile_budget;
+        let plan_pool = weir_wasm::plan::PlanPool::new(&runtime, budget.plan_workers, budget.plan_queue)?;
         let mut state = ClusterState::default();
         for jar in store.jars()? {
             state.jars.insert(jar.id.clone(), jar);
@@ -348,7 +357,7 @@ impl JobManager {
             state.jobs.insert(record.id().to_string(), JobEntry::new(record, subtasks, BTreeMap::new()));
         }
         tracing::info!(jars = state.jars.len(), jobs = state.jobs.len(), dir = %options.data_dir.display(), "JobManager store opened");
-        Ok(Arc::new(JobManager {
+        Ok(Arc::new_cyclic(|me| JobManager {
             state: Mutex::new(state),
             store,
             runtime,
@@ -357,6 +366,8 @@ impl JobManager {
             started: now_ms(),
             gateway: Default::default(),
             compile_turn: Default::default(),
+            plan_pool,
+            me: me.clone(),
         }))
     }
 

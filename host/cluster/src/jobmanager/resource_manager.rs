@@ -1,14 +1,16 @@
 //! The TaskManagers the JobManager knows: registration, heartbeats, slots, and what happens
 //! when one goes quiet (Flink's ResourceManager and heartbeat services).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 
 use super::JobManager;
 use crate::rpc::{Hardware, TaskReport, ToTaskManager};
+use weir_config::keys;
 use weir_core::execution::now_ms;
 use weir_core::jobgraph::Id;
 
@@ -30,7 +32,11 @@ pub struct TaskManagerEntry {
     pub slots: Vec<Option<Id>>,
     /// The TaskManager's own metrics (process, WASM instances), as of its last heartbeat.
     pub metrics: Vec<(String, f64)>,
-    outbox: UnboundedSender<ToTaskManager>,
+    outbox: Sender<ToTaskManager>,
+    /// Its outbox filled up (it does not read what it is sent): it is removed.
+    overflowed: AtomicBool,
+    /// The components (by hash) a deployment or upgrade sent here named: the only ones it may fetch.
+    sent_components: Mutex<BTreeSet<String>>,
 }
 
 impl TaskManagerEntry {
@@ -39,10 +45,54 @@ impl TaskManagerEntry {
         self.slots.iter().filter(|s| s.is_none()).count()
     }
 
-    /// Sends a message; a closed connection is noticed by its reader, so failures are ignored.
+    /// Sends a message; a closed connection is noticed by its reader, so that failure is
+    /// ignored. A full outbox (a TaskManager that does not read) marks it for removal.
     pub fn send(&self, message: ToTaskManager) {
-        let _ = self.outbox.send(message);
+        match &message {
+            ToTaskManager::Deploy(d) => self.note_components(d.vertex_components.iter().cloned()),
+            ToTaskManager::PrepareUpgrade { component, .. } => self.note_components([component.clone()]),
+            _ => {}
+        }
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(message)
+            && !self.overflowed.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(id = self.id, limit = OUTBOX, "a TaskManager does not read its messages: it is removed");
+        }
     }
+
+    fn note_components(&self, hashes: impl IntoIterator<Item = String>) {
+        let mut sent = self.sent_components.lock().unwrap_or_else(|e| e.into_inner());
+        for hash in hashes {
+            if sent.len() < MAX_SENT_COMPONENTS {
+                sent.insert(hash);
+            }
+        }
+    }
+
+    /// Whether a deployment or upgrade sent here named the component `hash`.
+    pub fn was_sent(&self, hash: &str) -> bool {
+        self.sent_components.lock().unwrap_or_else(|e| e.into_inner()).contains(hash)
+    }
+
+    /// Whether this entry is the registration of the connection with `outbox`.
+    pub fn is_connection(&self, outbox: &Sender<ToTaskManager>) -> bool {
+        self.outbox.same_channel(outbox)
+    }
+}
+
+/// How many messages may wait for one TaskManager; beyond, it is removed as unresponsive.
+pub const OUTBOX: usize = 1024;
+/// How many component hashes one TaskManager's entry remembers as sent to it.
+const MAX_SENT_COMPONENTS: usize = 4096;
+/// How many metrics a heartbeat may report per task, or for the TaskManager itself; the rest
+/// are dropped.
+const MAX_METRICS: usize = 4096;
+/// The longest metric name a heartbeat may report, in bytes; longer ones are dropped.
+const MAX_METRIC_NAME: usize = 1024;
+
+/// A heartbeat's metrics, bounded in count and name length.
+fn bounded(metrics: Vec<(String, f64)>) -> Vec<(String, f64)> {
+    metrics.into_iter().filter(|(n, _)| n.len() <= MAX_METRIC_NAME).take(MAX_METRICS).collect()
 }
 
 impl JobManager {
@@ -53,11 +103,11 @@ impl JobManager {
         data_address: String,
         slots: u32,
         hardware: Hardware,
-        outbox: UnboundedSender<ToTaskManager>,
+        outbox: Sender<ToTaskManager>,
     ) -> Result<(), String> {
-        if slots == 0 {
-            return Err("a TaskManager needs at least one slot".into());
-        }
+        let max_slots = self.options.config.get_u64(keys::JOBMANAGER_MAX_SLOTS_PER_TASKMANAGER, 1024).unwrap_or(1024);
+        let max_slots = u32::try_from(max_slots).unwrap_or(u32::MAX);
+        crate::rpc::check_registration(&id, &data_address, slots, max_slots)?;
         {
             let mut state = self.state();
             if state.taskmanagers.contains_key(&id) {
@@ -74,9 +124,11 @@ impl JobManager {
                     registered: now,
                     last_heartbeat_ms: now,
                     last_heartbeat: Instant::now(),
-                    slots: vec![None; slots as usize],
+                    slots: vec![None; usize::try_from(slots).map_err(|e| e.to_string())?],
                     metrics: Vec::new(),
                     outbox,
+                    overflowed: AtomicBool::new(false),
+                    sent_components: Mutex::new(BTreeSet::new()),
                 },
             );
         }
@@ -92,19 +144,45 @@ impl JobManager {
         tm.last_heartbeat_ms = now_ms();
         tm.hardware = hardware;
         if let Some(metrics) = metrics {
-            tm.metrics = metrics;
+            tm.metrics = bounded(metrics);
         }
+        // Only reports of subtasks this TaskManager runs count.
         for report in tasks {
             if let Some(subtask) = state
                 .jobs
                 .get_mut(&report.job)
                 .and_then(|j| j.subtasks.get_mut(report.vertex))
-                .and_then(|v| v.get_mut(report.subtask as usize))
-                .filter(|s| s.attempt == report.attempt)
+                .and_then(|v| v.get_mut(usize::try_from(report.subtask).unwrap_or(usize::MAX)))
+                .filter(|s| s.attempt == report.attempt && s.taskmanager.as_deref() == Some(id))
             {
-                subtask.metrics = report.metrics;
+                subtask.metrics = bounded(report.metrics);
             }
         }
+    }
+
+    /// Whether `id` is registered through the connection with `outbox`.
+    pub fn is_registered(&self, id: &str, outbox: &Sender<ToTaskManager>) -> bool {
+        self.state().taskmanagers.get(id).is_some_and(|tm| tm.is_connection(outbox))
+    }
+
+    /// Whether TaskManager `tm` runs subtask `subtask` of vertex `vertex` of `job` (indexes
+    /// looked up, never trusted): only then does what it reports about that subtask count.
+    pub fn runs_subtask(&self, tm: &str, job: &str, vertex: usize, subtask: u32) -> bool {
+        let state = self.state();
+        state
+            .jobs
+            .get(job)
+            .and_then(|j| j.subtasks.get(vertex))
+            .and_then(|v| v.get(usize::try_from(subtask).ok()?))
+            .is_some_and(|s| s.taskmanager.as_deref() == Some(tm))
+    }
+
+    /// Whether TaskManager `tm` holds a slot of `job`, or runs one of its subtasks.
+    pub fn runs_job(&self, tm: &str, job: &str) -> bool {
+        let state = self.state();
+        state.jobs.get(job).is_some_and(|j| {
+            j.slots.iter().any(|t| t == tm) || j.all_subtasks().any(|s| s.taskmanager.as_deref() == Some(tm))
+        })
     }
 
     /// A TaskManager is gone (its heartbeats stopped): its slots are gone, and so are the tasks
@@ -116,11 +194,11 @@ impl JobManager {
 
     /// The connection that registered `id` closed. Only that connection's registration is
     /// removed: the same TaskManager may already have registered again on a new one.
-    pub fn connection_closed(&self, id: &str, connection: &UnboundedSender<ToTaskManager>, reason: &str) {
+    pub fn connection_closed(&self, id: &str, connection: &Sender<ToTaskManager>, reason: &str) {
         self.remove_taskmanager(id, Some(connection), reason);
     }
 
-    fn remove_taskmanager(&self, id: &str, connection: Option<&UnboundedSender<ToTaskManager>>, reason: &str) {
+    fn remove_taskmanager(&self, id: &str, connection: Option<&Sender<ToTaskManager>>, reason: &str) {
         let removed = {
             let mut state = self.state();
             let ours =
@@ -144,17 +222,21 @@ pub async fn monitor_heartbeats(jm: Arc<JobManager>) {
     let mut ticker = tokio::time::interval(Duration::from_millis(250).min(timeout / 4));
     loop {
         ticker.tick().await;
-        let expired: Vec<String> = {
+        let expired: Vec<(String, bool)> = {
             let state = jm.state();
             state
                 .taskmanagers
                 .values()
-                .filter(|tm| tm.last_heartbeat.elapsed() > timeout)
-                .map(|tm| tm.id.clone())
+                .filter(|tm| tm.last_heartbeat.elapsed() > timeout || tm.overflowed.load(Ordering::Relaxed))
+                .map(|tm| (tm.id.clone(), tm.overflowed.load(Ordering::Relaxed)))
                 .collect()
         };
-        for id in expired {
-            let reason = format!("Heartbeat of TaskManager with id {id} timed out.");
+        for (id, overflowed) in expired {
+            let reason = if overflowed {
+                format!("TaskManager with id {id} did not read its messages ({OUTBOX} waiting).")
+            } else {
+                format!("Heartbeat of TaskManager with id {id} timed out.")
+            };
             jm.taskmanager_lost(&id, &reason);
         }
     }

@@ -75,6 +75,7 @@ impl JobManager {
             .filter(|j| {
                 j.record.status == JobStatus::Running
                     && j.slots.is_empty()
+                    && !j.preparing_topics
                     && j.all_subtasks().all(|s| s.state == ExecutionState::Scheduled)
             })
             .map(|j| (j.record.start_time, j.record.id().to_string()))

@@ -19,7 +19,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct Pending {
     next: AtomicU64,
-    waiting: Mutex<HashMap<u64, oneshot::Sender<Response>>>,
+    /// By request ID: the TaskManager asked, and who waits for its answer.
+    waiting: Mutex<HashMap<u64, (String, oneshot::Sender<Response>)>>,
 }
 
 /// Why a TaskManager did not answer.
@@ -39,7 +40,7 @@ impl JobManager {
         let pending = &self.gateway;
         let request_id = pending.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        pending.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(request_id, tx);
+        pending.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(request_id, (id.to_string(), tx));
         let sent = {
             let state = self.state();
             state.taskmanagers.get(id).map(|tm| tm.send(ToTaskManager::Request { id: request_id, request }))
@@ -55,10 +56,22 @@ impl JobManager {
         answer
     }
 
-    /// A TaskManager answered request `id` (an answer nobody waits for any more is dropped).
-    pub(super) fn answered(&self, id: u64, response: Response) {
-        if let Some(tx) = self.gateway.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
-            let _ = tx.send(response);
+    /// TaskManager `tm` answered request `id` (an answer nobody waits for any more is
+    /// dropped, and so is one from a TaskManager that was not asked).
+    pub(super) fn answered(&self, tm: &str, id: u64, response: Response) {
+        let mut waiting = self.gateway.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        match waiting.get(&id) {
+            Some((asked, _)) if asked == tm => {
+                if let Some((_, tx)) = waiting.remove(&id) {
+                    let _ = tx.send(response);
+                }
+            }
+            Some(_) => tracing::warn!(
+                taskmanager = tm,
+                request = id,
+                "ignored an answer from a TaskManager that was not asked"
+            ),
+            None => {}
         }
     }
 }

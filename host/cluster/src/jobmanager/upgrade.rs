@@ -395,8 +395,13 @@ impl JobManager {
         let (meta, bytes, component) = self.load_jar(&request.jar_id)?;
         let args = request.program_args.clone().unwrap_or_else(|| record.program_args.clone());
         let parallelism = record.graph.slots_needed();
-        let new = weir_wasm::plan::compile(self.runtime(), &component, &args, parallelism, job_id.to_string())
-            .map_err(|e| DispatchError::BadRequest(format!("The upgraded job cannot be planned: {e}")))?;
+        let new = self.plan(&component, &args, parallelism, job_id.to_string()).map_err(|e| match e {
+            DispatchError::BadRequest(e) => {
+                DispatchError::BadRequest(format!("The upgraded job cannot be planned: {e}"))
+            }
+            other => other,
+        })?;
+        self.check_kafka(&new)?;
         let plan = plan(&record, new, component.hash(), &request)?;
         let mut history = UpgradeRecord {
             id: hex::encode(rand::random::<[u8; 16]>()),

@@ -22,9 +22,22 @@ use weir_runtime::task::{TaskContext, TaskListener, TaskResources};
 use weir_wasm::JobComponent;
 use weir_wasm::cache::content_hash;
 
+/// The longest failure text a report carries. A guest's part is cut to
+/// `weir.guest.max-failure-message-size` already; this bounds the rest (JSON may escape a byte
+/// into six), so that a failure always fits the RPC frame and reaches the JobManager, cut
+/// rather than lost.
+const REPORTED_FAILURE_BYTES: usize = 1 << 20;
+
+/// `failure` cut to what a report carries.
+fn bounded(failure: String) -> String {
+    weir_wasm::caps::cut(failure, REPORTED_FAILURE_BYTES, weir_config::keys::GUEST_MAX_FAILURE_MESSAGE_SIZE)
+}
+
 /// Tells the JobManager when a task starts running.
 struct Reporter {
     outbox: UnboundedSender<ToJobManager>,
+    /// The checkpoint locations the JobManager announced, which barriers must name.
+    locations: Arc<super::CheckpointLocations>,
     job: Id,
     vertex: usize,
     subtask: u32,
@@ -44,7 +57,7 @@ impl Reporter {
             subtask: self.subtask,
             attempt: self.attempt,
             state: ending.state,
-            failure: ending.failure,
+            failure: ending.failure.map(bounded),
             consequence: ending.consequence,
         });
     }
@@ -83,7 +96,12 @@ impl TaskListener for Reporter {
         });
     }
 
+    fn check_location(&self, checkpoint: u64, location: &str) -> Result<(), String> {
+        self.locations.check(&self.job, checkpoint, location)
+    }
+
     fn decline(&self, checkpoint: u64, reason: String) {
+        let reason = bounded(reason);
         let _ = self.outbox.send(ToJobManager::DeclineCheckpoint { job: self.job.clone(), checkpoint, reason });
     }
 
@@ -94,7 +112,7 @@ impl TaskListener for Reporter {
             subtask: self.subtask,
             attempt: self.attempt,
             checkpoint,
-            failure,
+            failure: failure.map(bounded),
         });
     }
 }
@@ -118,7 +136,9 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
     }
     let fail_all = |message: String| {
         for (v, s) in &local_tasks {
-            let reporter = Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: *v, subtask: *s, attempt };
+            let locations = shared.locations.clone();
+            let reporter =
+                Reporter { outbox: outbox.clone(), locations, job: job_id.clone(), vertex: *v, subtask: *s, attempt };
             reporter.report(ExecutionState::Failed, Some(message.clone()));
         }
     };
@@ -166,8 +186,14 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
             upgrade: upgrade.clone(),
             sampler: sampler.clone(),
         });
-        let reporter =
-            Arc::new(Reporter { outbox: outbox.clone(), job: job_id.clone(), vertex: v, subtask: s, attempt });
+        let reporter = Arc::new(Reporter {
+            outbox: outbox.clone(),
+            locations: shared.locations.clone(),
+            job: job_id.clone(),
+            vertex: v,
+            subtask: s,
+            attempt,
+        });
         let ctx = TaskContext {
             job: graph.clone(),
             vertex: v,

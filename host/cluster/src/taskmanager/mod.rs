@@ -7,6 +7,8 @@
 
 mod deploy;
 
+pub use weir_network::remote::DataLimits;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,6 +46,8 @@ pub struct TaskManagerOptions {
     pub limits: Limits,
     /// Mutual TLS for the control channel and the data exchange (`security.ssl.internal.*`).
     pub internal_tls: Option<InternalTls>,
+    /// What peers may hold of the data server (`weir.taskmanager.data.*`).
+    pub data_limits: DataLimits,
 }
 
 /// A task running here: for metrics, and to hand it commands.
@@ -85,6 +89,72 @@ pub(crate) struct Shared {
     jobs: Mutex<HashMap<String, RunningJob>>,
     /// Jobs cancelled before their deployment got here: their tasks must not start.
     cancelled: Mutex<std::collections::HashSet<Id>>,
+    /// Where the JobManager said each job's recent checkpoints go.
+    locations: Arc<CheckpointLocations>,
+}
+
+/// How many recent checkpoint locations are kept per job, and for how many jobs.
+const ANNOUNCED_PER_JOB: usize = 16;
+const ANNOUNCED_JOBS: usize = 1024;
+/// How long a task waits for the JobManager's word on a checkpoint whose barrier came first.
+const ANNOUNCEMENT_WAIT: Duration = Duration::from_secs(10);
+
+/// The checkpoint locations the JobManager announced (with `TriggerCheckpoint`, to every
+/// TaskManager of the job): a barrier that reaches a task over a data connection must name the
+/// location announced for its checkpoint, so no peer can make a task write its state elsewhere.
+#[derive(Default)]
+pub(crate) struct CheckpointLocations {
+    announced: Mutex<HashMap<Id, std::collections::VecDeque<(u64, String)>>>,
+    changed: std::sync::Condvar,
+}
+
+impl CheckpointLocations {
+    /// The JobManager announced checkpoint `checkpoint` of `job` at `location`.
+    fn announce(&self, job: &str, checkpoint: u64, location: &str) {
+        let mut announced = self.announced.lock().unwrap_or_else(|e| e.into_inner());
+        if announced.len() >= ANNOUNCED_JOBS && !announced.contains_key(job) {
+            // Forget some other job's (ended jobs are never told apart from running ones here).
+            if let Some(other) = announced.keys().next().cloned() {
+                announced.remove(&other);
+            }
+        }
+        let recent = announced.entry(job.to_string()).or_default();
+        recent.retain(|(id, _)| *id != checkpoint);
+        recent.push_back((checkpoint, location.to_string()));
+        while recent.len() > ANNOUNCED_PER_JOB {
+            recent.pop_front();
+        }
+        self.changed.notify_all();
+    }
+
+    /// Whether a barrier of `job`'s checkpoint `checkpoint` may name `location`: only the one
+    /// the JobManager announced (waiting up to [`ANNOUNCEMENT_WAIT`] for its word).
+    pub(crate) fn check(&self, job: &str, checkpoint: u64, location: &str) -> Result<(), String> {
+        let deadline = Instant::now() + ANNOUNCEMENT_WAIT;
+        let mut announced = self.announced.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let expected =
+                announced.get(job).and_then(|r| r.iter().find(|(id, _)| *id == checkpoint)).map(|(_, l)| l.clone());
+            match expected {
+                Some(expected) if expected == location => return Ok(()),
+                Some(expected) => {
+                    return Err(format!(
+                        "the barrier of checkpoint {checkpoint} names the directory '{}', not the one the JobManager chose for it ('{expected}'): refused",
+                        location.chars().take(512).collect::<String>()
+                    ));
+                }
+                None => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(format!(
+                    "the JobManager named no location for checkpoint {checkpoint} within {ANNOUNCEMENT_WAIT:?}: its barrier (naming '{}') is refused",
+                    location.chars().take(512).collect::<String>()
+                ));
+            }
+            announced = self.changed.wait_timeout(announced, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
 }
 
 impl Shared {
@@ -135,7 +205,12 @@ fn new_id(address: &str) -> String {
 
 /// Runs a TaskManager until `shutdown` is set.
 pub async fn run(options: TaskManagerOptions, shutdown: CancelToken) -> anyhow::Result<()> {
-    let data = DataServer::start(&options.data_bind, &options.host, options.internal_tls.clone())?;
+    let data = DataServer::start_limited(
+        &options.data_bind,
+        &options.host,
+        options.internal_tls.clone(),
+        options.data_limits,
+    )?;
     let state_dir = tempfile::tempdir()?;
     let shared = Arc::new(Shared {
         runtime: WasmRuntime::new(options.limits).map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?,
@@ -147,6 +222,7 @@ pub async fn run(options: TaskManagerOptions, shutdown: CancelToken) -> anyhow::
         fetches: Mutex::new(HashMap::new()),
         jobs: Mutex::new(HashMap::new()),
         cancelled: Mutex::new(Default::default()),
+        locations: Default::default(),
     });
     let id = new_id(shared.data.address());
     tracing::info!(
@@ -284,6 +360,7 @@ async fn serve_jobmanager(
                 }
             }
             Ok(Some(ToTaskManager::TriggerCheckpoint { job, checkpoint, kind, location, tasks })) => {
+                shared.locations.announce(&job, checkpoint, &location);
                 let barrier = Barrier { id: checkpoint, kind, location: location.into() };
                 let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
                 for running in jobs.values().filter(|r| r.job == job) {
@@ -445,5 +522,35 @@ fn sample_stacks(
 async fn wait_cancelled(token: CancelToken) {
     while !token.is_cancelled() {
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn barriers_must_name_the_location_the_jobmanager_announced() {
+        let locations = CheckpointLocations::default();
+        locations.announce("job", 3, "/checkpoints/job/chk-3");
+        assert_eq!(locations.check("job", 3, "/checkpoints/job/chk-3"), Ok(()));
+        let error = locations.check("job", 3, "/home/user/.ssh").unwrap_err();
+        assert!(error.contains("/home/user/.ssh") && error.contains("/checkpoints/job/chk-3"), "{error}");
+        // Another job's location is not this one's.
+        assert!(locations.check("other", 3, "/checkpoints/job/chk-3").is_err());
+        // A barrier ahead of the announcement waits for it.
+        let locations = Arc::new(locations);
+        let announcer = locations.clone();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            announcer.announce("job", 4, "/checkpoints/job/chk-4");
+        });
+        assert_eq!(locations.check("job", 4, "/checkpoints/job/chk-4"), Ok(()));
+        late.join().unwrap();
+        for id in 5..5 + ANNOUNCED_PER_JOB as u64 {
+            locations.announce("job", id, "/x");
+        }
+        let kept = locations.announced.lock().unwrap()["job"].len();
+        assert_eq!(kept, ANNOUNCED_PER_JOB);
     }
 }

@@ -16,7 +16,10 @@ use crate::kafka::DEFAULT_PARTITIONS;
 const TIMEOUT: Duration = Duration::from_secs(15);
 
 fn admin(bootstrap_servers: &str) -> Result<AdminClient<DefaultClientContext>, ConnectorError> {
-    Ok(ClientConfig::new().set("bootstrap.servers", bootstrap_servers).create()?)
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap_servers);
+    super::policy::apply_cluster_properties(&mut config);
+    Ok(config.create()?)
 }
 
 /// The number of partitions of `topic`, or `None` if it does not exist.

@@ -1,10 +1,12 @@
 //! Kafka through rdkafka (librdkafka): the source, the sink, and creating missing topics.
 
 mod admin;
+pub mod policy;
 mod sink;
 mod source;
 
 pub use admin::{create_job_topics, ensure_topics, partition_count};
+pub use policy::{KafkaPolicy, PolicyError};
 pub use sink::{HELD_MEMORY, KafkaWriter, RestoredSink};
 pub use source::{Backlog, KafkaReader, read_backlog};
 
@@ -24,7 +26,9 @@ const CONSUMER_ONLY: [&str; 3] = ["group.id", "auto.offset.reset", "isolation.le
 /// default; works on any Kafka-protocol broker) or `transactions`. Never passed to librdkafka.
 pub const EXACTLY_ONCE_MODE: &str = "weir.exactly-once";
 
-/// Client configuration for `topic`: its servers, then `defaults`, then its own properties.
+/// Client configuration for `topic`: its servers, then `defaults`, then its own properties
+/// that the allowlist lets through ([`policy`]; submission refused the others, so one here came
+/// from elsewhere and is dropped), then the cluster's (`weir.kafka.client.*`).
 fn client_config(topic: &KafkaTopic, defaults: &[(&str, &str)], producer: bool) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &topic.bootstrap_servers);
@@ -32,10 +36,15 @@ fn client_config(topic: &KafkaTopic, defaults: &[(&str, &str)], producer: bool) 
         config.set(*k, *v);
     }
     for (k, v) in &topic.properties {
+        if !policy::allowed(k, v) {
+            tracing::warn!(topic = topic.topic, property = k, "dropped a Kafka property a job may not set");
+            continue;
+        }
         if !(k.starts_with("weir.") || producer && CONSUMER_ONLY.contains(&k.as_str())) {
             config.set(k, v);
         }
     }
+    policy::apply_cluster_properties(&mut config);
     config
 }
 

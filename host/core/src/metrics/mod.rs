@@ -113,6 +113,28 @@ impl OperatorMetrics {
         gauges.entry(name.to_string()).or_default().clone()
     }
 
+    /// The counter called `name`, or `None` if it is new and `max` metrics are registered
+    /// already (a guest's cap: every metric travels in each heartbeat).
+    pub fn counter_within(&self, name: &str, max: usize) -> Option<Arc<Counter>> {
+        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = counters.get(name) {
+            return Some(c.clone());
+        }
+        let gauges = self.gauges.lock().unwrap_or_else(|e| e.into_inner()).len();
+        (counters.len() + gauges < max).then(|| counters.entry(name.to_string()).or_default().clone())
+    }
+
+    /// The gauge called `name`, or `None` if it is new and `max` metrics are registered already.
+    pub fn gauge_within(&self, name: &str, max: usize) -> Option<Arc<Gauge>> {
+        // Locked in the same order as `counter_within` and `values`: counters, then gauges.
+        let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let mut gauges = self.gauges.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = gauges.get(name) {
+            return Some(g.clone());
+        }
+        (counters + gauges.len() < max).then(|| gauges.entry(name.to_string()).or_default().clone())
+    }
+
     /// Every named metric and its current value.
     pub fn values(&self) -> Vec<(String, f64)> {
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());

@@ -44,6 +44,8 @@ pub struct TimerService {
     ownership: KeyGroupOwnership,
     event_time: BTreeSet<Entry>,
     processing_time: BTreeSet<Entry>,
+    /// The bytes of keys and namespaces held, for the guest's cap on them.
+    bytes: usize,
 }
 
 /// Milliseconds added to the wall clock to make processing time (see
@@ -76,7 +78,7 @@ pub fn processing_time_now() -> i64 {
 impl TimerService {
     /// No timers yet, for the subtask owning the key groups of `ownership`.
     pub fn new(ownership: KeyGroupOwnership) -> Self {
-        TimerService { ownership, event_time: BTreeSet::new(), processing_time: BTreeSet::new() }
+        TimerService { ownership, event_time: BTreeSet::new(), processing_time: BTreeSet::new(), bytes: 0 }
     }
 
     fn set(&mut self, domain: TimeDomain) -> &mut BTreeSet<Entry> {
@@ -95,7 +97,10 @@ impl TimerService {
         time: i64,
     ) -> Result<(), StateError> {
         self.ownership.check(&key)?;
-        self.set(domain).insert(Entry { time, key, namespace });
+        let size = key.len() + namespace.len();
+        if self.set(domain).insert(Entry { time, key, namespace }) {
+            self.bytes += size;
+        }
         Ok(())
     }
 
@@ -108,7 +113,10 @@ impl TimerService {
         time: i64,
     ) -> Result<(), StateError> {
         self.ownership.check(&key)?;
-        self.set(domain).remove(&Entry { time, key, namespace });
+        let size = key.len() + namespace.len();
+        if self.set(domain).remove(&Entry { time, key, namespace }) {
+            self.bytes -= size;
+        }
         Ok(())
     }
 
@@ -123,6 +131,7 @@ impl TimerService {
             let Entry { time, key, namespace } = set.pop_first().expect("first exists");
             due.push(FiredTimer { key, namespace, time, domain });
         }
+        self.bytes -= due.iter().map(|t| t.key.len() + t.namespace.len()).sum::<usize>();
         due
     }
 
@@ -151,9 +160,26 @@ impl TimerService {
     pub fn restore(&mut self, timers: impl IntoIterator<Item = FiredTimer>) {
         for t in timers {
             if self.ownership.check(&t.key).is_ok() {
-                self.set(t.domain).insert(Entry { time: t.time, key: t.key, namespace: t.namespace });
+                let size = t.key.len() + t.namespace.len();
+                if self.set(t.domain).insert(Entry { time: t.time, key: t.key, namespace: t.namespace }) {
+                    self.bytes += size;
+                }
             }
         }
+    }
+
+    /// All registered timers, and the bytes of their keys and namespaces.
+    pub fn held(&self) -> (usize, usize) {
+        (self.event_time.len() + self.processing_time.len(), self.bytes)
+    }
+
+    /// True if the timer for (`key`, `namespace`) at `time` is registered.
+    pub fn contains(&self, domain: TimeDomain, key: &[u8], namespace: &[u8], time: i64) -> bool {
+        let set = match domain {
+            TimeDomain::EventTime => &self.event_time,
+            TimeDomain::ProcessingTime => &self.processing_time,
+        };
+        set.contains(&Entry { time, key: key.to_vec(), namespace: namespace.to_vec() })
     }
 
     /// The number of registered timers of `domain`.
@@ -183,6 +209,8 @@ mod tests {
         assert_eq!(due.iter().map(|t| (t.key.clone(), t.time)).collect::<Vec<_>>(), vec![(b"a".to_vec(), 10)]);
         assert_eq!(timers.pop_due(TimeDomain::EventTime, i64::MAX).len(), 1);
         assert_eq!(timers.next_processing_time(), Some(5));
+        assert_eq!(timers.held(), (1, 1));
+        assert!(timers.contains(TimeDomain::ProcessingTime, b"p", b"", 5));
     }
 
     #[test]

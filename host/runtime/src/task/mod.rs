@@ -63,6 +63,12 @@ pub trait TaskListener: Send + Sync {
     /// The task swapped to an upgrade's new code at upgrade barrier `checkpoint` (`failure`:
     /// the new code did not start, and the old one runs on).
     fn swapped(&self, _checkpoint: u64, _failure: Option<String>) {}
+    /// Whether the task may write its part of checkpoint `checkpoint` to `location`, which a
+    /// barrier from another host names: a TaskManager allows only the location the JobManager
+    /// chose. `Err` says why not; the task then declines the checkpoint.
+    fn check_location(&self, _checkpoint: u64, _location: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A listener that ignores everything (local runs, which take no checkpoints).
@@ -139,6 +145,9 @@ pub enum TaskError {
     /// The named task cannot start from its checkpoint or savepoint, for the given reason.
     #[error("{0}: cannot restore: {1}")]
     Restore(String, String),
+    /// The named task refused a barrier from another host, for the given reason.
+    #[error("{0}: {1}")]
+    Barrier(String, String),
 }
 
 impl TaskError {

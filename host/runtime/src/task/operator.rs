@@ -74,7 +74,11 @@ impl OperatorTask<'_> {
 
     /// The barrier is in on every channel: snapshot, acknowledge, pass it on, read on.
     fn checkpoint(&mut self, gate: &mut InputGate, barrier: Barrier) -> Result<(), TaskError> {
-        match self.op.snapshot(Path::new(&*barrier.location)) {
+        let taken = match self.ctx.listener.check_location(barrier.id, &barrier.location) {
+            Ok(()) => self.op.snapshot(Path::new(&*barrier.location)).map_err(|e| e.to_string()),
+            Err(refused) => Err(refused),
+        };
+        match taken {
             Ok(snapshot) => self.ctx.listener.acknowledge(barrier.id, snapshot),
             Err(error) => {
                 tracing::warn!(task = self.ctx.name(), checkpoint = barrier.id, %error, "snapshot failed");

@@ -41,6 +41,12 @@ impl WriterTask<'_> {
     /// All records before the barrier are written: flush them, snapshot, pass the barrier on.
     fn checkpoint(&mut self, gate: &mut InputGate, barrier: Barrier) -> Result<(), TaskError> {
         let vertex = self.ctx.vertex();
+        if let Err(refused) = self.ctx.listener.check_location(barrier.id, &barrier.location) {
+            // The sink writes under the location: it takes no part in this checkpoint.
+            tracing::warn!(task = self.ctx.name(), checkpoint = barrier.id, refused, "barrier refused");
+            self.ctx.listener.decline(barrier.id, refused.clone());
+            return Err(TaskError::Barrier(self.ctx.name(), refused));
+        }
         let at = SnapshotContext { barrier: &barrier, uid: &vertex.uid, subtask: self.ctx.subtask };
         let taken = self.sink.flush(FLUSH_TIMEOUT).and_then(|()| self.sink.snapshot(&at));
         match taken {

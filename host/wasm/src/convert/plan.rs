@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 
 use crate::bindings::plan_types as plan;
+use crate::caps::{CapExceeded, GuestCaps};
+use weir_config::keys;
 use weir_core::jobgraph::*;
 
 /// Flink's upper bound on the number of key groups.
@@ -84,6 +86,74 @@ pub enum GraphError {
     /// The checkpoint interval is set below the 10 ms minimum.
     #[error("the checkpoint interval must be at least 10 ms")]
     CheckpointInterval,
+    /// The plan is bigger than the cluster's caps allow (operators, subtasks, strings).
+    #[error(transparent)]
+    Cap(#[from] CapExceeded),
+}
+
+/// A string of the plan, shown in errors: its start only.
+fn show(text: &str) -> String {
+    crate::caps::cut(text.chars().take(64).collect(), 64, keys::PLAN_MAX_STRING_SIZE)
+}
+
+/// Refuses a plan over the caps before anything is built from it: the number of operators,
+/// the entries of every list and the size of every string.
+fn check_size(graph: &plan::JobGraph, caps: &GuestCaps) -> Result<(), CapExceeded> {
+    let ops = caps.plan_operators;
+    if graph.operators.len() > ops {
+        let n = graph.operators.len();
+        return Err(CapExceeded::count("the plan's operators", n, ops, "operators", keys::PLAN_MAX_OPERATORS));
+    }
+    let max = caps.plan_string_bytes;
+    let string = |what: &dyn Fn() -> String, text: &str| {
+        GuestCaps::check(
+            &if text.len() > max { what() } else { String::new() },
+            text.len(),
+            max,
+            keys::PLAN_MAX_STRING_SIZE,
+        )
+    };
+    string(&|| "the job's name".into(), &graph.name)?;
+    for (i, op) in graph.operators.iter().enumerate() {
+        let who =
+            || if op.uid.len() <= max { format!("operator '{}'", show(&op.uid)) } else { format!("operator #{i}") };
+        string(&|| format!("the uid of {}", who()), &op.uid)?;
+        string(&|| format!("the name of {}", who()), &op.name)?;
+        string(&|| format!("the config of {}", who()), &op.config)?;
+        if op.inputs.len() > ops {
+            let what = format!("the inputs of {}", who());
+            return Err(CapExceeded::count(what, op.inputs.len(), ops, "inputs", keys::PLAN_MAX_OPERATORS));
+        }
+        for input in &op.inputs {
+            string(&|| format!("an input of {}", who()), &input.from)?;
+        }
+        let (function, topic) = match &op.kind {
+            plan::OperatorKind::Source(spec) => (
+                spec.function.as_deref(),
+                match &spec.connector {
+                    plan::SourceConnector::Kafka(k) => Some(&k.topic),
+                    plan::SourceConnector::Datagen(_) => None,
+                },
+            ),
+            plan::OperatorKind::Transform(spec) => (Some(spec.function.as_str()), None),
+            plan::OperatorKind::Sink(plan::SinkConnector::Kafka(k)) => (None, Some(&k.topic)),
+            plan::OperatorKind::Sink(_) => (None, None),
+        };
+        string(&|| format!("the function of {}", who()), function.unwrap_or_default())?;
+        if let Some(t) = topic {
+            string(&|| format!("the topic of {}", who()), &t.topic)?;
+            string(&|| format!("the bootstrap servers of {}", who()), &t.bootstrap_servers)?;
+            if t.properties.len() > ops {
+                let what = format!("the Kafka properties of {}", who());
+                return Err(CapExceeded::count(what, t.properties.len(), ops, "properties", keys::PLAN_MAX_OPERATORS));
+            }
+            for (k, v) in &t.properties {
+                string(&|| format!("a Kafka property of {}", who()), k)?;
+                string(&|| format!("the Kafka property '{}' of {}", show(k), who()), v)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A stable vertex ID from a uid: resubmissions and upgrades that keep the uid keep the ID.
@@ -139,9 +209,15 @@ fn source_connector(op: &str, c: plan::SourceConnector) -> Result<SourceConnecto
     })
 }
 
-/// Checks a plan and translates it into a job graph with `job_id`, running every operator at
-/// `parallelism` unless it asks for its own.
-pub fn from_plan(graph: plan::JobGraph, job_id: Id, parallelism: u32) -> Result<JobGraph, GraphError> {
+/// Checks a plan (against `caps` first) and translates it into a job graph with `job_id`,
+/// running every operator at `parallelism` unless it asks for its own.
+pub fn from_plan(
+    graph: plan::JobGraph,
+    job_id: Id,
+    parallelism: u32,
+    caps: &GuestCaps,
+) -> Result<JobGraph, GraphError> {
+    check_size(&graph, caps)?;
     let max = graph.max_parallelism;
     if max == 0 || max > UPPER_BOUND_MAX_PARALLELISM {
         return Err(GraphError::MaxParallelism(max));
@@ -247,6 +323,17 @@ pub fn from_plan(graph: plan::JobGraph, job_id: Id, parallelism: u32) -> Result<
     if !has_source {
         return Err(GraphError::NoSource);
     }
+    // Every subtask costs the JobManager its bookkeeping and a slot's worth of scheduling.
+    let subtasks: u64 = vertices.iter().map(|v| u64::from(v.parallelism)).sum();
+    if subtasks > caps.plan_subtasks {
+        return Err(GraphError::Cap(CapExceeded {
+            what: "the job's subtasks (its vertices' parallelism added up)".into(),
+            actual: subtasks,
+            limit: caps.plan_subtasks,
+            unit: "subtasks",
+            key: keys::PLAN_MAX_SUBTASKS,
+        }));
+    }
     let time = match graph.time {
         plan::TimeCharacteristic::EventTime(e) => TimeCharacteristic::EventTime {
             max_out_of_orderness_ms: e.max_out_of_orderness_ms,
@@ -311,7 +398,7 @@ mod tests {
                 &[("count", plan::ShipStrategy::Forward)],
             ),
         ]);
-        let jg = from_plan(g, new_job_id(), 2).unwrap();
+        let jg = from_plan(g, new_job_id(), 2, &GuestCaps::default()).unwrap();
         let names: Vec<_> = jg.vertices.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["Source: SRC", "COUNT", "OUT: Writer", "OUT: Committer"]);
         assert!(jg.vertices[1].is_keyed());
@@ -321,7 +408,7 @@ mod tests {
         assert_eq!(jg.task_count(), 8);
         assert_eq!(jg.slots_needed(), 2);
         // IDs are stable across submissions.
-        let again = from_plan(graph(vec![op("src", source(), &[])]), new_job_id(), 1).unwrap();
+        let again = from_plan(graph(vec![op("src", source(), &[])]), new_job_id(), 1, &GuestCaps::default()).unwrap();
         assert_eq!(again.vertices[0].id, jg.vertices[0].id);
     }
 
@@ -338,11 +425,27 @@ mod tests {
             (graph(vec![op("src", source(), &[]), op("t", t("f"), &[])]), GraphError::NoInputs("T".into())),
         ];
         for (g, expected) in cases {
-            assert_eq!(from_plan(g, new_job_id(), 1).unwrap_err(), expected);
+            assert_eq!(from_plan(g, new_job_id(), 1, &GuestCaps::default()).unwrap_err(), expected);
         }
         assert!(matches!(
-            from_plan(graph(vec![op("src", source(), &[])]), new_job_id(), 129),
+            from_plan(graph(vec![op("src", source(), &[])]), new_job_id(), 129, &GuestCaps::default()),
             Err(GraphError::Parallelism { .. })
         ));
+    }
+
+    #[test]
+    fn refuses_plans_over_the_caps() {
+        let caps = GuestCaps { plan_operators: 2, plan_subtasks: 10, plan_string_bytes: 8, ..GuestCaps::default() };
+        let t = |f: &str| plan::OperatorKind::Transform(plan::TransformSpec { function: f.into() });
+        let many = graph(vec![op("a", source(), &[]), op("b", source(), &[]), op("c", source(), &[])]);
+        let e = from_plan(many, new_job_id(), 1, &caps).unwrap_err().to_string();
+        assert!(e.contains("3 operators exceeds the limit of 2") && e.contains(keys::PLAN_MAX_OPERATORS), "{e}");
+        let mut named = graph(vec![op("src", source(), &[])]);
+        named.operators[0].name = "x".repeat(100);
+        let e = from_plan(named, new_job_id(), 1, &caps).unwrap_err().to_string();
+        assert!(e.contains("the name of operator 'src'") && e.contains(keys::PLAN_MAX_STRING_SIZE), "{e}");
+        let wide = graph(vec![op("src", source(), &[]), op("t", t("f"), &[("src", plan::ShipStrategy::Hash)])]);
+        let e = from_plan(wide, new_job_id(), 6, &caps).unwrap_err().to_string();
+        assert!(e.contains("12 subtasks exceeds the limit of 10") && e.contains(keys::PLAN_MAX_SUBTASKS), "{e}");
     }
 }

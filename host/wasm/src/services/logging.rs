@@ -2,10 +2,21 @@
 //! subtask; error-level lines are also kept for error reports.
 
 use crate::bindings::weir::job::logging::{Host, Level};
+use crate::caps::cut;
 use crate::host::HostState;
+use weir_config::keys;
 
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        // Cut first: neither the log nor an error report holds more than the cap of a message.
+        let message = cut(message, self.caps.log_message_bytes, keys::GUEST_LOG_MAX_MESSAGE_SIZE);
+        if !self.log_budget.take() {
+            // Over the rate: dropped and counted, but an error still reaches error reports.
+            if matches!(level, Level::Error) {
+                self.diagnostics.push(message);
+            }
+            return Ok(());
+        }
         let operator = &*self.tag;
         match level {
             Level::Trace => tracing::trace!(target: "weir::guest", operator, "{message}"),

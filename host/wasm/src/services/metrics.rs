@@ -5,7 +5,9 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 
 use crate::bindings::weir::job::metrics::{Host, HostCounter, HostGauge};
+use crate::caps::{CapExceeded, GuestCaps};
 use crate::host::{HostState, trap};
+use weir_config::keys;
 use weir_core::metrics::{Counter, Gauge};
 
 /// The host side of a guest's `counter`.
@@ -16,10 +18,25 @@ pub struct GaugeHandle(Arc<Gauge>);
 
 impl Host for HostState {}
 
+/// Refuses a metric name over the cap: every name travels in each heartbeat.
+fn check_name(host: &HostState, name: &str) -> wasmtime::Result<()> {
+    let max = host.caps.metric_name_bytes;
+    GuestCaps::check("a metric name", name.len(), max, keys::GUEST_METRICS_MAX_NAME_LENGTH).map_err(trap)
+}
+
+fn too_many(host: &HostState) -> wasmtime::Error {
+    let max = host.caps.metrics;
+    trap(CapExceeded::count("a new metric", max.saturating_add(1), max, "metrics", keys::GUEST_METRICS_MAX_COUNT))
+}
+
 impl HostCounter for HostState {
     fn new(&mut self, name: String) -> wasmtime::Result<Resource<CounterHandle>> {
+        check_name(self, &name)?;
         // Outside a task (in `plan`) the counter counts into nothing.
-        let counter = self.services.metrics.as_ref().map(|m| m.counter(&name)).unwrap_or_default();
+        let counter = match self.services.metrics.as_ref() {
+            Some(m) => m.counter_within(&name, self.caps.metrics).ok_or_else(|| too_many(self))?,
+            None => Arc::default(),
+        };
         self.table.push(CounterHandle(counter)).map_err(trap)
     }
 
@@ -36,7 +53,11 @@ impl HostCounter for HostState {
 
 impl HostGauge for HostState {
     fn new(&mut self, name: String) -> wasmtime::Result<Resource<GaugeHandle>> {
-        let gauge = self.services.metrics.as_ref().map(|m| m.gauge(&name)).unwrap_or_default();
+        check_name(self, &name)?;
+        let gauge = match self.services.metrics.as_ref() {
+            Some(m) => m.gauge_within(&name, self.caps.metrics).ok_or_else(|| too_many(self))?,
+            None => Arc::default(),
+        };
         self.table.push(GaugeHandle(gauge)).map_err(trap)
     }
 

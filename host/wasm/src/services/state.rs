@@ -1,8 +1,10 @@
 //! The `state` import: value and map state handles backed by the subtask's [`KeyedState`].
 
 use crate::bindings::weir::job::state::{Host, HostMapState, HostValueState};
+use crate::caps::GuestCaps;
 use crate::host::{HostState, HostTrap, trap};
 use wasmtime::component::Resource;
+use weir_config::keys;
 
 use weir_core::state::KeyedState;
 
@@ -34,6 +36,23 @@ fn resolve<'a, T: 'static>(
 
 impl Host for HostState {}
 
+/// Refuses a key, namespace or map key over the key cap: each is stored with every entry.
+fn check_key(host: &HostState, key: &[u8], namespace: &[u8], map_key: &[u8]) -> wasmtime::Result<()> {
+    let max = host.caps.state_key_bytes;
+    for (what, part) in
+        [("a keyed-state key", key), ("a keyed-state namespace", namespace), ("a map-state key", map_key)]
+    {
+        GuestCaps::check(what, part.len(), max, keys::GUEST_STATE_MAX_KEY_SIZE).map_err(trap)?;
+    }
+    Ok(())
+}
+
+/// Refuses a value over the value cap before the state backend holds (and writes) it.
+fn check_value(host: &HostState, value: &[u8]) -> wasmtime::Result<()> {
+    let max = host.caps.state_value_bytes;
+    GuestCaps::check("a keyed-state value", value.len(), max, keys::GUEST_STATE_MAX_VALUE_SIZE).map_err(trap)
+}
+
 impl HostValueState for HostState {
     fn new(&mut self, name: String) -> wasmtime::Result<Resource<ValueStateHandle>> {
         if self.services.state.is_none() {
@@ -48,6 +67,7 @@ impl HostValueState for HostState {
         key: Vec<u8>,
         namespace: Vec<u8>,
     ) -> wasmtime::Result<Option<Vec<u8>>> {
+        check_key(self, &key, &namespace, &[])?;
         let (state, name) = resolve(self, &h, |s| &s.name)?;
         state.value_get(&name, &key, &namespace).map_err(trap)
     }
@@ -59,11 +79,14 @@ impl HostValueState for HostState {
         namespace: Vec<u8>,
         value: Vec<u8>,
     ) -> wasmtime::Result<()> {
+        check_key(self, &key, &namespace, &[])?;
+        check_value(self, &value)?;
         let (state, name) = resolve(self, &h, |s| &s.name)?;
         state.value_set(&name, &key, &namespace, &value).map_err(trap)
     }
 
     fn clear(&mut self, h: Resource<ValueStateHandle>, key: Vec<u8>, namespace: Vec<u8>) -> wasmtime::Result<()> {
+        check_key(self, &key, &namespace, &[])?;
         let (state, name) = resolve(self, &h, |s| &s.name)?;
         state.value_clear(&name, &key, &namespace).map_err(trap)
     }
@@ -89,6 +112,7 @@ impl HostMapState for HostState {
         namespace: Vec<u8>,
         map_key: Vec<u8>,
     ) -> wasmtime::Result<Option<Vec<u8>>> {
+        check_key(self, &key, &namespace, &map_key)?;
         let (state, name) = resolve(self, &h, |s| &s.name)?;
         state.map_get(&name, &key, &namespace, &map_key).map_err(trap)
     }
@@ -101,6 +125,8 @@ impl HostMapState for HostState {
         map_key: Vec<u8>,
         value: Vec<u8>,
     ) -> wasmtime::Result<()> {
+        check_key(self, &key, &namespace, &map_key)?;
+        check_value(self, &value)?;
         let (state, name) = resolve(self, &h, |s| &s.name)?;
         state.map_put(&name, &key, &namespace, &map_key, &value).map_err(trap)
     }
@@ -112,6 +138,7 @@ impl HostMapState for HostState {
         namespace: Vec<u8>,
         map_key: Vec<u8>,
     ) -> wasmtime::Result<()> {
+        check_key(self, &key, &namespace, &map_key)?;
         let (state, name) = resolve(self, &h, |s| &s.name)?;
         state.map_remove(&name, &key, &namespace, &map_key).map_err(trap)
     }
@@ -122,11 +149,13 @@ impl HostMapState for HostState {
         key: Vec<u8>,
         namespace: Vec<u8>,
     ) -> wasmtime::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        check_key(self, &key, &namespace, &[])?;
         let (state, name) = resolve(self, &h, |s| &s.name)?;
         state.map_entries(&name, &key, &namespace).map_err(trap)
     }
 
     fn clear(&mut self, h: Resource<MapStateHandle>, key: Vec<u8>, namespace: Vec<u8>) -> wasmtime::Result<()> {
+        check_key(self, &key, &namespace, &[])?;
         let (state, name) = resolve(self, &h, |s| &s.name)?;
         state.map_clear(&name, &key, &namespace).map_err(trap)
     }

@@ -481,6 +481,21 @@ impl Cluster {
         std::fs::read_to_string(self.dir.path().join(format!("taskmanager-{n}.log"))).unwrap_or_default()
     }
 
+    /// The root cause `/jobs/:id/exceptions` records for `job` (empty when there is none).
+    pub fn root_exception(&self, job: &str) -> String {
+        let exceptions = self.get(&format!("/jobs/{job}/exceptions")).json();
+        exceptions["root-exception"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Uploads the test job and runs it (`--count 3000`, at `parallelism`) to FINISHED: the
+    /// cluster still serves, on its slots.
+    pub fn run_good_job(&self, parallelism: u32) {
+        let path = guest_component(self.dir.path(), "test_job", "test-job.wasm");
+        let jar = self.upload(Path::new(&path));
+        let job = self.run(&jar, serde_json::json!({ "programArgs": "--count 3000", "parallelism": parallelism }));
+        self.wait_for_state(&job, "FINISHED", Duration::from_secs(60));
+    }
+
     /// The process id of the JobManager (0 if it is stopped).
     pub fn jobmanager_pid(&self) -> u32 {
         self.jobmanager.as_ref().map(WeirProcess::pid).unwrap_or(0)

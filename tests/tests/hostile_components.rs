@@ -227,19 +227,11 @@ fn plan(cluster: &Cluster, jar: &str, args: &str) -> HttpAnswer {
     cluster.curl(&["-m", "60", "-X", "POST", "-d", &body, &cluster.url(&format!("/jars/{jar}/plan"))])
 }
 
-fn root_exception(cluster: &Cluster, job: &str) -> String {
-    let exceptions = cluster.get(&format!("/jobs/{job}/exceptions")).json();
-    exceptions["root-exception"].as_str().unwrap_or_default().to_string()
-}
-
 /// The processes are up and a good job runs to the end on the same slots.
 fn assert_cluster_serves(cluster: &Cluster, parallelism: u32) {
     assert!(rss_bytes(cluster.jobmanager_pid()).is_some(), "the JobManager died");
     assert!(rss_bytes(cluster.taskmanager_pid(0)).is_some(), "the TaskManager died");
-    let good = guest_component(cluster.dir.path(), "test_job", "good.wasm");
-    let jar = cluster.upload(Path::new(&good));
-    let job = cluster.run(&jar, json!({ "programArgs": "--count 5000", "parallelism": parallelism }));
-    cluster.wait_for_state(&job, "FINISHED", Duration::from_secs(60));
+    cluster.run_good_job(parallelism);
 }
 
 /// The budget (256 MiB by default) plus what the process itself may add meanwhile.
@@ -278,7 +270,7 @@ fn memories_and_tables_beyond_the_budget_are_refused_in_plan_and_in_open() {
     let (root, peak) = peak_rss(tm, || {
         let job = cluster.run(&jar, json!({ "parallelism": 2 }));
         cluster.wait_for_state(&job, "FAILED", Duration::from_secs(60));
-        root_exception(&cluster, &job)
+        cluster.root_exception(&job)
     });
     assert!(
         root.contains("Hostile") && root.contains("memory limit of 256 MiB") && root.contains("weir.wasm.memory-limit"),
@@ -345,7 +337,7 @@ fn waiting_in_a_wasi_clock_cannot_outlast_the_time_limits() {
     let started = Instant::now();
     cluster.wait_for_state(&job, "FAILED", Duration::from_secs(30));
     assert!(started.elapsed() < Duration::from_secs(15), "the sleep lasted {:?}", started.elapsed());
-    let root = root_exception(&cluster, &job);
+    let root = cluster.root_exception(&job);
     assert!(
         root.contains("Hostile") && root.contains("time limit of 4s") && root.contains("weir.wasm.call-timeout"),
         "{root}"

@@ -50,19 +50,6 @@ fn baseline(cluster: &Cluster) -> (u64, u64) {
     )
 }
 
-/// A good job finishes on the cluster's slot after the attacks.
-fn a_good_job_runs(cluster: &Cluster) {
-    let path = guest_component(cluster.dir.path(), "test_job", "test-job.wasm");
-    let jar = cluster.upload(Path::new(&path));
-    let job = cluster.run(&jar, serde_json::json!({ "programArgs": "--count 2000" }));
-    cluster.wait_for_state(&job, "FINISHED", Duration::from_secs(60));
-}
-
-fn root_exception(cluster: &Cluster, job: &str) -> String {
-    let exceptions = cluster.get(&format!("/jobs/{job}/exceptions")).json();
-    exceptions["root-exception"].as_str().unwrap_or_default().to_string()
-}
-
 #[test]
 fn hostile_plans_are_refused_with_a_bounded_answer() {
     let cluster = Cluster::start(1, 1);
@@ -104,7 +91,7 @@ fn hostile_plans_are_refused_with_a_bounded_answer() {
     }
     let log_dir = cluster.dir.path().join("jobmanager").join("log");
     assert_logs_within_rotation(&log_dir);
-    a_good_job_runs(&cluster);
+    cluster.run_good_job(1);
 }
 
 /// Every log file in `dir` within its rotation size (10 MiB by default, plus one cut line).
@@ -134,7 +121,7 @@ fn hostile_tasks_fail_with_their_cause_and_the_taskmanager_lives_on() {
     for (attack, expected) in cases {
         let job = cluster.run(&jar, serde_json::json!({ "programArgs": format!("--attack {attack}") }));
         cluster.wait_for_state(&job, "FAILED", Duration::from_secs(120));
-        let root = root_exception(&cluster, &job);
+        let root = cluster.root_exception(&job);
         let shown: String = root.chars().take(2000).collect();
         for text in expected {
             assert!(root.contains(text), "{attack}: no '{text}' in the root cause {shown}");
@@ -142,7 +129,7 @@ fn hostile_tasks_fail_with_their_cause_and_the_taskmanager_lives_on() {
         assert!(root.len() <= 256 << 10, "{attack}: a root cause of {} bytes", root.len());
         assert_healthy(&cluster, base, &ids[0], attack);
     }
-    a_good_job_runs(&cluster);
+    cluster.run_good_job(1);
 }
 
 #[test]
@@ -158,7 +145,7 @@ fn hostile_output_is_cut_and_rate_limited_and_the_logs_stay_within_rotation() {
         cluster.wait_for_state(&job, "RUNNING", Duration::from_secs(60));
         // Long enough for dozens of calls, each trying to log 320 MiB or 100,000 lines.
         std::thread::sleep(Duration::from_secs(8));
-        assert_eq!(cluster.job_overview(&job)["state"], "RUNNING", "{attack}: {}", root_exception(&cluster, &job));
+        assert_eq!(cluster.job_overview(&job)["state"], "RUNNING", "{attack}: {}", cluster.root_exception(&job));
         assert_healthy(&cluster, base, &ids[0], attack);
         let cancel = cluster.curl(&["-X", "PATCH", &cluster.url(&format!("/jobs/{job}?mode=cancel"))]);
         assert_eq!(cancel.status, 202, "{}", cancel.body);
@@ -173,5 +160,23 @@ fn hostile_output_is_cut_and_rate_limited_and_the_logs_stay_within_rotation() {
         logged.contains("guest log messages dropped: more than 1000 per second (weir.guest.log.max-lines-per-second)"),
         "no dropped-lines summary logged"
     );
-    a_good_job_runs(&cluster);
+    cluster.run_good_job(1);
+}
+
+/// A map state bigger than the instance's memory budget is not read back whole: `entries` fails
+/// the task naming the budget and its key, and the TaskManager lives on.
+#[test]
+fn a_map_bigger_than_the_memory_budget_is_refused_not_read() {
+    let cluster = Cluster::start_everywhere(1, 1, &["-Dweir.wasm.memory-limit=32 mb"]);
+    let jar = hostile(&cluster);
+    let ids = taskmanager_ids(&cluster);
+    let base = baseline(&cluster);
+    let job = cluster.run(&jar, serde_json::json!({ "programArgs": "--attack map" }));
+    cluster.wait_for_state(&job, "FAILED", Duration::from_secs(120));
+    let root = cluster.root_exception(&job);
+    for text in ["Attack", "the entries of map state 'hoard' add up to more than 32 MiB", "weir.wasm.memory-limit"] {
+        assert!(root.contains(text), "no '{text}' in the root cause {root}");
+    }
+    assert_healthy(&cluster, base, &ids[0], "map");
+    cluster.run_good_job(1);
 }

@@ -91,6 +91,11 @@ impl TrackedLimits {
         TrackedLimits { limits: *limits, memory: 0, tables: 0, pending: None }
     }
 
+    /// The store's budget for memories and tables together, in bytes (`weir.wasm.memory-limit`).
+    pub fn budget(&self) -> usize {
+        self.limits.memory_bytes
+    }
+
     /// What the store holds in memories and tables, in bytes.
     pub fn held(&self) -> usize {
         self.memory.saturating_add(self.tables)

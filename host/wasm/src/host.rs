@@ -50,6 +50,18 @@ pub enum HostTrap {
     /// The guest asked the host to hold more than a cap allows.
     #[error(transparent)]
     Cap(#[from] crate::caps::CapExceeded),
+    /// A map state's entries add up to more than the instance's memory budget could take.
+    #[error(
+        "the entries of map state '{name}' add up to more than {} (the instance's memory budget, {})",
+        crate::footprint::size(*max_bytes),
+        weir_config::keys::WASM_MEMORY_LIMIT
+    )]
+    MapTooLarge {
+        /// The state's name.
+        name: String,
+        /// The budget.
+        max_bytes: usize,
+    },
 }
 
 impl From<wasmtime::component::ResourceTableError> for HostTrap {

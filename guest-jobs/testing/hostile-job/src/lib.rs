@@ -6,7 +6,7 @@
 //! per call), `print` (a 40 MiB line on stdout and on stderr per call), `failure` (fails with a
 //! 64 MiB message of control characters, which JSON escapes six-fold), `timers` (300,000
 //! timers with 4 KiB namespaces), `counters` (3 counters with 100 MiB names), `state` (16
-//! keyed-state values of 64 MiB), `emit` (one record of 64 MiB), `plan-names` (a plan whose
+//! keyed-state values of 64 MiB), `map` (a map state of 12 values of 4 MiB read back whole), `emit` (one record of 64 MiB), `plan-names` (a plan whose
 //! operator name is 16 MiB), `plan-operators` (a plan of 100,000 operators), `plan-subtasks` (a
 //! plan of 32,768 subtasks) or `none`. The graph is a datagen source (`--count`, unbounded by
 //! default, at `--rate` records per second) → hash → the attacking operator → discard sink.
@@ -29,6 +29,7 @@ const ATTACKS: &[&str] = &[
     "timers",
     "counters",
     "state",
+    "map",
     "emit",
     "plan-names",
     "plan-operators",
@@ -86,6 +87,17 @@ fn attack(mode: &str) -> Result<(), String> {
             for i in 0..16u8 {
                 state.set(b"k", &[i], &value);
             }
+            Ok(())
+        }
+        "map" => {
+            // Each value within the value cap; together more than the instance's memory budget
+            // (the test sets 32 MiB), so the host must refuse to read them all back.
+            let map = host_state::MapState::new("hoard");
+            let value = vec![b'v'; 4 * MIB];
+            for i in 0..12u8 {
+                map.put(b"k", &[], &[i], &value);
+            }
+            let _ = map.entries(b"k", &[]);
             Ok(())
         }
         _ => Ok(()),

@@ -142,9 +142,21 @@ async fn connection(
     // after: the Disconnect has gone out, and a peer that stays cannot hold the connection.
     let mut checks = tokio::time::interval(Duration::from_secs(1));
     let mut unregistered = 0u32;
+    // Frames are read on a task of their own: a read is not cancel-safe (a frame half read when
+    // the check's tick won a `select!` would be lost and the stream out of step), a channel is.
+    let (frames, mut incoming) = mpsc::channel::<Result<Option<ToJobManager>, rpc::RpcError>>(1);
+    let reader_task = tokio::spawn(async move {
+        loop {
+            let frame = rpc::read::<ToJobManager>(&mut reader).await;
+            let last = !matches!(frame, Ok(Some(_)));
+            if frames.send(frame).await.is_err() || last {
+                break;
+            }
+        }
+    });
     let result = loop {
         let message = tokio::select! {
-            m = rpc::read::<ToJobManager>(&mut reader) => m,
+            m = incoming.recv() => m.unwrap_or(Ok(None)),
             _ = checks.tick() => {
                 unregistered = if jm.is_registered(&id, &replies) { 0 } else { unregistered + 1 };
                 if unregistered > UNREGISTERED_GRACE {
@@ -229,6 +241,7 @@ async fn connection(
         }
     };
     writer_task.abort();
+    reader_task.abort();
     jm.connection_closed(&id, &replies, &format!("TaskManager with id {id} is no longer reachable."));
     result
 }

@@ -30,8 +30,9 @@ pub trait StateTable: Send + Sync {
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StateError>;
     /// Removes the entry under `key`, if any.
     fn delete(&self, key: &[u8]) -> Result<(), StateError>;
-    /// Entries whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StateError>;
+    /// Entries whose key starts with `prefix`, in key order; [`StateError::ScanTooLarge`] once
+    /// their keys and values add up to more than `max_bytes`, before more is read.
+    fn scan_prefix(&self, prefix: &[u8], max_bytes: usize) -> Result<Entries, StateError>;
     /// Removes every entry whose key starts with `prefix`.
     fn delete_prefix(&self, prefix: &[u8]) -> Result<(), StateError>;
     /// Entries with `from <= key < to`, in key order.
@@ -104,11 +105,18 @@ impl StateTable for SledTable {
         Ok(())
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StateError> {
-        self.0
-            .scan_prefix(prefix)
-            .map(|entry| entry.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(StateError::from))
-            .collect()
+    fn scan_prefix(&self, prefix: &[u8], max_bytes: usize) -> Result<Entries, StateError> {
+        let mut entries = Vec::new();
+        let mut bytes = 0usize;
+        for entry in self.0.scan_prefix(prefix) {
+            let (k, v) = entry?;
+            bytes = bytes.saturating_add(k.len()).saturating_add(v.len());
+            if bytes > max_bytes {
+                return Err(StateError::ScanTooLarge { max_bytes });
+            }
+            entries.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(entries)
     }
 
     fn delete_prefix(&self, prefix: &[u8]) -> Result<(), StateError> {

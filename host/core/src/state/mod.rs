@@ -38,6 +38,12 @@ pub enum StateError {
     /// The state backend (sled) failed.
     #[error("state backend: {0}")]
     Backend(String),
+    /// A scan (a map state's entries) would return more than its caller can take.
+    #[error("the entries read add up to more than {max_bytes} bytes")]
+    ScanTooLarge {
+        /// The most the caller takes, keys and values together.
+        max_bytes: usize,
+    },
     /// A key or namespace longer than the storage key's u32 length prefix allows.
     #[error("a state {what} of {len} bytes exceeds the storage key's limit of {max}")]
     TooLong {
@@ -224,9 +230,15 @@ impl KeyedState {
     }
 
     /// Flink's `MapState.entries()`: map state `name` of `key` in `namespace`, in map key order.
-    pub fn map_entries(&self, name: &str, key: &[u8], namespace: &[u8]) -> Result<Entries, StateError> {
+    pub fn map_entries(
+        &self,
+        name: &str,
+        key: &[u8],
+        namespace: &[u8],
+        max_bytes: usize,
+    ) -> Result<Entries, StateError> {
         let prefix = self.map_key(name, key, namespace, &[])?;
-        let entries = self.table.scan_prefix(&prefix)?;
+        let entries = self.table.scan_prefix(&prefix, max_bytes)?;
         Ok(entries.into_iter().map(|(k, v)| (k[prefix.len()..].to_vec(), v)).collect())
     }
 
@@ -259,14 +271,17 @@ mod tests {
         owner.map_put("m", b"/help", b"", b"a", b"1").unwrap();
         owner.map_put("m", b"/help", b"x", b"a", b"other namespace").unwrap();
         assert_eq!(
-            owner.map_entries("m", b"/help", b"").unwrap(),
+            owner.map_entries("m", b"/help", b"", 1 << 20).unwrap(),
             vec![(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())]
         );
+        // A map bigger than its reader takes is refused, not read whole.
+        let err = owner.map_entries("m", b"/help", b"", 30).unwrap_err();
+        assert!(matches!(err, StateError::ScanTooLarge { max_bytes: 30 }), "{err}");
         owner.map_remove("m", b"/help", b"", b"a").unwrap();
         assert_eq!(owner.map_get("m", b"/help", b"", b"a").unwrap(), None);
         owner.map_clear("m", b"/help", b"").unwrap();
-        assert!(owner.map_entries("m", b"/help", b"").unwrap().is_empty());
-        assert_eq!(owner.map_entries("m", b"/help", b"x").unwrap().len(), 1);
+        assert!(owner.map_entries("m", b"/help", b"", 1 << 20).unwrap().is_empty());
+        assert_eq!(owner.map_entries("m", b"/help", b"x", 1 << 20).unwrap().len(), 1);
         owner.value_clear("count", b"/help", b"w1").unwrap();
         assert_eq!(owner.value_get("count", b"/help", b"w1").unwrap(), None);
     }

@@ -6,7 +6,7 @@ use crate::host::{HostState, HostTrap, trap};
 use wasmtime::component::Resource;
 use weir_config::keys;
 
-use weir_core::state::KeyedState;
+use weir_core::state::{KeyedState, StateError};
 
 /// The host side of a guest's `value-state` handle.
 pub struct ValueStateHandle {
@@ -150,8 +150,13 @@ impl HostMapState for HostState {
         namespace: Vec<u8>,
     ) -> wasmtime::Result<Vec<(Vec<u8>, Vec<u8>)>> {
         check_key(self, &key, &namespace, &[])?;
+        // What the guest's memory cannot take is not read: a map bigger than the budget is an error.
+        let budget = self.limits.budget();
         let (state, name) = resolve(self, &h, |s| &s.name)?;
-        state.map_entries(&name, &key, &namespace).map_err(trap)
+        state.map_entries(&name, &key, &namespace, budget).map_err(|e| match e {
+            StateError::ScanTooLarge { max_bytes } => trap(HostTrap::MapTooLarge { name: name.clone(), max_bytes }),
+            e => trap(e),
+        })
     }
 
     fn clear(&mut self, h: Resource<MapStateHandle>, key: Vec<u8>, namespace: Vec<u8>) -> wasmtime::Result<()> {

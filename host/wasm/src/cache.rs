@@ -105,6 +105,12 @@ impl ComponentCache {
     /// Compiles `bytes` (of content `hash`) into the cache, for [`COMPILE_COMMAND`] in the child.
     pub fn compile_into(&self, engine: &Engine, bytes: &[u8], hash: &str) -> wasmtime::Result<()> {
         let path = self.path_for(engine, hash).ok_or_else(|| wasmtime::format_err!("the cache has no directory"))?;
+        // Named by the content's hash and the engine's: what is there was compiled from these
+        // bytes already (a re-upload, a cache seeded ahead), and compiling again would cost a
+        // Python job's 10 s for nothing.
+        if path.is_file() {
+            return Ok(());
+        }
         let component = Component::new(engine, bytes)?;
         let serialized = component.serialize()?;
         let dir = path.parent().unwrap_or(Path::new("."));

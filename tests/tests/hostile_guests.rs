@@ -25,15 +25,37 @@ fn hostile(cluster: &Cluster) -> String {
     cluster.upload(Path::new(&path))
 }
 
-/// The processes are alive, within their allowance, and the TaskManager is still the one
-/// that registered at the start.
-fn assert_healthy(cluster: &Cluster, baseline: (u64, u64), taskmanager_id: &str, after: &str) {
-    let jm = rss_bytes(cluster.jobmanager_pid()).unwrap_or_else(|| panic!("the JobManager died after {after}"));
-    let tm = rss_bytes(cluster.taskmanager_pid(0)).unwrap_or_else(|| panic!("the TaskManager died after {after}"));
-    assert!(jm <= baseline.0 + RSS_ALLOWANCE, "after {after} the JobManager holds {} MiB", jm >> 20);
-    assert!(tm <= baseline.1 + RSS_ALLOWANCE, "after {after} the TaskManager holds {} MiB", tm >> 20);
-    let ids = taskmanager_ids(cluster);
-    assert_eq!(ids, [taskmanager_id], "after {after} the TaskManager was dropped:\n{}", cluster.jobmanager_log());
+/// What the cluster was before the attacks: its one TaskManager and both processes' memory.
+struct Before {
+    taskmanager: String,
+    rss: (u64, u64),
+}
+
+impl Before {
+    fn of(cluster: &Cluster) -> Before {
+        let ids = taskmanager_ids(cluster);
+        let rss = (
+            rss_bytes(cluster.jobmanager_pid()).expect("the JobManager runs"),
+            rss_bytes(cluster.taskmanager_pid(0)).expect("the TaskManager runs"),
+        );
+        Before { taskmanager: ids.into_iter().next().expect("a TaskManager"), rss }
+    }
+
+    /// The processes are alive, within their allowance, and the TaskManager is still the one
+    /// that registered at the start.
+    fn assert_healthy(&self, cluster: &Cluster, after: &str) {
+        let jm = rss_bytes(cluster.jobmanager_pid()).unwrap_or_else(|| panic!("the JobManager died after {after}"));
+        let tm = rss_bytes(cluster.taskmanager_pid(0)).unwrap_or_else(|| panic!("the TaskManager died after {after}"));
+        assert!(jm <= self.rss.0 + RSS_ALLOWANCE, "after {after} the JobManager holds {} MiB", jm >> 20);
+        assert!(tm <= self.rss.1 + RSS_ALLOWANCE, "after {after} the TaskManager holds {} MiB", tm >> 20);
+        let ids = taskmanager_ids(cluster);
+        assert_eq!(
+            ids,
+            [self.taskmanager.as_str()],
+            "after {after} the TaskManager was dropped:\n{}",
+            cluster.jobmanager_log()
+        );
+    }
 }
 
 fn taskmanager_ids(cluster: &Cluster) -> Vec<String> {
@@ -43,19 +65,11 @@ fn taskmanager_ids(cluster: &Cluster) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn baseline(cluster: &Cluster) -> (u64, u64) {
-    (
-        rss_bytes(cluster.jobmanager_pid()).expect("the JobManager runs"),
-        rss_bytes(cluster.taskmanager_pid(0)).expect("the TaskManager runs"),
-    )
-}
-
 #[test]
 fn hostile_plans_are_refused_with_a_bounded_answer() {
     let cluster = Cluster::start(1, 1);
     let jar = hostile(&cluster);
-    let ids = taskmanager_ids(&cluster);
-    let base = baseline(&cluster);
+    let before = Before::of(&cluster);
     let cases: [(&str, &[&str]); 7] = [
         // Eight 40 MiB error logs, then the plan panics: the messages are cut, and what the
         // answer repeats of them is too.
@@ -87,7 +101,7 @@ fn hostile_plans_are_refused_with_a_bounded_answer() {
         for text in expected {
             assert!(answer.body.contains(text), "{args}: no '{text}' in {shown}");
         }
-        assert_healthy(&cluster, base, &ids[0], args);
+        before.assert_healthy(&cluster, args);
     }
     let log_dir = cluster.dir.path().join("jobmanager").join("log");
     assert_logs_within_rotation(&log_dir);
@@ -108,8 +122,7 @@ fn assert_logs_within_rotation(dir: &Path) {
 fn hostile_tasks_fail_with_their_cause_and_the_taskmanager_lives_on() {
     let cluster = Cluster::start(1, 1);
     let jar = hostile(&cluster);
-    let ids = taskmanager_ids(&cluster);
-    let base = baseline(&cluster);
+    let before = Before::of(&cluster);
     let cases = [
         // 64 MiB of control characters, six-fold in JSON: over the RPC frame uncut.
         ("failure", vec!["Attack", "hostile failure message", "more bytes cut: weir.guest.max-failure-message-size"]),
@@ -127,7 +140,7 @@ fn hostile_tasks_fail_with_their_cause_and_the_taskmanager_lives_on() {
             assert!(root.contains(text), "{attack}: no '{text}' in the root cause {shown}");
         }
         assert!(root.len() <= 256 << 10, "{attack}: a root cause of {} bytes", root.len());
-        assert_healthy(&cluster, base, &ids[0], attack);
+        before.assert_healthy(&cluster, attack);
     }
     cluster.run_good_job(1);
 }
@@ -138,15 +151,14 @@ fn hostile_output_is_cut_and_rate_limited_and_the_logs_stay_within_rotation() {
     let option = format!("-Denv.log.dir={}", log_dir.path().display());
     let cluster = Cluster::start_everywhere(1, 1, &[&option]);
     let jar = hostile(&cluster);
-    let ids = taskmanager_ids(&cluster);
-    let base = baseline(&cluster);
+    let before = Before::of(&cluster);
     for attack in ["log", "print", "log-flood"] {
         let job = cluster.run(&jar, serde_json::json!({ "programArgs": format!("--attack {attack}") }));
         cluster.wait_for_state(&job, "RUNNING", Duration::from_secs(60));
         // Long enough for dozens of calls, each trying to log 320 MiB or 100,000 lines.
         std::thread::sleep(Duration::from_secs(8));
         assert_eq!(cluster.job_overview(&job)["state"], "RUNNING", "{attack}: {}", cluster.root_exception(&job));
-        assert_healthy(&cluster, base, &ids[0], attack);
+        before.assert_healthy(&cluster, attack);
         let cancel = cluster.curl(&["-X", "PATCH", &cluster.url(&format!("/jobs/{job}?mode=cancel"))]);
         assert_eq!(cancel.status, 202, "{}", cancel.body);
         cluster.wait_for_state(&job, "CANCELED", Duration::from_secs(60));
@@ -169,14 +181,13 @@ fn hostile_output_is_cut_and_rate_limited_and_the_logs_stay_within_rotation() {
 fn a_map_bigger_than_the_memory_budget_is_refused_not_read() {
     let cluster = Cluster::start_everywhere(1, 1, &["-Dweir.wasm.memory-limit=32 mb"]);
     let jar = hostile(&cluster);
-    let ids = taskmanager_ids(&cluster);
-    let base = baseline(&cluster);
+    let before = Before::of(&cluster);
     let job = cluster.run(&jar, serde_json::json!({ "programArgs": "--attack map" }));
     cluster.wait_for_state(&job, "FAILED", Duration::from_secs(120));
     let root = cluster.root_exception(&job);
     for text in ["Attack", "the entries of map state 'hoard' add up to more than 32 MiB", "weir.wasm.memory-limit"] {
         assert!(root.contains(text), "no '{text}' in the root cause {root}");
     }
-    assert_healthy(&cluster, base, &ids[0], "map");
+    before.assert_healthy(&cluster, "map");
     cluster.run_good_job(1);
 }

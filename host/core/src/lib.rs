@@ -13,6 +13,7 @@
 //! - [`metrics`]: task, operator and process metrics, named as Flink names them.
 //! - [`cancel`]: cancellation shared by a job's threads.
 //! - [`threads`]: full names of named threads, for thread dumps.
+//! - [`text`]: message text cut at a character boundary.
 
 pub mod cancel;
 pub mod checkpoint;
@@ -23,6 +24,7 @@ pub mod jobgraph;
 pub mod keygroup;
 pub mod metrics;
 pub mod state;
+pub mod text;
 pub mod threads;
 pub mod timer;
 pub mod watermark;

@@ -143,10 +143,7 @@ pub fn cut(mut text: String, max: usize, key: &str) -> String {
     if text.len() <= max {
         return text;
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = weir_core::text::prefix(&text, max).len();
     let cut_bytes = text.len() - end;
     text.truncate(end);
     text.push_str(&format!("… [{cut_bytes} more bytes cut: {key}]"));

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{JarMeta, JobEntry, JobManager, JobRecord, Subtask};
+use super::{JarMeta, JobEntry, JobException, JobManager, JobRecord, Subtask};
 use weir_config::keys;
 use weir_connectors::kafka::{KafkaPolicy, create_job_topics};
 use weir_core::checkpoint::RestorePoint;
@@ -394,39 +394,13 @@ impl JobManager {
         let Some(jm) = self.me.upgrade() else { return Err(DispatchError::Internal("the JobManager is gone".into())) };
         std::thread::Builder::new()
             .name("prepare-topics".into())
-            .spawn(move || {
-                let result = create_job_topics(&graph);
-                let finished = {
-                    let mut state = jm.state();
-                    let Some(job) = state.jobs.get_mut(&id) else { return };
-                    job.preparing_topics = false;
-                    match result {
-                        Ok(()) => None,
-                        Err(error) if job.record.status == JobStatus::Running && job.slots.is_empty() => {
-                            tracing::warn!(job = id, %error, "the job's Kafka topics cannot be prepared");
-                            job.record.exceptions.push(super::JobException {
-                                timestamp: now_ms(),
-                                name: "weir.KafkaTopics".into(),
-                                message: format!("Preparing the job's Kafka topics failed: {error}"),
-                                task: None,
-                                location: None,
-                                taskmanager: None,
-                            });
-                            for s in job.subtasks.iter_mut().flatten().filter(|s| !s.state.is_terminal()) {
-                                s.transition(ExecutionState::Canceled);
-                            }
-                            job.record.transition(JobStatus::Failed);
-                            job.record.final_subtasks = Some(job.subtasks.clone());
-                            job.components.clear();
-                            Some(job.record.clone())
-                        }
-                        Err(_) => None,
-                    }
-                };
-                if let Some(record) = finished {
-                    jm.persist(&record);
+            .spawn(move || match create_job_topics(&graph) {
+                Ok(()) => jm.topics_prepared(&id),
+                Err(error) => {
+                    tracing::warn!(job = id, %error, "the job's Kafka topics cannot be prepared");
+                    let message = format!("Preparing the job's Kafka topics failed: {error}");
+                    jm.fail_undeployed(&id, JobException::of_job("weir.KafkaTopics", message));
                 }
-                jm.schedule();
             })
             .map(|_| ())
             .map_err(|e| DispatchError::Internal(format!("cannot start a thread to prepare Kafka topics: {e}")))

@@ -94,6 +94,20 @@ pub struct JobException {
     pub taskmanager: Option<String>,
 }
 
+impl JobException {
+    /// A failure of the job as a whole, not of one of its tasks, happening now.
+    pub fn of_job(name: &str, message: impl Into<String>) -> Self {
+        JobException {
+            timestamp: now_ms(),
+            name: name.into(),
+            message: message.into(),
+            task: None,
+            location: None,
+            taskmanager: None,
+        }
+    }
+}
+
 /// What is kept of a job across JobManager restarts.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -342,14 +356,10 @@ impl JobManager {
                     continue;
                 }
                 // Without a checkpoint to resume from, the job cannot survive the restart.
-                record.exceptions.push(JobException {
-                    timestamp: now_ms(),
-                    name: "weir.JobManagerRestarted".into(),
-                    message: "The JobManager restarted while the job was running, and the job has no completed checkpoint to resume from.".into(),
-                    task: None,
-                    location: None,
-                    taskmanager: None,
-                });
+                record.exceptions.push(JobException::of_job(
+                    "weir.JobManagerRestarted",
+                    "The JobManager restarted while the job was running, and the job has no completed checkpoint to resume from.",
+                ));
                 record.transition(JobStatus::Failed);
                 store.put_job(&record)?;
             }

@@ -31,11 +31,7 @@ const MAX_REASON: usize = 64 << 10;
 /// `reason` cut to [`MAX_REASON`] bytes (at a character boundary), marked where it was cut.
 fn truncated(mut reason: String) -> String {
     if reason.len() > MAX_REASON {
-        let mut end = MAX_REASON;
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
+        reason.truncate(weir_core::text::prefix(&reason, MAX_REASON).len());
         reason.push_str(" … (truncated)");
     }
     reason

@@ -290,6 +290,34 @@ fn finish_if_done(state: &mut ClusterState, job_id: &str) -> Option<super::JobRe
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 
 impl JobManager {
+    /// Lets a job whose Kafka topics now exist deploy.
+    pub(super) fn topics_prepared(&self, job_id: &str) {
+        if let Some(job) = self.state().jobs.get_mut(job_id) {
+            job.preparing_topics = false;
+        }
+        self.schedule();
+    }
+
+    /// Fails a job that could not start before any of its tasks deployed (its Kafka topics
+    /// could not be made), with `exception` as its cause; one cancelled meanwhile stays so.
+    pub(super) fn fail_undeployed(&self, job_id: &str, exception: super::JobException) {
+        let finished = {
+            let mut state = self.state();
+            let Some(job) = state.jobs.get_mut(job_id) else { return };
+            job.preparing_topics = false;
+            if job.record.status == JobStatus::Running {
+                job.record.exceptions.push(exception);
+                job.record.transition(JobStatus::Failing);
+                cancel_subtasks(&mut state, job_id);
+            }
+            finish_if_done(&mut state, job_id)
+        };
+        if let Some(record) = finished {
+            self.persist(&record);
+        }
+        self.schedule();
+    }
+
     /// Redeploys a restarting job from its latest completed checkpoint (or the savepoint it was
     /// started from), once its restart delay has passed.
     pub fn restart(&self, job_id: &str) {

@@ -825,14 +825,10 @@ fn rollback(state: &mut ClusterState, job_id: &str, cause: &str) {
     record_end(job, &flight, Some(UpgradeResult::RolledBack), Some(cause.to_string()));
     tracing::warn!(job = job_id, cause, "rolling the upgrade back");
     if job.record.latest_checkpoint.is_none() {
-        job.record.exceptions.push(super::JobException {
-            timestamp: now_ms(),
-            name: "weir.UpgradeRollbackFailed".into(),
-            message: format!("{cause}; the job has no completed checkpoint to roll back to"),
-            task: None,
-            location: None,
-            taskmanager: None,
-        });
+        job.record.exceptions.push(super::JobException::of_job(
+            "weir.UpgradeRollbackFailed",
+            format!("{cause}; the job has no completed checkpoint to roll back to"),
+        ));
         job.record.transition(JobStatus::Failing);
     } else {
         job.record.transition(JobStatus::Restarting);

@@ -165,11 +165,7 @@ fn normalize(broker: &str) -> String {
 
 /// The first `n` bytes of `s` (at a character boundary), for error messages.
 fn cut(s: &str, n: usize) -> String {
-    let mut end = s.len().min(n);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
+    weir_core::text::prefix(s, n).to_string()
 }
 
 impl KafkaPolicy {

@@ -92,6 +92,20 @@ impl WatermarkGauge {
     }
 }
 
+/// The metric `name` of `own`, created if it is new and `own`'s and `others` metrics number
+/// fewer than `max`.
+fn existing_or_within<T: Default>(
+    own: &mut BTreeMap<String, Arc<T>>,
+    others: usize,
+    name: &str,
+    max: usize,
+) -> Option<Arc<T>> {
+    if let Some(metric) = own.get(name) {
+        return Some(metric.clone());
+    }
+    (own.len() + others < max).then(|| own.entry(name.to_string()).or_default().clone())
+}
+
 /// The metrics of one operator subtask that its code registers by name: guest counters and
 /// gauges, and the ones the SDK registers (such as `numLateRecordsDropped`).
 #[derive(Debug, Default)]
@@ -116,23 +130,17 @@ impl OperatorMetrics {
     /// The counter called `name`, or `None` if it is new and `max` metrics are registered
     /// already (a guest's cap: every metric travels in each heartbeat).
     pub fn counter_within(&self, name: &str, max: usize) -> Option<Arc<Counter>> {
+        // Locked in the same order as `gauge_within` and `values`: counters, then gauges.
         let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = counters.get(name) {
-            return Some(c.clone());
-        }
         let gauges = self.gauges.lock().unwrap_or_else(|e| e.into_inner()).len();
-        (counters.len() + gauges < max).then(|| counters.entry(name.to_string()).or_default().clone())
+        existing_or_within(&mut counters, gauges, name, max)
     }
 
     /// The gauge called `name`, or `None` if it is new and `max` metrics are registered already.
     pub fn gauge_within(&self, name: &str, max: usize) -> Option<Arc<Gauge>> {
-        // Locked in the same order as `counter_within` and `values`: counters, then gauges.
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner()).len();
         let mut gauges = self.gauges.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(g) = gauges.get(name) {
-            return Some(g.clone());
-        }
-        (counters + gauges.len() < max).then(|| gauges.entry(name.to_string()).or_default().clone())
+        existing_or_within(&mut gauges, counters, name, max)
     }
 
     /// Every named metric and its current value.

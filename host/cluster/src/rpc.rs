@@ -282,6 +282,9 @@ pub enum ToTaskManager {
         location: String,
         /// The source subtasks to inject the barrier, as (vertex index, subtask index).
         tasks: Vec<(usize, u32)>,
+        /// How a savepoint's keyed state is written.
+        #[serde(default)]
+        format: weir_core::checkpoint::SavepointFormat,
     },
     /// Every task acknowledged the checkpoint: sinks may commit their transactions.
     CheckpointComplete {

@@ -45,6 +45,13 @@ pub mod keys {
     pub const DEFAULT_PARALLELISM: &str = "parallelism.default";
     /// Where checkpoints go (`state.checkpoints.dir` before Flink 1.20).
     pub const CHECKPOINTS_DIR: [&str; 2] = ["execution.checkpointing.dir", "state.checkpoints.dir"];
+    /// Whether checkpoints of keyed state are incremental and asynchronous (Flink's key, before
+    /// 1.20 `state.backend.incremental`). Weir's default is `true` (Flink's `false`); `false` takes
+    /// a full copy of the state on the task's thread at every checkpoint.
+    pub const CHECKPOINTING_INCREMENTAL: [&str; 2] =
+        ["execution.checkpointing.incremental", "state.backend.incremental"];
+    /// The state backend's page cache per TaskManager (sled's `cache_capacity`; Weir's own key).
+    pub const STATE_BACKEND_SLED_CACHE_SIZE: &str = "state.backend.sled.cache-size";
     /// Where savepoints go (`state.savepoints.dir` before Flink 1.20).
     pub const SAVEPOINTS_DIR: [&str; 2] = ["execution.checkpointing.savepoint-dir", "state.savepoints.dir"];
     /// Where the JobManager keeps jars, job graphs and history (Weir's own key).

@@ -41,6 +41,8 @@ pub trait FileSystem: Send + Sync {
     /// Deletes the directory (or key prefix) `path` and everything under it; nothing there is
     /// not an error.
     fn delete_directory(&self, path: &str) -> io::Result<()>;
+    /// Deletes the file at `path`; nothing there is not an error.
+    fn delete(&self, path: &str) -> io::Result<()>;
 }
 
 /// The file systems registered by scheme.
@@ -170,6 +172,13 @@ impl FileSystem for LocalFileSystem {
 
     fn delete_directory(&self, path: &str) -> io::Result<()> {
         match std::fs::remove_dir_all(local(path)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn delete(&self, path: &str) -> io::Result<()> {
+        match std::fs::remove_file(local(path)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         }

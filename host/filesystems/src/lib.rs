@@ -188,6 +188,14 @@ impl FileSystem for S3FileSystem {
         Ok(names)
     }
 
+    fn delete(&self, path: &str) -> io::Result<()> {
+        let (client, key) = self.locate(path)?;
+        match self.run(async move { client.delete(&key).await }) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
     fn delete_directory(&self, path: &str) -> io::Result<()> {
         let (client, prefix) = self.locate(path)?;
         if prefix.as_ref().is_empty() {

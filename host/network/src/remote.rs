@@ -20,7 +20,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 use super::StreamElement;
 use weir_core::cancel::CancelToken;
-use weir_core::checkpoint::{Barrier, BarrierKind};
+use weir_core::checkpoint::{Barrier, BarrierKind, SavepointFormat};
 use weir_core::framing::{Framing, Prefix};
 use weir_core::watermark::WatermarkStatus;
 use weir_security::InternalTls;
@@ -72,7 +72,9 @@ fn write_element(out: &mut impl Write, element: &StreamElement) -> io::Result<()
                 BarrierKind::Stop { drain } => (2, drain as u8),
                 BarrierKind::Upgrade => (3, 0),
             };
-            out.write_all(&[kind, drain])?;
+            // The second byte's bit 0 is drain, bit 1 a native savepoint.
+            let native = u8::from(b.format == SavepointFormat::Native) << 1;
+            out.write_all(&[kind, drain | native])?;
             out.write_all(header.as_bytes())?;
             out.write_all(b.location.as_bytes())
         }
@@ -112,15 +114,16 @@ fn read_element(input: &mut impl Read) -> io::Result<Option<StreamElement>> {
             input.read_exact(&mut id)?;
             let mut kind = [0u8; 2];
             input.read_exact(&mut kind)?;
+            let format = if kind[1] & 2 != 0 { SavepointFormat::Native } else { SavepointFormat::Canonical };
             let kind = match kind {
                 [0, _] => BarrierKind::Checkpoint,
                 [1, _] => BarrierKind::Savepoint,
-                [2, drain] => BarrierKind::Stop { drain: drain == 1 },
+                [2, flags] => BarrierKind::Stop { drain: flags & 1 == 1 },
                 [3, _] => BarrierKind::Upgrade,
                 _ => return Err(invalid("unknown barrier kind")),
             };
             let location = read_string(input, LOCATION, "checkpoint location")?;
-            StreamElement::Barrier(Barrier { id: u64::from_le_bytes(id), kind, location: location.into() })
+            StreamElement::Barrier(Barrier { id: u64::from_le_bytes(id), kind, location: location.into(), format })
         }
         _ => return Err(invalid("unknown stream element")),
     }))
@@ -477,12 +480,18 @@ mod tests {
         expected.extend_from_slice(&batch);
         assert_eq!(out, expected);
 
-        let barrier = Barrier { id: 9, kind: BarrierKind::Stop { drain: true }, location: "/tmp/chk-9".into() };
+        let barrier = Barrier {
+            id: 9,
+            kind: BarrierKind::Stop { drain: true },
+            location: "/tmp/chk-9".into(),
+            format: SavepointFormat::Native,
+        };
         let mut out = Vec::new();
         write_element(&mut out, &StreamElement::Barrier(barrier.clone())).unwrap();
         let mut expected = vec![BARRIER];
         expected.extend_from_slice(&9u64.to_le_bytes());
-        expected.extend_from_slice(&[2, 1, 10, 0]);
+        // Stop, drain (bit 0) and native (bit 1); a canonical savepoint's byte is as before.
+        expected.extend_from_slice(&[2, 3, 10, 0]);
         expected.extend_from_slice(b"/tmp/chk-9");
         assert_eq!(out, expected);
         assert_eq!(read_element(&mut &out[..]).unwrap(), Some(StreamElement::Barrier(barrier)));
@@ -515,7 +524,12 @@ mod tests {
         let error = write_element(&mut out, &StreamElement::Records(vec![0; (64 << 20) + 1])).unwrap_err();
         assert!(error.to_string().contains("over the limit of 67108864"), "{error}");
         let location = "x".repeat(70_000);
-        let barrier = Barrier { id: 1, kind: BarrierKind::Checkpoint, location: location.as_str().into() };
+        let barrier = Barrier {
+            id: 1,
+            kind: BarrierKind::Checkpoint,
+            location: location.as_str().into(),
+            format: Default::default(),
+        };
         let error = write_element(&mut out, &StreamElement::Barrier(barrier)).unwrap_err();
         assert!(
             error.to_string().contains("a checkpoint location's length is 70000, over the limit of 65535"),
@@ -542,6 +556,7 @@ mod tests {
                 id: 9,
                 kind: BarrierKind::Stop { drain: true },
                 location: "/tmp/chk-9".into(),
+                format: Default::default(),
             }),
             StreamElement::EndOfInput,
         ];
@@ -631,8 +646,9 @@ mod fuzz {
             any::<bool>().prop_map(|drain| BarrierKind::Stop { drain }),
             Just(BarrierKind::Upgrade),
         ];
-        let barrier = (any::<u64>(), kind, any::<String>())
-            .prop_map(|(id, kind, location)| StreamElement::Barrier(Barrier { id, kind, location: location.into() }));
+        let barrier = (any::<u64>(), kind, any::<String>()).prop_map(|(id, kind, location)| {
+            StreamElement::Barrier(Barrier { id, kind, location: location.into(), format: Default::default() })
+        });
         prop_oneof![
             records,
             any::<i64>().prop_map(StreamElement::Watermark),

@@ -14,10 +14,12 @@ use serde_json::{Value, json};
 use super::body::{BodyName, FlinkJson};
 use super::jobs::{find_job, job_id};
 use super::{RestError, json, ok};
-use weir_cluster::jobmanager::checkpoint_coordinator::{CheckpointStats, CheckpointStatus, Operation, SavepointError};
+use weir_cluster::jobmanager::checkpoint_coordinator::{
+    Acknowledgement, CheckpointStats, CheckpointStatus, Operation, SavepointError,
+};
 use weir_cluster::jobmanager::{ClusterState, JobEntry, JobManager};
-use weir_core::checkpoint::BarrierKind;
 use weir_core::checkpoint::storage;
+use weir_core::checkpoint::{BarrierKind, SavepointFormat};
 use weir_core::jobgraph::JobGraph;
 
 impl From<SavepointError> for RestError {
@@ -60,11 +62,13 @@ impl BodyName for StopBody {
     const NAME: &'static str = "StopWithSavepointRequestBody";
 }
 
-fn check_format(format: Option<&str>) -> Result<(), RestError> {
+/// Flink's `SavepointFormatType`: `CANONICAL` (the default) or `NATIVE`.
+fn check_format(format: Option<&str>) -> Result<SavepointFormat, RestError> {
     match format {
-        None | Some("CANONICAL") => Ok(()),
+        None | Some("CANONICAL") => Ok(SavepointFormat::Canonical),
+        Some("NATIVE") => Ok(SavepointFormat::Native),
         Some(other) => Err(RestError::bad_request(format!(
-            "Savepoint format {other} is not supported: Weir writes its own canonical format."
+            "Savepoint format {other} is not supported: it is CANONICAL or NATIVE."
         ))),
     }
 }
@@ -75,13 +79,14 @@ pub async fn savepoint(
     FlinkJson(body): FlinkJson<SavepointBody>,
 ) -> Result<Response, RestError> {
     let id = job_id(&id)?;
-    check_format(body.format_type.as_deref())?;
+    let format = check_format(body.format_type.as_deref())?;
     let trigger = jm.trigger_savepoint(
         &id,
         body.target_directory.as_deref(),
         BarrierKind::Savepoint,
         body.cancel_job.unwrap_or(false),
         body.trigger_id,
+        format,
     )?;
     Ok(json(StatusCode::ACCEPTED, json!({ "request-id": trigger })))
 }
@@ -92,9 +97,9 @@ pub async fn stop(
     FlinkJson(body): FlinkJson<StopBody>,
 ) -> Result<Response, RestError> {
     let id = job_id(&id)?;
-    check_format(body.format_type.as_deref())?;
+    let format = check_format(body.format_type.as_deref())?;
     let kind = BarrierKind::Stop { drain: body.drain.unwrap_or(false) };
-    let trigger = jm.trigger_savepoint(&id, body.target_directory.as_deref(), kind, false, body.trigger_id)?;
+    let trigger = jm.trigger_savepoint(&id, body.target_directory.as_deref(), kind, false, body.trigger_id, format)?;
     Ok(json(StatusCode::ACCEPTED, json!({ "request-id": trigger })))
 }
 
@@ -254,11 +259,15 @@ fn checkpoint_json(c: &CheckpointStats, graph: &JobGraph) -> Value {
         "id": c.id,
         "status": status,
         "is_savepoint": c.kind.is_savepoint(),
-        "savepointFormat": if c.kind.is_savepoint() { json!("CANONICAL") } else { Value::Null },
+        "savepointFormat": match (c.kind.is_savepoint(), c.format) {
+            (false, _) => Value::Null,
+            (true, SavepointFormat::Canonical) => json!("CANONICAL"),
+            (true, SavepointFormat::Native) => json!("NATIVE"),
+        },
         "trigger_timestamp": c.trigger_timestamp,
         "latest_ack_timestamp": c.latest_ack_timestamp,
         "checkpointed_size": c.size,
-        "state_size": c.size,
+        "state_size": c.state_size.max(c.size),
         "end_to_end_duration": c.duration(),
         "alignment_buffered": 0,
         "processed_data": 0,
@@ -307,6 +316,7 @@ pub async fn statistics(State(jm): State<Arc<JobManager>>, Path(id): Path<String
     let completed: Vec<&CheckpointStats> =
         c.history.iter().filter(|s| s.status == CheckpointStatus::Completed).collect();
     let sizes: Vec<i64> = completed.iter().map(|s| s.size as i64).collect();
+    let state_sizes: Vec<i64> = completed.iter().map(|s| s.state_size.max(s.size) as i64).collect();
     let durations: Vec<i64> = completed.iter().map(|s| s.duration()).collect();
     let zeros: Vec<i64> = completed.iter().map(|_| 0).collect();
     let restored = c.restored.as_ref().map(|(cid, at, savepoint, path)| {
@@ -322,7 +332,7 @@ pub async fn statistics(State(jm): State<Arc<JobManager>>, Path(id): Path<String
         },
         "summary": {
             "checkpointed_size": summary(&sizes),
-            "state_size": summary(&sizes),
+            "state_size": summary(&state_sizes),
             "end_to_end_duration": summary(&durations),
             "alignment_buffered": summary(&zeros),
             "processed_data": summary(&zeros),
@@ -391,16 +401,17 @@ fn status_name(status: CheckpointStatus) -> &'static str {
     }
 }
 
-/// The acknowledgements of vertex `v`'s subtasks: (subtask, when, bytes).
-fn vertex_acks(c: &CheckpointStats, v: usize) -> Vec<(u32, i64, u64)> {
-    c.acknowledgements.range((v, 0)..=(v, u32::MAX)).map(|((_, s), (at, size))| (*s, *at, *size)).collect()
+/// The acknowledgements of vertex `v`'s subtasks, by subtask.
+fn vertex_acks(c: &CheckpointStats, v: usize) -> Vec<(u32, Acknowledgement)> {
+    c.acknowledgements.range((v, 0)..=(v, u32::MAX)).map(|((_, s), ack)| (*s, *ack)).collect()
 }
 
 /// Flink's `TaskCheckpointStatistics` of vertex `v` in checkpoint `c`.
 fn task_json(c: &CheckpointStats, v: usize, parallelism: u32) -> Value {
     let acks = vertex_acks(c, v);
-    let latest = acks.iter().map(|a| a.1).max().unwrap_or(0);
-    let size: u64 = acks.iter().map(|a| a.2).sum();
+    let latest = acks.iter().map(|a| a.1.timestamp).max().unwrap_or(0);
+    let size: u64 = acks.iter().map(|a| a.1.size).sum();
+    let state_size: u64 = acks.iter().map(|a| a.1.state_size).sum();
     let status = if c.status == CheckpointStatus::InProgress && acks.len() == parallelism as usize {
         // This vertex is done, others are not yet.
         "COMPLETED"
@@ -412,7 +423,7 @@ fn task_json(c: &CheckpointStats, v: usize, parallelism: u32) -> Value {
         "status": status,
         "latest_ack_timestamp": latest,
         "checkpointed_size": size,
-        "state_size": size,
+        "state_size": state_size,
         "end_to_end_duration": if latest > 0 { (latest - c.trigger_timestamp).max(0) } else { 0 },
         "alignment_buffered": 0,
         "processed_data": 0,
@@ -441,16 +452,16 @@ pub async fn subtask_details(
     let acks = vertex_acks(c, v);
     let subtasks: Vec<Value> = (0..vertex.parallelism)
         .map(|i| match acks.iter().find(|a| a.0 == i) {
-            Some((_, at, size)) => json!({
+            Some((_, ack)) => json!({
                 "@class": "completed",
                 "className": "completed",
                 "index": i,
                 "status": "completed",
-                "ack_timestamp": at,
-                "end_to_end_duration": (at - c.trigger_timestamp).max(0),
-                "state_size": size,
-                "checkpointed_size": size,
-                "checkpoint": {"sync": 0, "async": 0},
+                "ack_timestamp": ack.timestamp,
+                "end_to_end_duration": (ack.timestamp - c.trigger_timestamp).max(0),
+                "state_size": ack.state_size,
+                "checkpointed_size": ack.size,
+                "checkpoint": {"sync": ack.sync_ms, "async": ack.async_ms},
                 "alignment": {"buffered": 0, "processed": 0, "persisted": 0, "duration": 0},
                 "start_delay": 0,
                 "unaligned_checkpoint": false,
@@ -459,17 +470,20 @@ pub async fn subtask_details(
             None => json!({ "@class": "pending_or_failed", "className": "pending_or_failed", "index": i, "status": "pending_or_failed" }),
         })
         .collect();
-    let durations: Vec<i64> = acks.iter().map(|a| (a.1 - c.trigger_timestamp).max(0)).collect();
-    let sizes: Vec<i64> = acks.iter().map(|a| i64::try_from(a.2).unwrap_or(i64::MAX)).collect();
+    let durations: Vec<i64> = acks.iter().map(|a| (a.1.timestamp - c.trigger_timestamp).max(0)).collect();
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let sizes: Vec<i64> = acks.iter().map(|a| int(a.1.size)).collect();
+    let state_sizes: Vec<i64> = acks.iter().map(|a| int(a.1.state_size)).collect();
+    let syncs: Vec<i64> = acks.iter().map(|a| int(a.1.sync_ms)).collect();
+    let asyncs: Vec<i64> = acks.iter().map(|a| int(a.1.async_ms)).collect();
     let zeros: Vec<i64> = acks.iter().map(|_| 0).collect();
     let mut body = task_json(c, v, vertex.parallelism);
     body["summary"] = json!({
         "checkpointed_size": summary(&sizes),
-        "state_size": summary(&sizes),
+        "state_size": summary(&state_sizes),
         "end_to_end_duration": summary(&durations),
-        // Weir does not time the synchronous and asynchronous parts of a snapshot apart, nor
-        // buffer during alignment: those are zero.
-        "checkpoint_duration": {"sync": summary(&zeros), "async": summary(&zeros)},
+        // Weir does not buffer during alignment: those are zero.
+        "checkpoint_duration": {"sync": summary(&syncs), "async": summary(&asyncs)},
         "alignment": {"buffered": summary(&zeros), "processed": summary(&zeros), "persisted": summary(&zeros), "duration": summary(&zeros)},
         "start_delay": summary(&zeros),
     });

@@ -103,6 +103,8 @@ impl MiniCluster {
             component,
             state: self.state.clone(),
             sampler: Default::default(),
+            // A local run takes no checkpoints.
+            incremental: false,
         };
         let mut wiring = weir_network::wiring::wire(&graph, &graph.job_id, |_, _| 0, 0, &[]);
         let mut metrics = JobMetrics::default();

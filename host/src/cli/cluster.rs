@@ -182,6 +182,12 @@ pub fn taskmanager_options(
         limits: sandbox_limits(config)?,
         internal_tls: internal_tls(config)?,
         data_limits: data_limits(config)?,
+        incremental_checkpoints: {
+            let key = keys::CHECKPOINTING_INCREMENTAL.iter().find(|k| config.get(k).is_some());
+            config.get_bool(key.unwrap_or(&keys::CHECKPOINTING_INCREMENTAL[0]), true)?
+        },
+        state_cache_bytes: config
+            .get_memory_size(keys::STATE_BACKEND_SLED_CACHE_SIZE, weir_core::state::backend::DEFAULT_CACHE_BYTES)?,
     })
 }
 

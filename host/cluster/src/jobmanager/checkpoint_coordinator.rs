@@ -1,9 +1,20 @@
 //! The checkpoint coordinator (Flink's `CheckpointCoordinator`): triggers a job's periodic
 //! checkpoints and its savepoints at the sources, collects every subtask's acknowledgement,
 //! completes the checkpoint by writing its `_metadata`, keeps the latest one (and deletes the
-//! older), and tells the TaskManagers so sinks can commit.
+//! older, with the shared state files only it named), and tells the TaskManagers so sinks can
+//! commit.
 //!
-//! One checkpoint at a time per job, as the playground configures Flink (max concurrent 1).
+//! One checkpoint at a time per job, as the playground configures Flink
+//! (`execution.checkpointing.max-concurrent-checkpoints` 1): a task's snapshot writer
+//! acknowledges only once its files are written, so this also bounds the snapshots in flight.
+//!
+//! Shared state files (incremental checkpoints, `weir_core::checkpoint::incremental`) are
+//! deleted once no retained checkpoint names them: when a checkpoint completes, the files the
+//! one it replaces named and it does not, and deltas a failed task attempt left; when a
+//! JobManager takes a job over after a restart, every file older than its latest checkpoint that
+//! the checkpoint does not name. Each deletion happens only after the job's record names the new
+//! checkpoint, so a JobManager killed in between resumes from a checkpoint whose files are all
+//! there.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -13,9 +24,10 @@ use std::time::{Duration, Instant};
 use super::{ClusterState, JobManager};
 use crate::rpc::ToTaskManager;
 use weir_config::keys;
+use weir_core::checkpoint::incremental::{self, Sweep, shared_directory};
 use weir_core::checkpoint::storage::{self, uri};
 use weir_core::checkpoint::{
-    BarrierKind, CheckpointMetadata, METADATA_FORMAT, OperatorSnapshot, RestorePoint, SubtaskSnapshot,
+    BarrierKind, CheckpointMetadata, METADATA_FORMAT, OperatorSnapshot, RestorePoint, SavepointFormat, SubtaskSnapshot,
 };
 use weir_core::execution::{ExecutionState, JobStatus, now_ms};
 use weir_core::jobgraph::VertexKind;
@@ -32,14 +44,19 @@ pub struct CheckpointStats {
     pub id: u64,
     /// Checkpoint, savepoint, stop-with-savepoint or upgrade barrier.
     pub kind: BarrierKind,
+    /// A savepoint's format.
+    pub format: SavepointFormat,
     /// In progress, completed or failed.
     pub status: CheckpointStatus,
     /// When it was triggered (ms since the epoch).
     pub trigger_timestamp: i64,
     /// When the last acknowledgement arrived, or when it completed (ms since the epoch).
     pub latest_ack_timestamp: i64,
-    /// Its size on disk, state files plus `_metadata`, in bytes.
+    /// Bytes written for it, state files plus `_metadata` (Flink's checkpointed size: an
+    /// incremental checkpoint's new files only).
     pub size: u64,
+    /// Bytes of the whole state it names (Flink's state size).
+    pub state_size: u64,
     /// How many subtasks must acknowledge it.
     pub num_subtasks: usize,
     /// How many subtasks have acknowledged it.
@@ -50,9 +67,23 @@ pub struct CheckpointStats {
     pub discarded: bool,
     /// When it failed (ms since the epoch) and why.
     pub failure: Option<(i64, String)>,
-    /// Each acknowledgement so far, by (vertex index, subtask index): when it arrived (ms since
-    /// the epoch) and the bytes the subtask wrote.
-    pub acknowledgements: std::collections::BTreeMap<(usize, u32), (i64, u64)>,
+    /// Each acknowledgement so far, by (vertex index, subtask index).
+    pub acknowledgements: std::collections::BTreeMap<(usize, u32), Acknowledgement>,
+}
+
+/// One subtask's acknowledgement of a checkpoint, as the statistics show it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Acknowledgement {
+    /// When it arrived, ms since the epoch.
+    pub timestamp: i64,
+    /// The bytes the subtask wrote for the checkpoint.
+    pub size: u64,
+    /// The bytes of the subtask's whole state.
+    pub state_size: u64,
+    /// Milliseconds the snapshot held the task.
+    pub sync_ms: u64,
+    /// Milliseconds its files took to write, off the task's thread.
+    pub async_ms: u64,
 }
 
 /// Where a checkpoint stands (Flink's `CheckpointStatsStatus`).
@@ -124,18 +155,53 @@ pub struct Checkpoints {
     /// What the job restored from: (checkpoint ID, when in ms since the epoch, whether it was a
     /// savepoint, its directory URI).
     pub restored: Option<(u64, i64, bool, String)>,
-    /// The latest completed checkpoint (not savepoint) and its directory.
-    latest: Option<(u64, PathBuf)>,
+    /// The latest completed checkpoint (not savepoint), its directory and the shared files it
+    /// names.
+    latest: Option<Latest>,
     /// Savepoints asked for over REST, by trigger ID.
     pub operations: HashMap<String, Operation>,
     /// A savepoint asked for while a checkpoint was in flight: it starts next.
     queued: Option<QueuedSavepoint>,
 }
 
+/// The latest completed checkpoint.
+#[derive(Debug)]
+struct Latest {
+    id: u64,
+    dir: PathBuf,
+    /// The names of the shared files it names.
+    shared: std::collections::BTreeSet<String>,
+}
+
+/// The names of the files in the job's `shared/` directory that `metadata` names.
+fn shared_files(metadata: &CheckpointMetadata) -> std::collections::BTreeSet<String> {
+    metadata
+        .operators
+        .values()
+        .flat_map(|o| &o.subtasks)
+        .filter_map(|s| s.keyed.as_ref())
+        .flat_map(|k| &k.files)
+        .filter(|f| f.is_shared())
+        .map(|f| f.name().to_string())
+        .collect()
+}
+
+/// Deletes what `sweep` allows of the shared files of the job whose checkpoint `dir` is,
+/// keeping those `keep` names.
+fn sweep(dir: &Path, keep: &std::collections::BTreeSet<String>, sweep: Sweep<'_>) {
+    let shared = shared_directory(dir);
+    match incremental::sweep_shared(&shared, keep, sweep) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(dir = %shared.display(), files = n, "shared state files no checkpoint names deleted"),
+        Err(error) => tracing::warn!(dir = %shared.display(), %error, "could not sweep the shared state files"),
+    }
+}
+
 /// A savepoint waiting for the checkpoint in flight.
 #[derive(Debug)]
 struct QueuedSavepoint {
     kind: BarrierKind,
+    format: SavepointFormat,
     target: PathBuf,
     cancel_after: bool,
     trigger: String,
@@ -185,8 +251,9 @@ impl Checkpoints {
 
     /// The job has ended: its checkpoints go (they are not externalized), savepoints stay.
     pub(super) fn discard_all(&mut self) {
-        if let Some((id, dir)) = self.latest.take() {
+        if let Some(Latest { id, dir, .. }) = self.latest.take() {
             remove_checkpoint(&dir);
+            remove_checkpoint(&shared_directory(&dir));
             if let Some(parent) = dir.parent() {
                 storage::remove_empty_directory(parent);
             }
@@ -196,11 +263,24 @@ impl Checkpoints {
         }
     }
 
-    /// Takes over checkpoint `id` in `dir` as the latest (a resumed job's), to be deleted when a
-    /// newer one completes.
-    pub fn adopt(&mut self, id: u64, dir: PathBuf) {
-        self.latest = Some((id, dir));
+    /// Takes over `point` as the latest checkpoint (an upgrade's redeployed job's), to be
+    /// deleted when a newer one completes.
+    pub fn adopt(&mut self, point: &RestorePoint) {
+        let (id, dir) = (point.metadata.checkpoint_id, point.directory.clone());
+        self.latest = Some(Latest { id, dir, shared: shared_files(&point.metadata) });
         self.continue_after(id);
+    }
+
+    /// Takes over `point` as the latest checkpoint of a job resumed after a JobManager restart
+    /// (its record names `point`, and none of its tasks runs): what a crash left of older
+    /// checkpoints goes now, their directories and the shared files `point` does not name.
+    pub fn adopt_after_restart(&mut self, point: &RestorePoint) {
+        if !point.metadata.kind.is_savepoint() {
+            let id = point.metadata.checkpoint_id;
+            sweep(&point.directory, &shared_files(&point.metadata), Sweep::Start { latest: id });
+            remove_older_checkpoints(&point.directory, id);
+        }
+        self.adopt(point);
     }
 
     /// Starts numbering after `id` (a restored checkpoint).
@@ -247,6 +327,7 @@ impl JobManager {
         kind: BarrierKind,
         cancel_after: bool,
         trigger_id: Option<String>,
+        format: SavepointFormat,
     ) -> Result<String, SavepointError> {
         let target = target
             .map(storage::local_path)
@@ -269,11 +350,12 @@ impl JobManager {
         job.checkpoints.operations.insert(trigger.clone(), Operation::InProgress);
         if job.checkpoints.pending.is_some() {
             // One at a time: the savepoint starts when the checkpoint in flight ends.
-            job.checkpoints.queued = Some(QueuedSavepoint { kind, target, cancel_after, trigger: trigger.clone() });
+            job.checkpoints.queued =
+                Some(QueuedSavepoint { kind, format, target, cancel_after, trigger: trigger.clone() });
             return Ok(trigger);
         }
         let location = self.location_of(job_id, kind, &target, &job.checkpoints);
-        start(&mut state, job_id, kind, location, Some((trigger.clone(), cancel_after)));
+        start(&mut state, job_id, kind, location, Some((trigger.clone(), cancel_after)), format);
         Ok(trigger)
     }
 
@@ -281,7 +363,14 @@ impl JobManager {
     /// returns its trigger id. Like a savepoint it waits for a checkpoint in flight.
     pub fn trigger_checkpoint(&self, job_id: &str, trigger_id: Option<String>) -> Result<String, SavepointError> {
         let dir = self.checkpoint_directory(job_id).display().to_string();
-        self.trigger_savepoint(job_id, Some(&dir), BarrierKind::Checkpoint, false, trigger_id)
+        self.trigger_savepoint(
+            job_id,
+            Some(&dir),
+            BarrierKind::Checkpoint,
+            false,
+            trigger_id,
+            SavepointFormat::Canonical,
+        )
     }
 
     /// Where a checkpoint of `kind` asked for by a user goes: a checkpoint beside the periodic
@@ -310,11 +399,18 @@ impl JobManager {
             if job.subtasks.get(vertex).and_then(|v| v.get(subtask as usize)).is_none() {
                 return;
             }
-            let (now, size) = (now_ms(), snapshot.size);
+            let ack = Acknowledgement {
+                timestamp: now_ms(),
+                size: snapshot.size,
+                state_size: snapshot.state_size.max(snapshot.size),
+                sync_ms: snapshot.sync_ms,
+                async_ms: snapshot.async_ms,
+            };
+            let now = ack.timestamp;
             pending.acks.insert((vertex, subtask), snapshot);
             let (id, acknowledged) = (pending.id, pending.acks.len());
             if let Some(stats) = job.checkpoints.history.iter_mut().find(|c| c.id == id) {
-                stats.acknowledgements.insert((vertex, subtask), (now, size));
+                stats.acknowledgements.insert((vertex, subtask), ack);
                 stats.num_acknowledged = acknowledged;
                 stats.latest_ack_timestamp = now;
             }
@@ -339,8 +435,9 @@ impl JobManager {
             }
             // Only once the record names the new checkpoint may the old one go: a JobManager
             // killed in between resumes from whichever the record names, and it must exist.
-            if let Some(old) = subsumed {
+            if let Some(Subsumed { old, new, keep, replaced }) = subsumed {
                 remove_checkpoint(&old);
+                sweep(&new, &keep, Sweep::Completed { latest: checkpoint, replaced: &replaced });
             }
             if cancel {
                 let _ = self.cancel_job(job_id);
@@ -410,6 +507,7 @@ pub(super) fn start(
     kind: BarrierKind,
     location: PathBuf,
     operation: Option<(String, bool)>,
+    format: SavepointFormat,
 ) -> Option<u64> {
     let (expected, sources) = tasks(state, job_id);
     let job = state.jobs.get_mut(job_id)?;
@@ -420,10 +518,12 @@ pub(super) fn start(
     let stats = CheckpointStats {
         id,
         kind,
+        format,
         status: CheckpointStatus::InProgress,
         trigger_timestamp: now,
         latest_ack_timestamp: now,
         size: 0,
+        state_size: 0,
         num_subtasks: expected,
         num_acknowledged: 0,
         external_path: Some(uri(&location)),
@@ -441,7 +541,12 @@ pub(super) fn start(
         expected,
         operation,
     });
-    if let Err(error) = storage::create_directory(&location) {
+    // A checkpoint's tasks write their files into the job's `shared/` directory; nothing
+    // creates a directory but this, so a task never recreates one that was given up.
+    let shared = (!kind.is_savepoint()).then(|| shared_directory(&location));
+    let created =
+        storage::create_directory(&location).and_then(|()| shared.as_deref().map_or(Ok(()), storage::create_directory));
+    if let Err(error) = created {
         let error = match error {
             storage::StorageError::Io { source, .. } => source.to_string(),
             other => other.to_string(),
@@ -469,6 +574,7 @@ pub(super) fn start(
                 kind,
                 location: location.clone(),
                 tasks,
+                format,
             });
         }
     }
@@ -484,9 +590,21 @@ struct Completed {
     /// Cancel the job now (a savepoint taken to cancel it).
     cancel: bool,
     /// The checkpoint the new one replaces: to delete once the record is persisted.
-    subsumed: Option<PathBuf>,
+    subsumed: Option<Subsumed>,
     /// The TaskManagers to tell that the checkpoint completed, once the record is persisted.
     notify: Vec<String>,
+}
+
+/// A checkpoint replaced by a newer one: what to delete of it.
+struct Subsumed {
+    /// Its directory.
+    old: PathBuf,
+    /// The new checkpoint's directory.
+    new: PathBuf,
+    /// The shared files the new checkpoint names.
+    keep: std::collections::BTreeSet<String>,
+    /// The shared files the old one named.
+    replaced: std::collections::BTreeSet<String>,
 }
 
 fn complete(state: &mut ClusterState, job_id: &str) -> Option<Completed> {
@@ -518,6 +636,7 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<Completed> {
         operators,
     };
     // The state files plus `_metadata`, which holds the sources' offsets and the sinks' state.
+    let state_size = metadata.state_size();
     let size = match storage::write_metadata(&pending.location, &metadata) {
         Ok(metadata_size) => metadata.size() + metadata_size,
         Err(error) => {
@@ -532,6 +651,7 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<Completed> {
         stats.status = CheckpointStatus::Completed;
         stats.latest_ack_timestamp = now_ms();
         stats.size = size;
+        stats.state_size = state_size;
         stats.num_acknowledged = pending.acks.len();
     }
     job.checkpoints.completed += 1;
@@ -557,12 +677,23 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<Completed> {
         );
         // Keep only the latest checkpoint (state.checkpoints.num-retained = 1); the old one is
         // deleted by the caller after the record naming the new one is persisted.
-        if let Some((old_id, old)) = job.checkpoints.latest.replace((pending.id, pending.location.clone())) {
-            subsumed = Some(old);
-            if let Some(s) = job.checkpoints.history.iter_mut().find(|c| c.id == old_id) {
-                s.discarded = true;
+        let keep = shared_files(&metadata);
+        let latest = Latest { id: pending.id, dir: pending.location.clone(), shared: keep.clone() };
+        let replaced = job.checkpoints.latest.replace(latest);
+        let replaced_shared = match replaced {
+            Some(Latest { id: old_id, dir: old, shared }) => {
+                if let Some(s) = job.checkpoints.history.iter_mut().find(|c| c.id == old_id) {
+                    s.discarded = true;
+                }
+                Some((old, shared))
             }
-        }
+            None => None,
+        };
+        // Even with no checkpoint replaced, deltas a failed attempt left may go.
+        subsumed = Some(match replaced_shared {
+            Some((old, shared)) => Subsumed { old, new: pending.location.clone(), keep, replaced: shared },
+            None => Subsumed { old: PathBuf::new(), new: pending.location.clone(), keep, replaced: Default::default() },
+        });
         job.record.latest_checkpoint = Some(pending.location.display().to_string());
     }
     let mut cancel = false;
@@ -577,8 +708,26 @@ fn complete(state: &mut ClusterState, job_id: &str) -> Option<Completed> {
     Some(Completed { record, cancel, subsumed, notify })
 }
 
+/// Deletes the job's checkpoint directories `chk-<n>` beside `dir` with `n` below `latest`: what a
+/// JobManager killed between persisting a checkpoint and deleting the one before left.
+fn remove_older_checkpoints(dir: &Path, latest: u64) {
+    let Some(job_dir) = dir.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(job_dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let older = name.to_str().and_then(|n| n.strip_prefix("chk-")).and_then(|n| n.parse::<u64>().ok());
+        if older.is_some_and(|n| n < latest) {
+            tracing::info!(dir = %entry.path().display(), "deleting a checkpoint a restart left behind");
+            remove_checkpoint(&entry.path());
+        }
+    }
+}
+
 /// Deletes a checkpoint's directory.
 fn remove_checkpoint(dir: &Path) {
+    if dir.as_os_str().is_empty() {
+        return;
+    }
     if let Err(error) = storage::remove_directory(dir) {
         tracing::debug!(dir = %dir.display(), %error, "could not remove an old checkpoint");
     }
@@ -660,10 +809,10 @@ pub async fn timer(jm: Arc<JobManager>) {
                     fail_pending(&mut state, &id, "Checkpoint expired before completing.");
                 } else if let Some(q) = state.jobs.get_mut(&id).and_then(|j| j.checkpoints.queued.take()) {
                     let location = jm.location_of(&id, q.kind, &q.target, &state.jobs[&id].checkpoints);
-                    start(&mut state, &id, q.kind, location, Some((q.trigger, q.cancel_after)));
+                    start(&mut state, &id, q.kind, location, Some((q.trigger, q.cancel_after)), q.format);
                 } else {
                     let location = jm.next_checkpoint_location(&id, &state.jobs[&id].checkpoints);
-                    start(&mut state, &id, BarrierKind::Checkpoint, location, None);
+                    start(&mut state, &id, BarrierKind::Checkpoint, location, None, SavepointFormat::Canonical);
                 }
             }
             super::upgrade::tick(&mut state, &jm);

@@ -418,7 +418,7 @@ fn resume(store: &store::Store, record: &mut JobRecord) -> Option<JobEntry> {
     );
     let mut entry = JobEntry::new(record.clone(), Vec::new(), components);
     entry.schedule_fresh_subtasks();
-    entry.checkpoints.adopt(point.metadata.checkpoint_id, point.directory.clone());
+    entry.checkpoints.adopt_after_restart(&point);
     entry.checkpoints.restored =
         Some((point.metadata.checkpoint_id, now_ms(), false, weir_core::checkpoint::storage::uri(&point.directory)));
     entry.restore = Some(point);

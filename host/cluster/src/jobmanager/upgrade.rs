@@ -22,7 +22,6 @@
 //! record, so it survives a JobManager restart, and so does the code each operator runs.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -681,7 +680,7 @@ pub(super) fn trigger_if_ready(state: &mut ClusterState, job_id: &str, jm: &JobM
             jm.checkpoint_directory(job_id).join(format!("upgrade-{}", &flight.id[..12])),
         ),
     };
-    let checkpoint = start(state, job_id, kind, location, None);
+    let checkpoint = start(state, job_id, kind, location, None, Default::default());
     if let Some(flight) = state.jobs.get_mut(job_id).and_then(|j| j.upgrade.as_mut())
         && let Some(checkpoint) = checkpoint
     {
@@ -700,7 +699,7 @@ pub(super) fn probation_checkpoint(state: &mut ClusterState, job_id: &str, jm: &
         return;
     }
     let location = jm.next_checkpoint_location(job_id, &job.checkpoints);
-    let checkpoint = start(state, job_id, BarrierKind::Checkpoint, location, None);
+    let checkpoint = start(state, job_id, BarrierKind::Checkpoint, location, None, Default::default());
     if let Some(flight) = state.jobs.get_mut(job_id).and_then(|j| j.upgrade.as_mut())
         && let Phase::Probation { triggered, .. } = &mut flight.phase
     {
@@ -903,7 +902,7 @@ pub(super) fn redeploy_if_stopped(state: &mut ClusterState, job_id: &str) -> boo
     }
     // The snapshot is where a rollback (or any restart in probation) starts from.
     job.record.latest_checkpoint = Some(point.directory.display().to_string());
-    job.checkpoints.adopt(checkpoint, PathBuf::from(&point.directory));
+    job.checkpoints.adopt(&point);
     job.restore = Some(point);
     job.record.attempt += 1;
     job.schedule_fresh_subtasks();

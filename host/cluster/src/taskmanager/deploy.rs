@@ -208,8 +208,13 @@ pub(super) fn deploy(shared: &Arc<Shared>, deployment: Deployment, outbox: Unbou
         };
         let io = wiring.tasks.remove(&(v, s)).unwrap_or_default();
         let component = loaded[vertex_components[v].as_str()].clone();
-        let resources =
-            TaskResources { runtime: shared.runtime.clone(), component, state: shared.state.clone(), sampler };
+        let resources = TaskResources {
+            runtime: shared.runtime.clone(),
+            component,
+            state: shared.state.clone(),
+            sampler,
+            incremental: shared.incremental,
+        };
         threads.push((ctx, reporter, io, resources));
     }
     {

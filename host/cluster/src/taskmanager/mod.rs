@@ -48,6 +48,10 @@ pub struct TaskManagerOptions {
     pub internal_tls: Option<InternalTls>,
     /// What peers may hold of the data server (`weir.taskmanager.data.*`).
     pub data_limits: DataLimits,
+    /// Whether keyed state is checkpointed incrementally (`execution.checkpointing.incremental`).
+    pub incremental_checkpoints: bool,
+    /// The state backend's page cache, bytes (`state.backend.sled.cache-size`).
+    pub state_cache_bytes: u64,
 }
 
 /// A task running here: for metrics, and to hand it commands.
@@ -91,6 +95,8 @@ pub(crate) struct Shared {
     cancelled: Mutex<std::collections::HashSet<Id>>,
     /// Where the JobManager said each job's recent checkpoints go.
     locations: Arc<CheckpointLocations>,
+    /// Whether keyed state is checkpointed incrementally.
+    incremental: bool,
 }
 
 /// How many recent checkpoint locations are kept per job, and for how many jobs.
@@ -215,7 +221,8 @@ pub async fn run(options: TaskManagerOptions, shutdown: CancelToken) -> anyhow::
     let shared = Arc::new(Shared {
         runtime: WasmRuntime::new(options.limits).map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?,
         cache: ComponentCache::default_location(),
-        state: Arc::new(SledBackend::open(state_dir.path())?),
+        state: Arc::new(SledBackend::open(state_dir.path(), options.state_cache_bytes)?),
+        incremental: options.incremental_checkpoints,
         data,
         tls: options.internal_tls.clone(),
         components: Mutex::new(HashMap::new()),
@@ -359,9 +366,9 @@ async fn serve_jobmanager(
                     }
                 }
             }
-            Ok(Some(ToTaskManager::TriggerCheckpoint { job, checkpoint, kind, location, tasks })) => {
+            Ok(Some(ToTaskManager::TriggerCheckpoint { job, checkpoint, kind, location, tasks, format })) => {
                 shared.locations.announce(&job, checkpoint, &location);
-                let barrier = Barrier { id: checkpoint, kind, location: location.into() };
+                let barrier = Barrier { id: checkpoint, kind, location: location.into(), format };
                 let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
                 for running in jobs.values().filter(|r| r.job == job) {
                     for t in running.tasks.iter().filter(|t| tasks.contains(&(t.vertex, t.subtask))) {

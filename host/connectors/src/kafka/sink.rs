@@ -741,7 +741,7 @@ mod tests {
     }
 
     fn snapshot(writer: &mut KafkaWriter, id: u64, kind: BarrierKind, dir: &Path) -> SinkState {
-        let barrier = Barrier { id, kind, location: dir.display().to_string().into() };
+        let barrier = Barrier { id, kind, location: dir.display().to_string().into(), format: Default::default() };
         writer.snapshot(&SnapshotContext { barrier: &barrier, uid: "sink", subtask: 0 }).unwrap().unwrap()
     }
 

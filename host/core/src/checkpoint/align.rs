@@ -80,7 +80,7 @@ mod tests {
     use crate::checkpoint::BarrierKind;
 
     fn barrier(id: u64) -> Barrier {
-        Barrier { id, kind: BarrierKind::Checkpoint, location: "/tmp".into() }
+        Barrier { id, kind: BarrierKind::Checkpoint, location: "/tmp".into(), format: Default::default() }
     }
 
     #[test]

@@ -16,13 +16,16 @@
 //! - [`storage`]: the on-disk format: keyed state files per subtask, indexed by key group, and
 //!   `_metadata`; loading and validating savepoints (state files confined to the savepoint's
 //!   directory, offsets, lengths and sizes checked before anything is read).
+//! - [`incremental`]: incremental checkpoints: a subtask's state as a chain of shared files,
+//!   merged in the background; the sweep of shared files no checkpoint names.
 //! - [`align`]: barrier alignment over a task's input channels.
 
 pub mod align;
+pub mod incremental;
 pub mod storage;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -63,6 +66,17 @@ impl BarrierKind {
     }
 }
 
+/// How a savepoint's keyed state is written (Flink's `SavepointFormatType`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SavepointFormat {
+    /// One full file per keyed subtask, self-contained and readable by every Weir.
+    #[default]
+    Canonical,
+    /// The subtask's incremental chain copied as it is, plus the latest changes: quicker to
+    /// take, and self-contained as well.
+    Native,
+}
+
 /// A checkpoint barrier, and where the checkpoint's files go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Barrier {
@@ -72,18 +86,62 @@ pub struct Barrier {
     pub kind: BarrierKind,
     /// The checkpoint's directory.
     pub location: Arc<str>,
+    /// How a savepoint's keyed state is written (checkpoints ignore it).
+    pub format: SavepointFormat,
 }
 
-/// Where a subtask's keyed state is in a checkpoint: one file, a section per key group.
+/// Where a subtask's keyed state is in a checkpoint: one full file with a section per key
+/// group (a canonical savepoint, and every checkpoint before incremental ones), or a chain of
+/// files ([`incremental`]), or both (the one file first).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyedStateHandle {
-    /// The file's name inside the checkpoint's directory: a plain file name, no path
-    /// ([`storage::load`] and [`storage::read_keyed_state`] refuse anything else).
+    /// The full file's name inside the checkpoint's directory: a plain file name, no path
+    /// ([`storage::load`] refuses anything else); empty if there is none.
+    #[serde(default)]
     pub file: String,
     /// The key groups the subtask owned.
     pub range: Option<KeyGroupRange>,
-    /// Each key group's section: (key group, offset, length).
+    /// Each key group's section of `file`: (key group, offset, length).
+    #[serde(default)]
     pub sections: Vec<(u16, u64, u64)>,
+    /// The chain of files after `file`, applied in order (incremental checkpoints, native
+    /// savepoints).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<incremental::StateFile>,
+}
+
+impl KeyedStateHandle {
+    /// Whether it names a full file (an empty name with sections names one, wrongly).
+    pub fn has_file(&self) -> bool {
+        !self.file.is_empty() || !self.sections.is_empty()
+    }
+
+    /// The handle's files located for a checkpoint in `dir`, in the order they apply: `None`
+    /// if a path is not allowed (see [`incremental::StateFile::resolve`]).
+    pub fn layers(&self, dir: &Path, allow_shared: bool) -> Option<Vec<incremental::Layer>> {
+        let mut layers = Vec::with_capacity(1 + self.files.len());
+        if self.has_file() {
+            if !storage::is_plain_file_name(&self.file) {
+                return None;
+            }
+            let size = self.sections.iter().map(|(_, o, l)| o.saturating_add(*l)).max().unwrap_or(0);
+            layers.push(incremental::Layer {
+                path: dir.join(&self.file),
+                delta: false,
+                sections: self.sections.clone(),
+                size,
+            });
+        }
+        for file in &self.files {
+            layers.push(incremental::Layer {
+                path: file.resolve(dir, allow_shared)?,
+                delta: file.delta,
+                sections: file.sections.clone(),
+                size: file.size,
+            });
+        }
+        Some(layers)
+    }
 }
 
 /// What a Kafka sink writer keeps for exactly-once output (see `connector::kafka::sink`).
@@ -152,14 +210,26 @@ pub struct SubtaskSnapshot {
     pub source: Option<Vec<(u32, i64)>>,
     /// The exactly-once Kafka sink writer's state, if the subtask is such a sink.
     pub sink: Option<SinkState>,
-    /// Bytes written for this snapshot.
+    /// Bytes written for this snapshot (an incremental checkpoint's new files only).
     pub size: u64,
+    /// Bytes of the whole state it names (its chain's files); 0 from Weir before incremental
+    /// checkpoints, whose `size` is the whole state.
+    #[serde(default)]
+    pub state_size: u64,
+    /// Milliseconds the task's thread spent on the snapshot (the barrier held its input).
+    #[serde(default)]
+    pub sync_ms: u64,
+    /// Milliseconds the snapshot's files took to write, off the task's thread.
+    #[serde(default)]
+    pub async_ms: u64,
 }
 
 impl SubtaskSnapshot {
     /// True if there is nothing to restore from it.
     pub fn is_empty(&self) -> bool {
-        self.keyed.as_ref().is_none_or(|k| k.sections.is_empty()) && self.source.is_none() && self.sink.is_none()
+        self.keyed.as_ref().is_none_or(|k| k.sections.is_empty() && k.files.is_empty())
+            && self.source.is_none()
+            && self.sink.is_none()
     }
 }
 
@@ -197,9 +267,20 @@ pub struct CheckpointMetadata {
 pub const METADATA_FORMAT: &str = "weir-checkpoint-1";
 
 impl CheckpointMetadata {
-    /// Total bytes of state.
+    /// Bytes written for this checkpoint (Flink's checkpointed size).
     pub fn size(&self) -> u64 {
         self.operators.values().flat_map(|o| &o.subtasks).map(|s| s.size).sum()
+    }
+
+    /// Bytes of the whole state the checkpoint names (Flink's state size).
+    pub fn state_size(&self) -> u64 {
+        self.operators.values().flat_map(|o| &o.subtasks).map(|s| s.state_size.max(s.size)).sum()
+    }
+
+    /// Whether its files may be in the job's `shared/` directory: a checkpoint's may, a
+    /// savepoint is self-contained.
+    pub fn may_share(&self) -> bool {
+        !self.kind.is_savepoint()
     }
 }
 

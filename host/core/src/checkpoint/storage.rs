@@ -170,7 +170,7 @@ const MIN_ENTRY: usize = 4 + 4;
 const MIN_TIMER: usize = 1 + 8 + 4 + 4;
 
 impl Section {
-    fn encode(&self) -> Result<Vec<u8>, FramingError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, FramingError> {
         let mut out = Vec::new();
         out.extend_from_slice(ENTRIES.header(self.entries.len())?.as_bytes());
         for (k, v) in &self.entries {
@@ -188,7 +188,7 @@ impl Section {
     }
 
     /// Decodes a section, every count and length checked against the bytes that remain.
-    fn decode(bytes: &[u8]) -> Result<Section, String> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Section, String> {
         let mut input = bytes;
         let section = Self::decode_from(&mut input).map_err(|e| e.to_string())?;
         if !input.is_empty() {
@@ -243,7 +243,7 @@ fn state_file(dir: &Path, metadata: &Path, handle: &KeyedStateHandle) -> Result<
 /// Checks that each of `sections` lies within a state file of `size` bytes.
 fn check_sections<'a>(
     metadata: &Path,
-    handle: &KeyedStateHandle,
+    name: &str,
     size: u64,
     sections: impl IntoIterator<Item = &'a (u16, u64, u64)>,
 ) -> Result<(), StorageError> {
@@ -251,7 +251,7 @@ fn check_sections<'a>(
         if offset.checked_add(length).is_none_or(|end| end > size) {
             return Err(StorageError::SectionOutOfBounds {
                 metadata: metadata.to_path_buf(),
-                name: handle.file.clone(),
+                name: name.to_string(),
                 key_group,
                 offset,
                 length,
@@ -301,7 +301,7 @@ pub fn write_keyed_state(
         // One PUT of the whole file: an object is written whole or not at all.
         let name = state_file_name(uid, subtask);
         let path = dir.join(&name);
-        let mut handle = KeyedStateHandle { file: name, range: Some(range), sections: Vec::new() };
+        let mut handle = KeyedStateHandle { file: name, range: Some(range), ..Default::default() };
         let mut bytes = Vec::new();
         for (kg, section) in sections {
             let encoded = section.encode()?;
@@ -315,7 +315,7 @@ pub fn write_keyed_state(
     let name = state_file_name(uid, subtask);
     let path = dir.join(&name);
     let mut file = File::create(&path).map_err(io(&path))?;
-    let mut handle = KeyedStateHandle { file: name, range: Some(range), sections: Vec::new() };
+    let mut handle = KeyedStateHandle { file: name, range: Some(range), ..Default::default() };
     let mut offset = 0u64;
     for (kg, section) in sections {
         let bytes = section.encode()?;
@@ -345,7 +345,7 @@ pub fn read_keyed_state(
     if let Some(fs) = remote(dir)? {
         let name = path.to_string_lossy();
         let status = fs.status(&name).map_err(io(&path))?.ok_or_else(|| io(&path)(not_found()))?;
-        check_sections(&metadata, handle, status.len, wanted.iter().copied())?;
+        check_sections(&metadata, &handle.file, status.len, wanted.iter().copied())?;
         let mut out = Vec::new();
         for (kg, offset, len) in wanted {
             let bytes = fs.read_range(&name, *offset, *len).map_err(io(&path))?;
@@ -364,7 +364,7 @@ pub fn read_keyed_state(
         return Ok(out);
     }
     let (mut file, size) = open_state_file(&path, &metadata, &handle.file)?;
-    check_sections(&metadata, handle, size, wanted.iter().copied())?;
+    check_sections(&metadata, &handle.file, size, wanted.iter().copied())?;
     let mut out = Vec::new();
     for (kg, offset, len) in wanted {
         let len = usize::try_from(*len).map_err(|_| StorageError::Corrupt {
@@ -579,8 +579,18 @@ pub fn load(path: &str) -> Result<RestorePoint, StorageError> {
             .flat_map(|(uid, op)| op.subtasks.iter().filter_map(move |s| Some((uid, s.subtask, s.keyed.as_ref()?))))
     };
     let mut files = Vec::new();
-    for (_, _, handle) in keyed() {
+    for (_, _, handle) in keyed().filter(|(_, _, h)| h.has_file()) {
         files.push(state_file(&dir, &file, handle)?);
+    }
+    // A chain's files: plain names in the directory, or a checkpoint's `../shared/` files.
+    let mut chained = Vec::new();
+    for (uid, subtask, handle) in keyed() {
+        for state in &handle.files {
+            let Some(path) = state.resolve(&dir, metadata.may_share()) else {
+                return Err(StorageError::UnsafeFileName { metadata: file.clone(), name: state.path.clone() });
+            };
+            chained.push((uid, subtask, state, path));
+        }
     }
     // A sink that held nothing names no file.
     let held = metadata.operators.values().flat_map(|o| &o.subtasks).filter_map(|s| s.sink.as_ref()?.held.as_ref());
@@ -589,23 +599,38 @@ pub fn load(path: &str) -> Result<RestorePoint, StorageError> {
             return Err(StorageError::UnsafeFileName { metadata: file.clone(), name: held.file.clone() });
         }
     }
-    for ((uid, subtask, handle), state) in keyed().zip(files) {
-        let missing =
-            || corrupt(format!("the state of operator '{uid}' subtask {subtask} ({}) is missing", handle.file));
-        let (regular, size) = match &fs {
+    let status_of = |uid: &str, subtask: u32, name: &str, state: &Path| -> Result<(bool, u64), StorageError> {
+        let missing = || corrupt(format!("the state of operator '{uid}' subtask {subtask} ({name}) is missing"));
+        match &fs {
             None => {
-                let stat = std::fs::symlink_metadata(&state).map_err(|_| missing())?;
-                (stat.is_file(), stat.len())
+                let stat = std::fs::symlink_metadata(state).map_err(|_| missing())?;
+                Ok((stat.is_file(), stat.len()))
             }
             Some(fs) => {
-                let status = fs.status(&state.to_string_lossy()).map_err(io(&state))?.ok_or_else(missing)?;
-                (status.regular, status.len)
+                let status = fs.status(&state.to_string_lossy()).map_err(io(state))?.ok_or_else(missing)?;
+                Ok((status.regular, status.len))
             }
-        };
+        }
+    };
+    for ((uid, subtask, handle), state) in keyed().filter(|(_, _, h)| h.has_file()).zip(files) {
+        let (regular, size) = status_of(uid, subtask, &handle.file, &state)?;
         if !regular {
             return Err(StorageError::NotARegularFile { metadata: file.clone(), name: handle.file.clone() });
         }
-        check_sections(&file, handle, size, &handle.sections)?;
+        check_sections(&file, &handle.file, size, &handle.sections)?;
+    }
+    for (uid, subtask, state, path) in chained {
+        let (regular, size) = status_of(uid, subtask, &state.path, &path)?;
+        if !regular {
+            return Err(StorageError::NotARegularFile { metadata: file.clone(), name: state.path.clone() });
+        }
+        if size != state.size {
+            return Err(corrupt(format!(
+                "the state of operator '{uid}' subtask {subtask} ({}) has {size} bytes, not the {} it was written with",
+                state.path, state.size
+            )));
+        }
+        check_sections(&file, &state.path, size, &state.sections)?;
     }
     Ok(RestorePoint { directory: dir, metadata })
 }
@@ -906,6 +931,10 @@ mod tests {
             self.0.lock().unwrap().insert(path.to_string(), bytes.to_vec());
             Ok(())
         }
+        fn delete(&self, path: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().remove(path);
+            Ok(())
+        }
         fn list(&self, path: &str) -> std::io::Result<Vec<String>> {
             let prefix = format!("{path}/");
             Ok(self.0.lock().unwrap().keys().filter_map(|k| k.strip_prefix(&prefix).map(str::to_string)).collect())
@@ -1020,7 +1049,8 @@ mod tests {
             let Ok(point) = load(&dir.display().to_string()) else { return Ok(()) };
             prop_assert_eq!(&point.directory, &dir.to_path_buf());
             for subtask in point.metadata.operators.values().flat_map(|op| &op.subtasks) {
-                let Some(handle) = &subtask.keyed else { continue };
+                // A handle with no full file and no sections names nothing.
+                let Some(handle) = subtask.keyed.as_ref().filter(|h| h.has_file()) else { continue };
                 prop_assert!(is_plain_file_name(&handle.file), "{:?} loaded", handle.file);
                 let size = std::fs::symlink_metadata(dir.join(&handle.file)).map(|m| m.len());
                 prop_assert!(size.is_ok(), "{:?} loaded but is not in the savepoint", handle.file);
@@ -1084,7 +1114,7 @@ mod tests {
                 let dir = root.path().join("savepoint");
                 let mut crafted = savepoint(&dir);
                 std::fs::copy(dir.join("click-event-counter-0.state"), root.path().join("x")).unwrap();
-                *handle(&mut crafted) = KeyedStateHandle { file: name, range: Some(ALL), sections };
+                *handle(&mut crafted) = KeyedStateHandle { file: name, range: Some(ALL), sections, ..Default::default() };
                 write_metadata(&dir, &crafted).unwrap();
                 load_and_read(&dir)?;
                 // A TaskManager handed the handle without `load` (it travels over the RPC) is as safe.
@@ -1103,7 +1133,7 @@ mod tests {
             ) {
                 let dir = tempfile::tempdir().unwrap();
                 std::fs::write(dir.path().join("s.state"), &bytes).unwrap();
-                let handle = KeyedStateHandle { file: "s.state".into(), range: Some(ALL), sections };
+                let handle = KeyedStateHandle { file: "s.state".into(), range: Some(ALL), sections, ..Default::default() };
                 if let Ok(read) = read_keyed_state(dir.path(), &handle, ALL) {
                     for (_, section) in read {
                         let held: usize = section.entries.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()

@@ -6,13 +6,16 @@
 //! rescaling redistributes. A subtask's [`KeyedState`] refuses keys outside its key groups.
 //!
 //! - [`backend`]: the state-backend trait and its sled implementation.
+//! - [`changelog`]: the changes since the last snapshot, which incremental checkpoints write.
 
 pub mod backend;
+pub mod changelog;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::keygroup::{KeyGroupRange, key_group};
 pub use backend::{Entries, SledBackend, StateBackend, StateTable};
+pub use changelog::StateChanges;
 
 /// Why a state operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +108,8 @@ pub type KeyGroupEntry = (u16, Vec<u8>, Vec<u8>);
 pub struct KeyedState {
     table: Arc<dyn StateTable>,
     ownership: KeyGroupOwnership,
+    /// The changes since the last snapshot, when checkpoints are incremental.
+    changes: Option<Mutex<StateChanges>>,
 }
 
 /// The big-endian u32 length prefix of a storage key's `what` part.
@@ -122,7 +127,70 @@ pub(crate) fn show_key(key: &[u8]) -> String {
 impl KeyedState {
     /// The state of the subtask with `ownership`, in the operator's `table`.
     pub fn new(table: Arc<dyn StateTable>, ownership: KeyGroupOwnership) -> Self {
-        KeyedState { table, ownership }
+        KeyedState { table, ownership, changes: None }
+    }
+
+    /// The same state, keeping every change since the last [`Self::take_changes`] (for
+    /// incremental checkpoints).
+    pub fn tracking_changes(mut self) -> Self {
+        self.changes = Some(Mutex::new(StateChanges::default()));
+        self
+    }
+
+    /// True if the state keeps its changes.
+    pub fn tracks_changes(&self) -> bool {
+        self.changes.is_some()
+    }
+
+    fn changes(&self) -> Option<MutexGuard<'_, StateChanges>> {
+        // Only the task's thread writes; a poisoned lock still holds every change made.
+        self.changes.as_ref().map(|c| c.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Every change since the last call (at a barrier: constant time), or `None` if the state
+    /// does not keep its changes.
+    pub fn take_changes(&self) -> Option<StateChanges> {
+        self.changes().map(|mut c| c.take())
+    }
+
+    /// The bytes of changes held since the last snapshot.
+    pub fn changed_bytes(&self) -> usize {
+        self.changes().map_or(0, |c| c.bytes())
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
+        self.table.put(key, value)?;
+        if let Some(mut changes) = self.changes() {
+            changes.put(key, value);
+        }
+        Ok(())
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<(), StateError> {
+        self.table.delete(key)?;
+        if let Some(mut changes) = self.changes() {
+            changes.delete(key);
+        }
+        Ok(())
+    }
+
+    /// Loads restored entries of one key group at once, as a batch (they are the snapshot's,
+    /// not changes since it).
+    pub fn load(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<usize, StateError> {
+        let owned: Vec<(Vec<u8>, Option<Vec<u8>>)> = entries
+            .into_iter()
+            .filter(|(k, _)| k.len() >= 2 && self.ownership.range.contains(u16::from_be_bytes([k[0], k[1]])))
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        let n = owned.len();
+        self.table.write_batch(owned)?;
+        Ok(n)
+    }
+
+    /// Removes every entry of the subtask's key groups (before a restore loads its own).
+    pub fn clear(&self) -> Result<(), StateError> {
+        let (start, end) = self.owned_range();
+        self.table.delete_range(&start, &end)
     }
 
     /// The key groups this state belongs to.
@@ -144,21 +212,6 @@ impl KeyedState {
         let (start, end) = self.owned_range();
         let entries = self.table.scan_range(&start, &end)?;
         Ok(entries.into_iter().map(|(k, v)| (u16::from_be_bytes([k[0], k[1]]), k, v)).collect())
-    }
-
-    /// Replaces the subtask's state with restored entries (storage keys as snapshotted),
-    /// keeping only those of its own key groups.
-    pub fn restore(&self, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<usize, StateError> {
-        let (start, end) = self.owned_range();
-        self.table.delete_range(&start, &end)?;
-        let mut n = 0;
-        for (k, v) in entries {
-            if k.len() >= 2 && self.ownership.range.contains(u16::from_be_bytes([k[0], k[1]])) {
-                self.table.put(&k, &v)?;
-                n += 1;
-            }
-        }
-        Ok(n)
     }
 
     /// The storage key of (name, key, namespace): key group, then length-prefixed parts, so
@@ -184,12 +237,12 @@ impl KeyedState {
 
     /// Flink's `ValueState.update()`: sets state `name`'s value for `key` in `namespace`.
     pub fn value_set(&self, name: &str, key: &[u8], namespace: &[u8], value: &[u8]) -> Result<(), StateError> {
-        self.table.put(&self.entry_key(name, key, namespace, 0)?, value)
+        self.put(&self.entry_key(name, key, namespace, 0)?, value)
     }
 
     /// Flink's `ValueState.clear()`: removes state `name`'s value for `key` in `namespace`.
     pub fn value_clear(&self, name: &str, key: &[u8], namespace: &[u8]) -> Result<(), StateError> {
-        self.table.delete(&self.entry_key(name, key, namespace, 0)?)
+        self.delete(&self.entry_key(name, key, namespace, 0)?)
     }
 
     fn map_key(&self, name: &str, key: &[u8], namespace: &[u8], map_key: &[u8]) -> Result<Vec<u8>, StateError> {
@@ -221,12 +274,12 @@ impl KeyedState {
         map_key: &[u8],
         value: &[u8],
     ) -> Result<(), StateError> {
-        self.table.put(&self.map_key(name, key, namespace, map_key)?, value)
+        self.put(&self.map_key(name, key, namespace, map_key)?, value)
     }
 
     /// Flink's `MapState.remove()`: removes `map_key` from map state `name` of `key` in `namespace`.
     pub fn map_remove(&self, name: &str, key: &[u8], namespace: &[u8], map_key: &[u8]) -> Result<(), StateError> {
-        self.table.delete(&self.map_key(name, key, namespace, map_key)?)
+        self.delete(&self.map_key(name, key, namespace, map_key)?)
     }
 
     /// Flink's `MapState.entries()`: map state `name` of `key` in `namespace`, in map key order.
@@ -244,7 +297,13 @@ impl KeyedState {
 
     /// Flink's `MapState.clear()`: removes every entry of map state `name` of `key` in `namespace`.
     pub fn map_clear(&self, name: &str, key: &[u8], namespace: &[u8]) -> Result<(), StateError> {
-        self.table.delete_prefix(&self.map_key(name, key, namespace, &[])?)
+        let removed = self.table.delete_prefix(&self.map_key(name, key, namespace, &[])?)?;
+        if let Some(mut changes) = self.changes() {
+            for key in removed {
+                changes.delete(&key);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -287,6 +346,23 @@ mod tests {
     }
 
     #[test]
+    fn changes_are_kept_only_when_tracked() {
+        let backend = SledBackend::temporary().unwrap();
+        let all = KeyGroupOwnership::for_subtask(128, 1, 0);
+        let plain = KeyedState::new(backend.open_table("job", "a").unwrap(), all);
+        plain.value_set("v", b"k", b"", b"1").unwrap();
+        assert!(plain.take_changes().is_none());
+        let tracked = KeyedState::new(backend.open_table("job", "b").unwrap(), all).tracking_changes();
+        tracked.value_set("v", b"k", b"", b"1").unwrap();
+        tracked.map_put("m", b"k", b"", b"x", b"2").unwrap();
+        tracked.map_clear("m", b"k", b"").unwrap();
+        let changes = tracked.take_changes().unwrap().into_sorted(all.range);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes.iter().filter(|(_, v)| v.is_none()).count(), 1, "the map entry is removed");
+        assert!(tracked.take_changes().unwrap().is_empty());
+    }
+
+    #[test]
     fn snapshots_restore_by_key_group() {
         let backend = SledBackend::temporary().unwrap();
         let old = KeyedState::new(backend.open_table("job", "op").unwrap(), KeyGroupOwnership::for_subtask(128, 1, 0));
@@ -298,7 +374,8 @@ mod tests {
         // Rescaled to 2: subtask 1 owns 64..=127, so /shop (73) and /help (111).
         let new = KeyedState::new(backend.open_table("job2", "op").unwrap(), KeyGroupOwnership::for_subtask(128, 2, 1));
         new.value_set("stale", b"/help", b"", b"x").unwrap();
-        let restored = new.restore(snapshot.into_iter().map(|(_, k, v)| (k, v))).unwrap();
+        new.clear().unwrap();
+        let restored = new.load(snapshot.into_iter().map(|(_, k, v)| (k, v)).collect()).unwrap();
         assert_eq!(restored, 2);
         assert_eq!(new.value_get("count", b"/help", b"w").unwrap(), Some(b"/help".to_vec()));
         assert_eq!(new.value_get("stale", b"/help", b"").unwrap(), None);

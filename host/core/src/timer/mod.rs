@@ -46,6 +46,44 @@ pub struct TimerService {
     processing_time: BTreeSet<Entry>,
     /// The bytes of keys and namespaces held, for the guest's cap on them.
     bytes: usize,
+    /// The timers registered and removed since the last snapshot, when checkpoints are
+    /// incremental.
+    changes: Option<TimerChanges>,
+}
+
+/// Timers registered (`true`) or removed (`false`) since the last snapshot; for each timer only
+/// the last change counts.
+#[derive(Debug, Default)]
+pub struct TimerChanges(std::collections::HashMap<(bool, i64, Vec<u8>, Vec<u8>), bool>);
+
+impl TimerChanges {
+    fn record(&mut self, domain: TimeDomain, entry: &Entry, registered: bool) {
+        let processing = domain == TimeDomain::ProcessingTime;
+        self.0.insert((processing, entry.time, entry.key.clone(), entry.namespace.clone()), registered);
+    }
+
+    /// The number of timers changed.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True if no timer changed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds `newer` changes over these.
+    pub fn extend(&mut self, newer: TimerChanges) {
+        self.0.extend(newer.0);
+    }
+
+    /// Each changed timer, and whether it is registered (`true`) or removed.
+    pub fn into_timers(self) -> impl Iterator<Item = (FiredTimer, bool)> {
+        self.0.into_iter().map(|((processing, time, key, namespace), registered)| {
+            let domain = if processing { TimeDomain::ProcessingTime } else { TimeDomain::EventTime };
+            (FiredTimer { key, namespace, time, domain }, registered)
+        })
+    }
 }
 
 /// Milliseconds added to the wall clock to make processing time (see
@@ -78,7 +116,25 @@ pub fn processing_time_now() -> i64 {
 impl TimerService {
     /// No timers yet, for the subtask owning the key groups of `ownership`.
     pub fn new(ownership: KeyGroupOwnership) -> Self {
-        TimerService { ownership, event_time: BTreeSet::new(), processing_time: BTreeSet::new(), bytes: 0 }
+        TimerService {
+            ownership,
+            event_time: BTreeSet::new(),
+            processing_time: BTreeSet::new(),
+            bytes: 0,
+            changes: None,
+        }
+    }
+
+    /// The same timers, keeping every change since the last [`Self::take_changes`] (for
+    /// incremental checkpoints).
+    pub fn tracking_changes(mut self) -> Self {
+        self.changes = Some(TimerChanges::default());
+        self
+    }
+
+    /// Every change since the last call, or `None` if the service does not keep its changes.
+    pub fn take_changes(&mut self) -> Option<TimerChanges> {
+        self.changes.as_mut().map(std::mem::take)
     }
 
     fn set(&mut self, domain: TimeDomain) -> &mut BTreeSet<Entry> {
@@ -98,7 +154,11 @@ impl TimerService {
     ) -> Result<(), StateError> {
         self.ownership.check(&key)?;
         let size = key.len() + namespace.len();
-        if self.set(domain).insert(Entry { time, key, namespace }) {
+        let entry = Entry { time, key, namespace };
+        if let Some(changes) = &mut self.changes {
+            changes.record(domain, &entry, true);
+        }
+        if self.set(domain).insert(entry) {
             self.bytes += size;
         }
         Ok(())
@@ -114,21 +174,32 @@ impl TimerService {
     ) -> Result<(), StateError> {
         self.ownership.check(&key)?;
         let size = key.len() + namespace.len();
-        if self.set(domain).remove(&Entry { time, key, namespace }) {
+        let entry = Entry { time, key, namespace };
+        if self.set(domain).remove(&entry) {
             self.bytes -= size;
+            if let Some(changes) = &mut self.changes {
+                changes.record(domain, &entry, false);
+            }
         }
         Ok(())
     }
 
     /// Removes and returns, in time order, the timers of `domain` at or before `time`.
     pub fn pop_due(&mut self, domain: TimeDomain, time: i64) -> Vec<FiredTimer> {
-        let set = self.set(domain);
+        let set = match domain {
+            TimeDomain::EventTime => &mut self.event_time,
+            TimeDomain::ProcessingTime => &mut self.processing_time,
+        };
         let mut due = Vec::new();
         while let Some(first) = set.first() {
             if first.time > time {
                 break;
             }
-            let Entry { time, key, namespace } = set.pop_first().expect("first exists");
+            let entry = set.pop_first().expect("first exists");
+            if let Some(changes) = &mut self.changes {
+                changes.record(domain, &entry, false);
+            }
+            let Entry { time, key, namespace } = entry;
             due.push(FiredTimer { key, namespace, time, domain });
         }
         self.bytes -= due.iter().map(|t| t.key.len() + t.namespace.len()).sum::<usize>();

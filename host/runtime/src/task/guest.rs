@@ -8,11 +8,13 @@
 
 use std::time::{Duration, Instant};
 
+use super::snapshot::{SnapshotWriter, SubtaskIdentity};
 use super::{TaskContext, TaskResources};
 use std::collections::BTreeMap;
 use std::path::Path;
+use weir_core::checkpoint::incremental::{self, Layer};
 use weir_core::checkpoint::storage::{self, Section, StorageError};
-use weir_core::checkpoint::{RestorePoint, SubtaskSnapshot};
+use weir_core::checkpoint::{Barrier, RestorePoint, SavepointFormat, SubtaskSnapshot};
 use weir_core::jobgraph::JobVertex;
 use weir_core::keygroup::key_group;
 use weir_core::state::{KeyGroupOwnership, KeyedState, StateError};
@@ -45,6 +47,8 @@ pub struct GuestOperator {
     max_records: usize,
     ctx: TaskContext,
     runtime: WasmRuntime,
+    /// Writes the keyed state's snapshots off the task's thread (incremental checkpoints).
+    writer: Option<SnapshotWriter>,
 }
 
 impl GuestOperator {
@@ -65,13 +69,28 @@ impl GuestOperator {
             sampler: Some(resources.sampler.clone()),
             ..Default::default()
         };
+        let mut writer = None;
         if keyed {
             let ownership = KeyGroupOwnership::for_subtask(job.max_parallelism, vertex.parallelism, ctx.subtask);
             let table = resources.state.open_table(&ctx.state_scope(), &vertex.uid)?;
-            let state = KeyedState::new(table, ownership);
+            let mut state = KeyedState::new(table, ownership);
             let mut timers = TimerService::new(ownership);
-            if let Some(point) = &ctx.restore {
-                restore_keyed(point, &vertex.uid, &state, &mut timers)?;
+            let chain = match &ctx.restore {
+                Some(point) => restore_keyed(point, &vertex.uid, &state, &mut timers)?,
+                None => Vec::new(),
+            };
+            // Changes are kept only for checkpoints to write: a job without them keeps none.
+            if resources.incremental && job.checkpoint_interval_ms.is_some() {
+                state = state.tracking_changes();
+                timers = timers.tracking_changes();
+                let identity = SubtaskIdentity {
+                    name: ctx.name(),
+                    uid: vertex.uid.clone(),
+                    subtask: ctx.subtask,
+                    range: ownership.range,
+                    max_parallelism: job.max_parallelism,
+                };
+                writer = Some(SnapshotWriter::start(identity, chain, ctx.listener.clone(), ctx.cancel.clone()));
             }
             services.state = Some(state);
             services.timers = Some(timers);
@@ -79,7 +98,7 @@ impl GuestOperator {
         let host = HostState::new(ctx.name(), &resources.runtime.limits(), ctx.cancel.clone(), services);
         let mut instance = GuestInstance::new(&resources.runtime, &resources.component, host)?;
         instance.open(&operator_info(ctx, vertex, function))?;
-        Ok(GuestOperator { instance, max_records: 1, ctx: ctx.clone(), runtime: resources.runtime.clone() })
+        Ok(GuestOperator { instance, max_records: 1, ctx: ctx.clone(), runtime: resources.runtime.clone(), writer })
     }
 
     /// Replaces the guest code with `staged`'s (a hot-swap upgrade): a new instance takes over
@@ -190,11 +209,28 @@ impl GuestOperator {
         self.timed(|i| i.finish()).0
     }
 
-    /// Writes the subtask's keyed state and timers into the checkpoint at `location`.
-    pub fn snapshot(&mut self, location: &Path) -> Result<SubtaskSnapshot, OpenError> {
-        let mut snapshot = SubtaskSnapshot { subtask: self.ctx.subtask, ..Default::default() };
-        let services = &self.instance.host().services;
-        let (Some(state), Some(timers)) = (&services.state, &services.timers) else { return Ok(snapshot) };
+    /// Takes the subtask's part of checkpoint `barrier`. With incremental checkpoints only the
+    /// changes since the last barrier are taken here and written by the snapshot writer, which
+    /// acknowledges later: `None`. Otherwise the whole keyed state is written now.
+    pub fn snapshot(
+        &mut self,
+        barrier: &Barrier,
+        format: SavepointFormat,
+    ) -> Result<Option<SubtaskSnapshot>, OpenError> {
+        let started = Instant::now();
+        let services = &mut self.instance.host_mut().services;
+        let (Some(state), Some(timers)) = (&services.state, &mut services.timers) else {
+            return Ok(Some(SubtaskSnapshot { subtask: self.ctx.subtask, ..Default::default() }));
+        };
+        if let Some(writer) = &self.writer {
+            let changes = state.take_changes().unwrap_or_default();
+            let timer_changes = timers.take_changes().unwrap_or_default();
+            let sync_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            writer.submit(barrier.clone(), format, changes, timer_changes, sync_ms).map_err(|reason| {
+                OpenError::Restore(StorageError::Corrupt { path: barrier.location.to_string(), reason })
+            })?;
+            return Ok(None);
+        }
         let mut sections: BTreeMap<u16, Section> = BTreeMap::new();
         for (kg, key, value) in state.snapshot()? {
             sections.entry(kg).or_default().entries.push((key, value));
@@ -205,11 +241,18 @@ impl GuestOperator {
         }
         let sections: Vec<(u16, Section)> = sections.into_iter().collect();
         let ownership = state.ownership();
+        let location = Path::new(&*barrier.location);
         let (handle, size) =
             storage::write_keyed_state(location, &self.ctx.vertex().uid, self.ctx.subtask, ownership.range, &sections)?;
-        snapshot.keyed = Some(handle);
-        snapshot.size = size;
-        Ok(snapshot)
+        let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(Some(SubtaskSnapshot {
+            subtask: self.ctx.subtask,
+            keyed: Some(handle),
+            size,
+            state_size: size,
+            sync_ms: elapsed,
+            ..Default::default()
+        }))
     }
 }
 
@@ -229,27 +272,44 @@ fn operator_info<'a>(ctx: &'a TaskContext, vertex: &'a JobVertex, function: &'a 
 }
 
 /// Loads the subtask's key groups of operator `uid` from a checkpoint: from every old subtask
-/// whose key groups overlap this one's, which is how state is redistributed when rescaling.
+/// whose key groups overlap this one's, which is how state is redistributed when rescaling. A key
+/// group at a time is read (its chain merged) and written to the state backend as one batch.
+/// Returns the files read, narrowed to this subtask's key groups: the start of its chain.
 fn restore_keyed(
     point: &RestorePoint,
     uid: &str,
     state: &KeyedState,
     timers: &mut TimerService,
-) -> Result<(), OpenError> {
-    let Some(operator) = point.operator(uid) else { return Ok(()) };
+) -> Result<Vec<Layer>, OpenError> {
+    let Some(operator) = point.operator(uid) else { return Ok(Vec::new()) };
+    let started = Instant::now();
     let range = state.ownership().range;
-    let mut entries = Vec::new();
-    let mut restored_timers = Vec::new();
+    let mut layers = Vec::new();
     for old in &operator.subtasks {
         let Some(handle) = &old.keyed else { continue };
-        for (_, section) in storage::read_keyed_state(&point.directory, handle, range)? {
-            entries.extend(section.entries);
-            restored_timers.extend(section.timers);
+        if handle.range.is_some_and(|r| r.end < range.start || r.start > range.end) {
+            continue;
         }
+        let Some(mut files) = handle.layers(&point.directory, point.metadata.may_share()) else {
+            return Err(OpenError::Restore(StorageError::Corrupt {
+                path: point.directory.display().to_string(),
+                reason: format!("operator '{uid}' subtask {} names a state file outside the checkpoint", old.subtask),
+            }));
+        };
+        for layer in &mut files {
+            layer.sections.retain(|(kg, _, _)| range.contains(*kg));
+        }
+        layers.extend(files.into_iter().filter(|l| !l.sections.is_empty()));
     }
-    let n = state.restore(entries)?;
-    let t = restored_timers.len();
-    timers.restore(restored_timers);
-    tracing::info!(uid, %range, entries = n, timers = t, "keyed state restored");
-    Ok(())
+    state.clear()?;
+    let (mut entries, mut restored_timers) = (0, 0);
+    for kg in incremental::key_groups(&layers, range) {
+        let section = incremental::merge_key_group(&layers, kg)?;
+        restored_timers += section.timers.len();
+        timers.restore(section.timers);
+        entries += state.load(section.entries)?;
+    }
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(uid, %range, entries, timers = restored_timers, files = layers.len(), ms, "keyed state restored");
+    Ok(layers)
 }

@@ -10,6 +10,7 @@
 mod guest;
 pub mod operator;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod upgrade;
 
@@ -110,6 +111,10 @@ pub struct TaskResources {
     pub state: Arc<dyn StateBackend>,
     /// Where this subtask's guest stacks are counted while a flame graph is sampled.
     pub sampler: Arc<weir_wasm::StackSampler>,
+    /// Whether checkpoints of keyed state are incremental and asynchronous
+    /// (`execution.checkpointing.incremental`); if not, each is a full copy taken on the task's
+    /// thread.
+    pub incremental: bool,
 }
 
 /// How a task ended without failing.

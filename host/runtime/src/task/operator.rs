@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use std::path::Path;
-
 use super::guest::GuestOperator;
 use super::{TaskContext, TaskError, TaskOutcome, outcome_of};
 use weir_core::checkpoint::align::{Aligner, Alignment};
@@ -72,14 +70,16 @@ impl OperatorTask<'_> {
         Ok(())
     }
 
-    /// The barrier is in on every channel: snapshot, acknowledge, pass it on, read on.
+    /// The barrier is in on every channel: snapshot (its changes only, when checkpoints are
+    /// incremental: the snapshot writer acknowledges once they are written), pass it on, read on.
     fn checkpoint(&mut self, gate: &mut InputGate, barrier: Barrier) -> Result<(), TaskError> {
         let taken = match self.ctx.listener.check_location(barrier.id, &barrier.location) {
-            Ok(()) => self.op.snapshot(Path::new(&*barrier.location)).map_err(|e| e.to_string()),
+            Ok(()) => self.op.snapshot(&barrier, barrier.format).map_err(|e| e.to_string()),
             Err(refused) => Err(refused),
         };
         match taken {
-            Ok(snapshot) => self.ctx.listener.acknowledge(barrier.id, snapshot),
+            Ok(Some(snapshot)) => self.ctx.listener.acknowledge(barrier.id, snapshot),
+            Ok(None) => {}
             Err(error) => {
                 tracing::warn!(task = self.ctx.name(), checkpoint = barrier.id, %error, "snapshot failed");
                 self.ctx.listener.decline(barrier.id, error.to_string());

@@ -213,8 +213,13 @@ fn an_unauthenticated_peer_cannot_crash_or_mislead_the_jobmanager() {
         for (vertex, parallelism) in vertices.iter().enumerate() {
             for subtask in 0..u32::try_from(*parallelism).unwrap_or(1) {
                 let snapshot = weir_core::checkpoint::SubtaskSnapshot { subtask, ..Default::default() };
-                let ack =
-                    ToJobManager::AcknowledgeCheckpoint { job: job.clone(), vertex, subtask, checkpoint: id, snapshot };
+                let ack = ToJobManager::AcknowledgeCheckpoint {
+                    job: job.clone(),
+                    vertex,
+                    subtask,
+                    checkpoint: id,
+                    snapshot: Box::new(snapshot),
+                };
                 send(&mut forger, &ack).expect("send an ack");
                 let failed = ToJobManager::TaskState {
                     job: job.clone(),
@@ -237,7 +242,7 @@ fn an_unauthenticated_peer_cannot_crash_or_mislead_the_jobmanager() {
             vertex: usize::MAX,
             subtask: u32::MAX,
             checkpoint: id,
-            snapshot,
+            snapshot: Box::new(snapshot),
         };
         send(&mut forger, &wild).expect("send");
     }

@@ -63,10 +63,25 @@ fn a_killed_taskmanager_recovers_from_its_checkpoint_on_s3_with_every_window_exa
         cluster.jobmanager_log()
     );
 
-    // The checkpoint is in the bucket: `_metadata` and a state file per keyed subtask.
+    // The checkpoint is in the bucket: `_metadata`, and every state file it names (incremental:
+    // in the job's `shared/` prefix).
     let keys = s3.keys(&format!("checkpoints/{job}/chk-1/"));
     assert!(keys.contains(&format!("checkpoints/{job}/chk-1/_metadata")), "{keys:?}");
-    assert!(keys.iter().filter(|k| k.ends_with(".state")).count() >= 2, "{keys:?}");
+    let metadata: serde_json::Value =
+        serde_json::from_str(&s3.get(&format!("checkpoints/{job}/chk-1/_metadata")).unwrap_or_default())
+            .expect("_metadata is JSON");
+    let shared = s3.keys(&format!("checkpoints/{job}/shared/"));
+    let named: Vec<String> = metadata["operators"]
+        .as_object()
+        .into_iter()
+        .flat_map(|ops| ops.values())
+        .flat_map(|op| op["subtasks"].as_array().cloned().unwrap_or_default())
+        .flat_map(|s| s["keyed"]["files"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f["path"].as_str().map(|p| p.trim_start_matches("../shared/").to_string()))
+        .collect();
+    for name in &named {
+        assert!(shared.contains(&format!("checkpoints/{job}/shared/{name}")), "{name} is not in {shared:?}");
+    }
     let stats = cluster.get(&format!("/jobs/{job}/checkpoints")).json();
     assert_eq!(
         stats["latest"]["completed"]["external_path"].as_str(),

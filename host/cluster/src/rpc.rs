@@ -107,7 +107,7 @@ pub enum ToJobManager {
         /// The checkpoint's ID.
         checkpoint: u64,
         /// Where the task wrote its state and what its sources and sinks must restore.
-        snapshot: SubtaskSnapshot,
+        snapshot: Box<SubtaskSnapshot>,
     },
     /// A task could not take its part of a checkpoint, which therefore fails.
     DeclineCheckpoint {
@@ -284,7 +284,7 @@ pub enum ToTaskManager {
         tasks: Vec<(usize, u32)>,
         /// How a savepoint's keyed state is written.
         #[serde(default)]
-        format: weir_core::checkpoint::SavepointFormat,
+        format: weir_core::checkpoint::SnapshotFormat,
     },
     /// Every task acknowledged the checkpoint: sinks may commit their transactions.
     CheckpointComplete {

@@ -50,6 +50,10 @@ pub mod keys {
     /// a full copy of the state on the task's thread at every checkpoint.
     pub const CHECKPOINTING_INCREMENTAL: [&str; 2] =
         ["execution.checkpointing.incremental", "state.backend.incremental"];
+    /// A testing aid: a JobManager that finds the file this key names deletes it and exits right
+    /// after persisting a completed checkpoint, before deleting the one it replaces (what a kill
+    /// at that moment leaves).
+    pub const TESTING_EXIT_BEFORE_CHECKPOINT_DELETION: &str = "weir.testing.exit-before-checkpoint-deletion";
     /// The state backend's page cache per TaskManager (sled's `cache_capacity`; Weir's own key).
     pub const STATE_BACKEND_SLED_CACHE_SIZE: &str = "state.backend.sled.cache-size";
     /// Where savepoints go (`state.savepoints.dir` before Flink 1.20).

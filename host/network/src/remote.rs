@@ -20,7 +20,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 use super::StreamElement;
 use weir_core::cancel::CancelToken;
-use weir_core::checkpoint::{Barrier, BarrierKind, SavepointFormat};
+use weir_core::checkpoint::{Barrier, BarrierKind, SnapshotFormat};
 use weir_core::framing::{Framing, Prefix};
 use weir_core::watermark::WatermarkStatus;
 use weir_security::InternalTls;
@@ -73,7 +73,7 @@ fn write_element(out: &mut impl Write, element: &StreamElement) -> io::Result<()
                 BarrierKind::Upgrade => (3, 0),
             };
             // The second byte's bit 0 is drain, bit 1 a native savepoint.
-            let native = u8::from(b.format == SavepointFormat::Native) << 1;
+            let native = u8::from(b.format == SnapshotFormat::Native) << 1;
             out.write_all(&[kind, drain | native])?;
             out.write_all(header.as_bytes())?;
             out.write_all(b.location.as_bytes())
@@ -114,7 +114,7 @@ fn read_element(input: &mut impl Read) -> io::Result<Option<StreamElement>> {
             input.read_exact(&mut id)?;
             let mut kind = [0u8; 2];
             input.read_exact(&mut kind)?;
-            let format = if kind[1] & 2 != 0 { SavepointFormat::Native } else { SavepointFormat::Canonical };
+            let format = if kind[1] & 2 != 0 { SnapshotFormat::Native } else { SnapshotFormat::Canonical };
             let kind = match kind {
                 [0, _] => BarrierKind::Checkpoint,
                 [1, _] => BarrierKind::Savepoint,
@@ -484,7 +484,7 @@ mod tests {
             id: 9,
             kind: BarrierKind::Stop { drain: true },
             location: "/tmp/chk-9".into(),
-            format: SavepointFormat::Native,
+            format: SnapshotFormat::Native,
         };
         let mut out = Vec::new();
         write_element(&mut out, &StreamElement::Barrier(barrier.clone())).unwrap();

@@ -19,7 +19,7 @@ use weir_cluster::jobmanager::checkpoint_coordinator::{
 };
 use weir_cluster::jobmanager::{ClusterState, JobEntry, JobManager};
 use weir_core::checkpoint::storage;
-use weir_core::checkpoint::{BarrierKind, SavepointFormat};
+use weir_core::checkpoint::{BarrierKind, SnapshotFormat};
 use weir_core::jobgraph::JobGraph;
 
 impl From<SavepointError> for RestError {
@@ -63,10 +63,10 @@ impl BodyName for StopBody {
 }
 
 /// Flink's `SavepointFormatType`: `CANONICAL` (the default) or `NATIVE`.
-fn check_format(format: Option<&str>) -> Result<SavepointFormat, RestError> {
+fn check_format(format: Option<&str>) -> Result<SnapshotFormat, RestError> {
     match format {
-        None | Some("CANONICAL") => Ok(SavepointFormat::Canonical),
-        Some("NATIVE") => Ok(SavepointFormat::Native),
+        None | Some("CANONICAL") => Ok(SnapshotFormat::Canonical),
+        Some("NATIVE") => Ok(SnapshotFormat::Native),
         Some(other) => Err(RestError::bad_request(format!(
             "Savepoint format {other} is not supported: it is CANONICAL or NATIVE."
         ))),
@@ -117,23 +117,25 @@ impl BodyName for CheckpointBody {
     const NAME: &'static str = "CheckpointTriggerRequestBody";
 }
 
-/// `POST /jobs/:id/checkpoints`: a checkpoint now (Flink 1.19's manual checkpoint). Weir's
-/// checkpoints are full ones; `CONFIGURED` and `FULL` are accepted, `INCREMENTAL` refused.
+/// `POST /jobs/:id/checkpoints`: a checkpoint now (Flink 1.19's manual checkpoint):
+/// `CONFIGURED` and `INCREMENTAL` as the periodic ones, `FULL` with each keyed subtask's state
+/// in one file.
 pub async fn trigger_checkpoint(
     State(jm): State<Arc<JobManager>>,
     Path(id): Path<String>,
     FlinkJson(body): FlinkJson<CheckpointBody>,
 ) -> Result<Response, RestError> {
     let id = job_id(&id)?;
-    match body.checkpoint_type.as_deref() {
-        None | Some("CONFIGURED") | Some("FULL") => {}
+    let full = match body.checkpoint_type.as_deref() {
+        None | Some("CONFIGURED") | Some("INCREMENTAL") => false,
+        Some("FULL") => true,
         Some(other) => {
             return Err(RestError::bad_request(format!(
-                "checkpointType {other} is not supported: Weir takes full checkpoints (CONFIGURED or FULL)"
+                "checkpointType {other} is not supported: it is CONFIGURED, INCREMENTAL or FULL"
             )));
         }
-    }
-    let trigger = jm.trigger_checkpoint(&id, body.trigger_id)?;
+    };
+    let trigger = jm.trigger_checkpoint(&id, body.trigger_id, full)?;
     Ok(json(StatusCode::ACCEPTED, json!({ "request-id": trigger })))
 }
 
@@ -261,8 +263,8 @@ fn checkpoint_json(c: &CheckpointStats, graph: &JobGraph) -> Value {
         "is_savepoint": c.kind.is_savepoint(),
         "savepointFormat": match (c.kind.is_savepoint(), c.format) {
             (false, _) => Value::Null,
-            (true, SavepointFormat::Canonical) => json!("CANONICAL"),
-            (true, SavepointFormat::Native) => json!("NATIVE"),
+            (true, SnapshotFormat::Canonical) => json!("CANONICAL"),
+            (true, SnapshotFormat::Native) => json!("NATIVE"),
         },
         "trigger_timestamp": c.trigger_timestamp,
         "latest_ack_timestamp": c.latest_ack_timestamp,

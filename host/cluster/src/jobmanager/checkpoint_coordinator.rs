@@ -27,7 +27,7 @@ use weir_config::keys;
 use weir_core::checkpoint::incremental::{self, Sweep, shared_directory};
 use weir_core::checkpoint::storage::{self, uri};
 use weir_core::checkpoint::{
-    BarrierKind, CheckpointMetadata, METADATA_FORMAT, OperatorSnapshot, RestorePoint, SavepointFormat, SubtaskSnapshot,
+    BarrierKind, CheckpointMetadata, METADATA_FORMAT, OperatorSnapshot, RestorePoint, SnapshotFormat, SubtaskSnapshot,
 };
 use weir_core::execution::{ExecutionState, JobStatus, now_ms};
 use weir_core::jobgraph::VertexKind;
@@ -45,7 +45,7 @@ pub struct CheckpointStats {
     /// Checkpoint, savepoint, stop-with-savepoint or upgrade barrier.
     pub kind: BarrierKind,
     /// A savepoint's format.
-    pub format: SavepointFormat,
+    pub format: SnapshotFormat,
     /// In progress, completed or failed.
     pub status: CheckpointStatus,
     /// When it was triggered (ms since the epoch).
@@ -201,7 +201,7 @@ fn sweep(dir: &Path, keep: &std::collections::BTreeSet<String>, sweep: Sweep<'_>
 #[derive(Debug)]
 struct QueuedSavepoint {
     kind: BarrierKind,
-    format: SavepointFormat,
+    format: SnapshotFormat,
     target: PathBuf,
     cancel_after: bool,
     trigger: String,
@@ -327,7 +327,7 @@ impl JobManager {
         kind: BarrierKind,
         cancel_after: bool,
         trigger_id: Option<String>,
-        format: SavepointFormat,
+        format: SnapshotFormat,
     ) -> Result<String, SavepointError> {
         let target = target
             .map(storage::local_path)
@@ -360,17 +360,17 @@ impl JobManager {
     }
 
     /// Triggers a checkpoint now (`POST /jobs/:id/checkpoints`, Flink's `triggerCheckpoint`);
-    /// returns its trigger id. Like a savepoint it waits for a checkpoint in flight.
-    pub fn trigger_checkpoint(&self, job_id: &str, trigger_id: Option<String>) -> Result<String, SavepointError> {
+    /// returns its trigger id. Like a savepoint it waits for a checkpoint in flight. `full`
+    /// (Flink's `FULL` checkpoint type) merges each keyed subtask's chain into one file.
+    pub fn trigger_checkpoint(
+        &self,
+        job_id: &str,
+        trigger_id: Option<String>,
+        full: bool,
+    ) -> Result<String, SavepointError> {
         let dir = self.checkpoint_directory(job_id).display().to_string();
-        self.trigger_savepoint(
-            job_id,
-            Some(&dir),
-            BarrierKind::Checkpoint,
-            false,
-            trigger_id,
-            SavepointFormat::Canonical,
-        )
+        let format = if full { SnapshotFormat::Canonical } else { SnapshotFormat::Native };
+        self.trigger_savepoint(job_id, Some(&dir), BarrierKind::Checkpoint, false, trigger_id, format)
     }
 
     /// Where a checkpoint of `kind` asked for by a user goes: a checkpoint beside the periodic
@@ -436,6 +436,7 @@ impl JobManager {
             // Only once the record names the new checkpoint may the old one go: a JobManager
             // killed in between resumes from whichever the record names, and it must exist.
             if let Some(Subsumed { old, new, keep, replaced }) = subsumed {
+                self.exit_if_testing_asks(checkpoint);
                 remove_checkpoint(&old);
                 sweep(&new, &keep, Sweep::Completed { latest: checkpoint, replaced: &replaced });
             }
@@ -443,6 +444,16 @@ impl JobManager {
                 let _ = self.cancel_job(job_id);
             }
             self.upgrade_checkpoint_completed(job_id, checkpoint);
+        }
+    }
+
+    /// The testing aid of `weir.testing.exit-before-checkpoint-deletion`: exits if its file is
+    /// there (deleting it, so the restarted JobManager goes on).
+    fn exit_if_testing_asks(&self, checkpoint: u64) {
+        let Some(marker) = self.options.config.get(keys::TESTING_EXIT_BEFORE_CHECKPOINT_DELETION) else { return };
+        if std::fs::remove_file(marker).is_ok() {
+            tracing::warn!(checkpoint, "exiting before deleting the replaced checkpoint, as {marker} asked");
+            std::process::exit(3);
         }
     }
 
@@ -507,7 +518,7 @@ pub(super) fn start(
     kind: BarrierKind,
     location: PathBuf,
     operation: Option<(String, bool)>,
-    format: SavepointFormat,
+    format: SnapshotFormat,
 ) -> Option<u64> {
     let (expected, sources) = tasks(state, job_id);
     let job = state.jobs.get_mut(job_id)?;
@@ -812,7 +823,7 @@ pub async fn timer(jm: Arc<JobManager>) {
                     start(&mut state, &id, q.kind, location, Some((q.trigger, q.cancel_after)), q.format);
                 } else {
                     let location = jm.next_checkpoint_location(&id, &state.jobs[&id].checkpoints);
-                    start(&mut state, &id, BarrierKind::Checkpoint, location, None, SavepointFormat::Canonical);
+                    start(&mut state, &id, BarrierKind::Checkpoint, location, None, SnapshotFormat::Native);
                 }
             }
             super::upgrade::tick(&mut state, &jm);

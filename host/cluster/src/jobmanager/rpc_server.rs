@@ -172,7 +172,7 @@ async fn connection(
             }
             Ok(Some(ToJobManager::AcknowledgeCheckpoint { job, vertex, subtask, checkpoint, snapshot })) => {
                 if jm.runs_subtask(&id, &job, vertex, subtask) {
-                    jm.acknowledge_checkpoint(&job, vertex, subtask, checkpoint, snapshot)
+                    jm.acknowledge_checkpoint(&job, vertex, subtask, checkpoint, *snapshot)
                 } else {
                     ignored("a checkpoint acknowledgement", &job)
                 }

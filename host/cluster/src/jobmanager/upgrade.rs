@@ -32,6 +32,7 @@ use super::dispatcher::DispatchError;
 use super::{ClusterState, JobManager, JobRecord};
 use crate::rpc::ToTaskManager;
 use weir_core::checkpoint::BarrierKind;
+use weir_core::checkpoint::SnapshotFormat;
 use weir_core::checkpoint::storage;
 use weir_core::execution::{ExecutionState, JobStatus, now_ms};
 use weir_core::jobgraph::{JobGraph, JobVertex, VertexKind};
@@ -680,7 +681,7 @@ pub(super) fn trigger_if_ready(state: &mut ClusterState, job_id: &str, jm: &JobM
             jm.checkpoint_directory(job_id).join(format!("upgrade-{}", &flight.id[..12])),
         ),
     };
-    let checkpoint = start(state, job_id, kind, location, None, Default::default());
+    let checkpoint = start(state, job_id, kind, location, None, SnapshotFormat::Native);
     if let Some(flight) = state.jobs.get_mut(job_id).and_then(|j| j.upgrade.as_mut())
         && let Some(checkpoint) = checkpoint
     {
@@ -699,7 +700,7 @@ pub(super) fn probation_checkpoint(state: &mut ClusterState, job_id: &str, jm: &
         return;
     }
     let location = jm.next_checkpoint_location(job_id, &job.checkpoints);
-    let checkpoint = start(state, job_id, BarrierKind::Checkpoint, location, None, Default::default());
+    let checkpoint = start(state, job_id, BarrierKind::Checkpoint, location, None, SnapshotFormat::Native);
     if let Some(flight) = state.jobs.get_mut(job_id).and_then(|j| j.upgrade.as_mut())
         && let Phase::Probation { triggered, .. } = &mut flight.phase
     {

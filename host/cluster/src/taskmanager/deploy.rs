@@ -92,7 +92,7 @@ impl TaskListener for Reporter {
             vertex: self.vertex,
             subtask: self.subtask,
             checkpoint,
-            snapshot,
+            snapshot: Box::new(snapshot),
         });
     }
 

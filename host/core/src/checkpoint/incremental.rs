@@ -41,6 +41,9 @@ use crate::timer::{FiredTimer, TimeDomain};
 /// The directory of a job's shared state files, beside its checkpoints' directories.
 pub const SHARED: &str = "shared";
 
+/// A state file's sections: (key group, offset, length), in key-group order.
+pub type Sections = Vec<(u16, u64, u64)>;
+
 /// One state file of a subtask's chain, as `_metadata` names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateFile {
@@ -225,14 +228,12 @@ pub struct StateFileWriter {
 }
 
 impl StateFileWriter {
-    /// Starts the file at `path` (its directory is created if local).
+    /// Starts the file at `path`. Its directory must exist: only the JobManager creates one, so a
+    /// task never recreates a directory that was given up.
     pub fn create(path: PathBuf) -> Result<Self, StorageError> {
         let sink = match filesystem::remote(&path.to_string_lossy())? {
             Some(fs) => Sink::Remote { fs, bytes: Vec::new() },
             None => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-                }
                 let mut tmp = path.clone().into_os_string();
                 tmp.push(".inprogress");
                 let tmp = PathBuf::from(tmp);
@@ -273,7 +274,7 @@ impl StateFileWriter {
     }
 
     /// Finishes the file: synced and in place. Returns its sections and size.
-    pub fn finish(self) -> Result<(Vec<(u16, u64, u64)>, u64), StorageError> {
+    pub fn finish(self) -> Result<(Sections, u64), StorageError> {
         match self.sink {
             Sink::Local { file, tmp } => {
                 let file = file.into_inner().map_err(|e| io_error(&self.path)(e.into_error()))?;
@@ -309,6 +310,18 @@ fn read_section(layer: &Layer, kg: u16, offset: u64, length: u64) -> Result<Vec<
 /// Key group `kg`'s state as the chain `layers` leaves it: each full file's entries and timers,
 /// then each delta's changes in order. Only this key group is held in memory.
 pub fn merge_key_group(layers: &[Layer], kg: u16) -> Result<Section, StorageError> {
+    // One full file holds the key group's state as it is (the usual case after a merge).
+    let mut holding = layers.iter().filter(|l| l.section(kg).is_some());
+    if let (Some(only), None) = (holding.next(), holding.next())
+        && !only.delta
+        && let Some((offset, length)) = only.section(kg)
+    {
+        let bytes = read_section(only, kg, offset, length)?;
+        return Section::decode(&bytes).map_err(|reason| StorageError::Corrupt {
+            path: only.path.display().to_string(),
+            reason: format!("key group {kg} does not decode: {reason}"),
+        });
+    }
     let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     let mut timers: BTreeSet<(bool, i64, Vec<u8>, Vec<u8>)> = BTreeSet::new();
     let timer_key = |t: FiredTimer| (t.domain == TimeDomain::ProcessingTime, t.time, t.key, t.namespace);
@@ -366,7 +379,7 @@ pub fn write_merged(
     range: KeyGroupRange,
     path: PathBuf,
     abandon: &dyn Fn() -> bool,
-) -> Result<Option<(Vec<(u16, u64, u64)>, u64)>, StorageError> {
+) -> Result<Option<(Sections, u64)>, StorageError> {
     let mut writer = StateFileWriter::create(path.clone())?;
     for kg in key_groups(layers, range) {
         if abandon() {
@@ -383,9 +396,6 @@ pub fn write_merged(
 pub fn copy_file(layer: &Layer, to: &Path) -> Result<(), StorageError> {
     match (filesystem::remote(&layer.path.to_string_lossy())?, filesystem::remote(&to.to_string_lossy())?) {
         (None, None) => {
-            if let Some(dir) = to.parent() {
-                std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-            }
             std::fs::copy(&layer.path, to).map_err(io_error(to))?;
             Ok(())
         }

@@ -66,14 +66,16 @@ impl BarrierKind {
     }
 }
 
-/// How a savepoint's keyed state is written (Flink's `SavepointFormatType`).
+/// How a snapshot's keyed state is written (Flink's `SavepointFormatType`, and its checkpoint
+/// types `FULL` and `INCREMENTAL`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SavepointFormat {
-    /// One full file per keyed subtask, self-contained and readable by every Weir.
+pub enum SnapshotFormat {
+    /// One full file per keyed subtask: a canonical savepoint (self-contained, readable by every
+    /// Weir), or a `FULL` checkpoint (the subtask's chain merged into one shared file).
     #[default]
     Canonical,
-    /// The subtask's incremental chain copied as it is, plus the latest changes: quicker to
-    /// take, and self-contained as well.
+    /// The subtask's incremental chain: a checkpoint names it and adds the changes since the
+    /// last one; a native savepoint copies it, self-contained as well.
     Native,
 }
 
@@ -86,8 +88,8 @@ pub struct Barrier {
     pub kind: BarrierKind,
     /// The checkpoint's directory.
     pub location: Arc<str>,
-    /// How a savepoint's keyed state is written (checkpoints ignore it).
-    pub format: SavepointFormat,
+    /// How the keyed state is written: incremental or full.
+    pub format: SnapshotFormat,
 }
 
 /// Where a subtask's keyed state is in a checkpoint: one full file with a section per key

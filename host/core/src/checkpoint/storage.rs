@@ -311,7 +311,7 @@ pub fn write_keyed_state(
         fs.write(&path.to_string_lossy(), &bytes).map_err(io(&path))?;
         return Ok((handle, bytes.len() as u64));
     }
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // The JobManager created the directory; a task never recreates one that was given up.
     let name = state_file_name(uid, subtask);
     let path = dir.join(&name);
     let mut file = File::create(&path).map_err(io(&path))?;
@@ -412,7 +412,7 @@ pub fn write_held_records(
         fs.write(&path.to_string_lossy(), &bytes).map_err(io(&path))?;
         return Ok((name, placed));
     }
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // The JobManager created the directory; a task never recreates one that was given up.
     let mut file = std::io::BufWriter::new(File::create(&path).map_err(io(&path))?);
     let mut offset = 0u64;
     for section in sections.iter_mut() {
@@ -682,6 +682,7 @@ mod tests {
 
     /// A real savepoint in `dir`: one keyed subtask with two key groups' sections.
     fn savepoint(dir: &Path) -> CheckpointMetadata {
+        create_directory(dir).unwrap();
         let timer =
             FiredTimer { key: b"/help".to_vec(), namespace: vec![0; 8], time: 14_999, domain: TimeDomain::EventTime };
         let sections = vec![

@@ -78,10 +78,10 @@ impl TimerChanges {
     }
 
     /// Each changed timer, and whether it is registered (`true`) or removed.
-    pub fn into_timers(self) -> impl Iterator<Item = (FiredTimer, bool)> {
-        self.0.into_iter().map(|((processing, time, key, namespace), registered)| {
-            let domain = if processing { TimeDomain::ProcessingTime } else { TimeDomain::EventTime };
-            (FiredTimer { key, namespace, time, domain }, registered)
+    pub fn iter(&self) -> impl Iterator<Item = (FiredTimer, bool)> + '_ {
+        self.0.iter().map(|((processing, time, key, namespace), registered)| {
+            let domain = if *processing { TimeDomain::ProcessingTime } else { TimeDomain::EventTime };
+            (FiredTimer { key: key.clone(), namespace: namespace.clone(), time: *time, domain }, *registered)
         })
     }
 }

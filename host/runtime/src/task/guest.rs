@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use weir_core::checkpoint::incremental::{self, Layer};
 use weir_core::checkpoint::storage::{self, Section, StorageError};
-use weir_core::checkpoint::{Barrier, RestorePoint, SavepointFormat, SubtaskSnapshot};
+use weir_core::checkpoint::{Barrier, RestorePoint, SnapshotFormat, SubtaskSnapshot};
 use weir_core::jobgraph::JobVertex;
 use weir_core::keygroup::key_group;
 use weir_core::state::{KeyGroupOwnership, KeyedState, StateError};
@@ -215,7 +215,7 @@ impl GuestOperator {
     pub fn snapshot(
         &mut self,
         barrier: &Barrier,
-        format: SavepointFormat,
+        format: SnapshotFormat,
     ) -> Result<Option<SubtaskSnapshot>, OpenError> {
         let started = Instant::now();
         let services = &mut self.instance.host_mut().services;
@@ -303,13 +303,29 @@ fn restore_keyed(
     }
     state.clear()?;
     let (mut entries, mut restored_timers) = (0, 0);
-    for kg in incremental::key_groups(&layers, range) {
-        let section = incremental::merge_key_group(&layers, kg)?;
-        restored_timers += section.timers.len();
-        timers.restore(section.timers);
-        entries += state.load(section.entries)?;
-    }
-    let ms = started.elapsed().as_millis() as u64;
+    // Reading and merging the next key groups overlaps writing this one into the state backend.
+    let groups = incremental::key_groups(&layers, range);
+    std::thread::scope(|scope| -> Result<(), OpenError> {
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        let chain = &layers;
+        scope.spawn(move || {
+            for kg in groups {
+                let merged = incremental::merge_key_group(chain, kg);
+                let failed = merged.is_err();
+                if tx.send(merged).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for section in rx {
+            let section = section?;
+            restored_timers += section.timers.len();
+            timers.restore(section.timers);
+            entries += state.load(section.entries)?;
+        }
+        Ok(())
+    })?;
+    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     tracing::info!(uid, %range, entries, timers = restored_timers, files = layers.len(), ms, "keyed state restored");
     Ok(layers)
 }

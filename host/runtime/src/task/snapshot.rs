@@ -23,7 +23,7 @@
 //! changes go into the newer one; a cancelled task abandons what it writes (a merge between key
 //! groups) and removes the partial file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,10 +38,10 @@ use weir_core::checkpoint::incremental::{
     self, DeltaSection, Layer, StateFile, StateFileWriter, shared_directory, shared_file_name,
 };
 use weir_core::checkpoint::storage::StorageError;
-use weir_core::checkpoint::{Barrier, BarrierKind, KeyedStateHandle, SavepointFormat, SubtaskSnapshot};
+use weir_core::checkpoint::{Barrier, BarrierKind, KeyedStateHandle, SnapshotFormat, SubtaskSnapshot};
 use weir_core::keygroup::{KeyGroupRange, key_group};
 use weir_core::state::StateChanges;
-use weir_core::timer::{FiredTimer, TimerChanges};
+use weir_core::timer::TimerChanges;
 
 /// A chain longer than this is merged whatever its sizes.
 pub const MAX_CHAIN: usize = 64;
@@ -66,7 +66,7 @@ pub struct SubtaskIdentity {
 /// One barrier's changes, taken on the task's thread.
 struct Request {
     barrier: Barrier,
-    format: SavepointFormat,
+    format: SnapshotFormat,
     state: StateChanges,
     timers: TimerChanges,
     sync_ms: u64,
@@ -102,7 +102,7 @@ impl SnapshotWriter {
     pub fn submit(
         &self,
         barrier: Barrier,
-        format: SavepointFormat,
+        format: SnapshotFormat,
         state: StateChanges,
         timers: TimerChanges,
         sync_ms: u64,
@@ -128,21 +128,13 @@ impl Drop for SnapshotWriter {
 #[derive(Default)]
 struct Changes {
     state: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    timers: HashMap<(bool, i64, Vec<u8>, Vec<u8>), (FiredTimer, bool)>,
+    timers: TimerChanges,
 }
 
 impl Changes {
     fn add(&mut self, state: StateChanges, timers: TimerChanges, range: KeyGroupRange) {
         self.state.extend(state.into_sorted(range));
-        for (timer, registered) in timers.into_timers() {
-            let key = (
-                timer.domain == weir_core::timer::TimeDomain::ProcessingTime,
-                timer.time,
-                timer.key.clone(),
-                timer.namespace.clone(),
-            );
-            self.timers.insert(key, (timer, registered));
-        }
+        self.timers.extend(timers);
     }
 
     fn is_empty(&self) -> bool {
@@ -160,12 +152,12 @@ impl Changes {
                 None => section.removed.push(key.clone()),
             }
         }
-        for (timer, registered) in self.timers.values() {
+        for (timer, registered) in self.timers.iter() {
             let section = sections.entry(key_group(&timer.key, max_parallelism)).or_default();
-            if *registered {
-                section.timers_registered.push(timer.clone());
+            if registered {
+                section.timers_registered.push(timer);
             } else {
-                section.timers_removed.push(timer.clone());
+                section.timers_removed.push(timer);
             }
         }
         sections
@@ -220,7 +212,9 @@ impl Writer {
             }
             let started = Instant::now();
             let result = match request.barrier.kind {
-                BarrierKind::Checkpoint | BarrierKind::Upgrade => self.checkpoint(&request.barrier),
+                BarrierKind::Checkpoint | BarrierKind::Upgrade => {
+                    self.checkpoint(&request.barrier, request.format == SnapshotFormat::Canonical)
+                }
                 _ => self.savepoint(&request.barrier, request.format),
             };
             let async_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -269,13 +263,21 @@ impl Writer {
         Ok(Some(Layer { path, delta: true, sections, size }))
     }
 
-    /// A checkpoint: the changes as a delta in `shared/`, and the chain named.
-    fn checkpoint(&mut self, barrier: &Barrier) -> Result<SubtaskSnapshot, StorageError> {
+    /// A checkpoint: the changes as a delta in `shared/`, and the chain named; `full`, the chain
+    /// merged into one file first.
+    fn checkpoint(&mut self, barrier: &Barrier, full: bool) -> Result<SubtaskSnapshot, StorageError> {
         let shared = shared_directory(Path::new(&*barrier.location));
         self.take_merged(&shared)?;
         let mut written = 0;
-        // A chain from elsewhere is made the job's own first: one full file in `shared/`.
-        if self.chain.iter().any(|l| l.path.parent() != Some(shared.as_path())) {
+        let path = shared.join(shared_file_name(barrier.id, &self.id.uid, self.id.subtask, "delta"));
+        if let Some(delta) = self.write_changes(path)? {
+            written += delta.size;
+            self.chain.push(delta);
+        }
+        self.carry = Changes::default();
+        // A chain from elsewhere is made the job's own: one full file in `shared/`.
+        let foreign = self.chain.iter().any(|l| l.path.parent() != Some(shared.as_path()));
+        if full || foreign {
             self.wait_for_merge();
             let path = shared.join(shared_file_name(barrier.id, &self.id.uid, self.id.subtask, "full"));
             let abandon = || self.cancel.is_cancelled();
@@ -283,16 +285,10 @@ impl Writer {
             else {
                 return Err(cancelled());
             };
-            tracing::info!(task = self.id.name, bytes = size, "restored state copied into the job's shared state");
+            tracing::info!(task = self.id.name, bytes = size, foreign, "state chain merged into one file");
             written += size;
             self.chain = vec![Layer { path, delta: false, sections, size }];
         }
-        let path = shared.join(shared_file_name(barrier.id, &self.id.uid, self.id.subtask, "delta"));
-        if let Some(delta) = self.write_changes(path)? {
-            written += delta.size;
-            self.chain.push(delta);
-        }
-        self.carry = Changes::default();
         let files = self
             .chain
             .iter()
@@ -309,12 +305,12 @@ impl Writer {
     }
 
     /// A savepoint: self-contained in its directory.
-    fn savepoint(&mut self, barrier: &Barrier, format: SavepointFormat) -> Result<SubtaskSnapshot, StorageError> {
+    fn savepoint(&mut self, barrier: &Barrier, format: SnapshotFormat) -> Result<SubtaskSnapshot, StorageError> {
         let dir = PathBuf::from(&*barrier.location);
         let stem = format!("{}-{}", safe(&self.id.uid), self.id.subtask);
         let delta = self.write_changes(dir.join(format!("{stem}.delta")))?;
         match format {
-            SavepointFormat::Native => {
+            SnapshotFormat::Native => {
                 let mut files = Vec::with_capacity(self.chain.len() + 1);
                 let mut written = 0;
                 for (i, layer) in self.chain.iter().enumerate() {
@@ -335,7 +331,7 @@ impl Writer {
                 let handle = KeyedStateHandle { range: Some(self.id.range), files, ..Default::default() };
                 Ok(self.snapshot_of(handle, written))
             }
-            SavepointFormat::Canonical => {
+            SnapshotFormat::Canonical => {
                 let mut layers = self.chain.clone();
                 layers.extend(delta.clone());
                 let name = format!("{stem}.state");
@@ -378,7 +374,7 @@ impl Writer {
                     task = name,
                     files = layers.len(),
                     bytes = layer.size,
-                    ms = started.elapsed().as_millis() as u64,
+                    ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                     "state chain merged"
                 );
             }

@@ -18,6 +18,10 @@ pub const UPGRADE_DEMOS: [(&str, &[u8]); 3] = [
     ),
 ];
 
+/// The job `weir bench --state` measures keyed state with (`guest-jobs/testing/state-job`):
+/// N keys, each rewritten with a value of a chosen size over and over.
+pub const STATE_JOB: &[u8] = include_bytes!(concat!(env!("WEIR_GUEST_DIR"), "/state_job.wasm"));
+
 /// The name by which commands accept the embedded job instead of a file.
 pub const CLICK_EVENT_COUNT_NAME: &str = "click-event-count";
 

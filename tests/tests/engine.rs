@@ -392,3 +392,29 @@ fn weir_bench_latency_measures_every_guarantee_and_interval() {
         assert!(results > 0, "{row}");
     }
 }
+
+/// README "State and checkpoints at scale" and docs/PERFORMANCE.md: `weir bench --state` runs
+/// every step (checkpoints, upgrade, stop-with-savepoint, restore, TaskManager kill) and finds
+/// every key it reads again after the restore and the kill; `--state-backend` measures sled
+/// alone.
+#[test]
+fn weir_bench_state_measures_every_step_and_loses_no_key() {
+    let dir = temp_dir();
+    let out = weir_output(dir.path(), &["bench", "--state", "--keys", "2000", "--seconds", "2"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "weir bench --state failed: {stdout}\n{stderr}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| 2000 ")).collect();
+    assert_eq!(rows.len(), 1, "{stdout}");
+    let cells: Vec<&str> = rows[0].split('|').map(str::trim).collect();
+    // | N | checkpoints | records/s | RSS | stop | restore | kill | upgrade | bytes |
+    assert_eq!(cells.len(), 11, "{}", rows[0]);
+    assert!(cells[2].contains(" in window") && !cells[2].contains("none completed"), "{}", rows[0]);
+    assert!(!rows[0].contains("KEYS LOST"), "{}", rows[0]);
+    assert!(cells[8].contains("swap ") && !cells[8].contains('?'), "{}", rows[0]);
+    assert_eq!(stderr.matches("the first 2000 keys read were all in the restored state").count(), 2, "{stderr}");
+
+    let out = weir_output(dir.path(), &["bench", "--state-backend", "--keys", "1000,3000", "--value-size", "100"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "weir bench --state-backend failed: {stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("| 100 B | ")).count(), 2, "{stdout}");
+}

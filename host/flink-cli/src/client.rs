@@ -333,6 +333,12 @@ impl RestClient {
         self.json(Method::Get, &format!("/jobs/{job_id}/upgrade/{}", segment(request_id)), None)
     }
 
+    /// `GET` of any REST path, its JSON answer as it came (for monitoring routes this client has
+    /// no typed call for).
+    pub fn get(&self, path: &str) -> Result<serde_json::Value, RestError> {
+        self.json(Method::Get, path, None)
+    }
+
     /// `POST /savepoint-disposal`; returns the trigger id.
     pub fn dispose_savepoint(&self, savepoint_path: &str) -> Result<String, RestError> {
         #[derive(Serialize)]

@@ -1,5 +1,6 @@
 //! `weir bench`: the Click Event Count job's throughput, on the datagen source (no broker) and,
 //! given a broker, on a backlog read from Kafka. Prints events per second and per CPU second.
+//! `--upgrade`, `--latency` and `--state` measure other things (see their modules).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,6 +14,8 @@ use weir_wasm::cache::ComponentCache;
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("broker").args(["bootstrap_servers", "embedded_broker"])))]
+#[command(group(clap::ArgGroup::new("paced").args(["latency", "state"])))]
+#[command(group(clap::ArgGroup::new("keyed").args(["state", "state_backend"])))]
 pub struct Args {
     /// Events per run (default: 20 000 000; 150 000 000 with --upgrade, so the swap happens at
     /// full speed).
@@ -26,12 +29,40 @@ pub struct Args {
     /// under each guarantee, with checkpoints every second and every 100 ms.
     #[arg(long, conflicts_with = "upgrade")]
     latency: bool,
-    /// With --latency: click events per second the generator writes.
-    #[arg(long, default_value_t = 6000, requires = "latency")]
-    rate: u64,
-    /// With --latency: how long the generator writes.
-    #[arg(long, default_value_t = 30, requires = "latency")]
-    seconds: u64,
+    /// Measure keyed state instead: per number of keys, checkpoint durations and sizes,
+    /// throughput with and without checkpoints, the TaskManager's peak RSS, stop-with-savepoint,
+    /// restore, TaskManager kill and hot-swap upgrade times (one Markdown table row each).
+    #[arg(long, conflicts_with_all = ["upgrade", "latency"])]
+    state: bool,
+    /// Measure the keyed-state backend alone instead (no job): per number of keys and value
+    /// size, the cost of a first write and of a read-modify-write per record, the size on disk
+    /// and the memory.
+    #[arg(long, conflicts_with_all = ["upgrade", "latency", "state"])]
+    state_backend: bool,
+    /// With --state-backend: the page cache, such as `256 mb` (default: the TaskManager's,
+    /// `state.backend.sled.cache-size`).
+    #[arg(long, value_parser = memory_size, requires = "state_backend")]
+    cache_size: Option<u64>,
+    /// With --latency: click events per second the generator writes (default 6000). With
+    /// --state: records per second of the source (default: as fast as it goes).
+    #[arg(long, requires = "paced")]
+    rate: Option<u64>,
+    /// With --latency: how long the generator writes (default 30). With --state: the measuring
+    /// window in seconds (default 20).
+    #[arg(long, requires = "paced")]
+    seconds: Option<u64>,
+    /// With --state or --state-backend: the numbers of keys to measure, comma separated
+    /// (default 10000,100000,1000000; with --state-backend also 5000000,20000000).
+    #[arg(long, value_delimiter = ',', requires = "keyed")]
+    keys: Option<Vec<u64>>,
+    /// With --state: the bytes written per key and record, at least 8 (default 100). With
+    /// --state-backend: the sizes to measure, comma separated (default 100,1024).
+    #[arg(long, value_delimiter = ',', requires = "keyed")]
+    value_size: Option<Vec<u32>>,
+    /// With --state: the checkpoint interval of the checkpointed runs, such as `1s`, `500ms` or
+    /// `1000` (default 1s).
+    #[arg(long, value_parser = checkpoint_interval, requires = "state")]
+    checkpoint_interval: Option<Duration>,
     /// Parallelisms to measure, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     parallelism: Vec<u32>,
@@ -48,6 +79,20 @@ pub struct Args {
     /// The job to measure: a component file, or `click-event-count`.
     #[arg(long, default_value = builtin::CLICK_EVENT_COUNT_NAME)]
     job: String,
+}
+
+/// A memory size as Flink writes them (`256 mb`, `1g`, bytes if no unit is given).
+fn memory_size(text: &str) -> Result<u64, String> {
+    weir_config::parse_memory_size(text)
+        .filter(|b| *b >= 1 << 20)
+        .ok_or_else(|| format!("'{text}' is not a memory size of at least 1 MiB (such as 256 mb or 1g)"))
+}
+
+/// A checkpoint interval as Flink writes durations, milliseconds if no unit is given.
+fn checkpoint_interval(text: &str) -> Result<Duration, String> {
+    weir_config::parse_duration(text, Duration::from_millis(1))
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("'{text}' is not a duration above 0 (such as 1s, 500ms or 1000)"))
 }
 
 /// CPU time (user + system) this process has used.
@@ -118,8 +163,42 @@ fn report(label: &str, events: u64, parallelism: u32, m: &Measurement, expected:
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.state_backend {
+        let options = super::bench_backend::Options {
+            keys: args.keys.clone().unwrap_or_else(|| vec![10_000, 100_000, 1_000_000, 5_000_000, 20_000_000]),
+            value_sizes: args.value_size.clone().unwrap_or_else(|| vec![100, 1024]),
+            cache_bytes: args.cache_size,
+        };
+        super::bench_backend::run(&options)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.state {
+        let value_size = match args.value_size.as_deref() {
+            None => 100,
+            Some([size]) => *size,
+            Some(_) => anyhow::bail!("--state measures one --value-size at a time"),
+        };
+        let options = super::bench_state::Options {
+            keys: args.keys.clone().unwrap_or_else(|| vec![10_000, 100_000, 1_000_000]),
+            value_size,
+            rate: args.rate,
+            checkpoint_interval: args.checkpoint_interval.unwrap_or(Duration::from_secs(1)),
+            seconds: args.seconds.unwrap_or(20),
+        };
+        super::bench_state::run(&options)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // clap lets an option that requires --state through beside --latency or --upgrade (which
+    // conflict with --state); they would be ignored there.
+    if args.keys.is_some() || args.value_size.is_some() || args.checkpoint_interval.is_some() {
+        anyhow::bail!("--keys, --value-size and --checkpoint-interval apply only to --state (and --state-backend)");
+    }
+    if !args.latency && (args.rate.is_some() || args.seconds.is_some()) {
+        anyhow::bail!("--rate and --seconds apply only to --latency and --state");
+    }
     if args.latency {
-        super::bench_latency::run(args.rate, args.seconds, args.events.unwrap_or(20_000_000))?;
+        let (rate, seconds) = (args.rate.unwrap_or(6000), args.seconds.unwrap_or(30));
+        super::bench_latency::run(rate, seconds, args.events.unwrap_or(20_000_000))?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.upgrade {

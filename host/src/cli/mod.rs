@@ -4,8 +4,10 @@
 //! the user as one clear message and a non-zero exit code.
 
 mod bench;
+mod bench_backend;
 mod bench_cluster;
 mod bench_latency;
+mod bench_state;
 mod bench_upgrade;
 mod certificates;
 mod cluster;
@@ -44,7 +46,7 @@ enum Command {
     Generator(generator::Args),
     /// Print the records of a Kafka topic.
     Consume(consume::Args),
-    /// Measure the Click Event Count job's throughput.
+    /// Measure the Click Event Count job's throughput (or upgrades, latency, keyed state).
     Bench(bench::Args),
     /// Make a cluster's CA, TLS certificates and REST token, and print the configuration that uses them.
     Certificates(certificates::Args),

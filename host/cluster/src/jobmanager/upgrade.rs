@@ -541,6 +541,14 @@ impl JobManager {
         if let Some(failure) = failure {
             flight.failure.get_or_insert(failure);
         }
+        // The swap is done when the last task runs the new code, which with asynchronous
+        // snapshots is before the barrier's checkpoint has been written.
+        if flight.swaps_waiting.is_empty() && flight.failure.is_none() {
+            let swap_ms = i64::try_from(flight.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            if let Some(h) = job.record.upgrades.iter_mut().rev().find(|h| h.id == flight.id) {
+                h.swap_ms.get_or_insert(swap_ms);
+            }
+        }
         let job_id = task.job.to_string();
         drop(state);
         self.advance_upgrade(&job_id);
@@ -569,9 +577,10 @@ impl JobManager {
                         rollback(&mut state, job_id, &cause);
                         None
                     } else {
-                        let swap_ms = i64::try_from(flight.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                        let elapsed = i64::try_from(flight.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                        let mut swap_ms = elapsed;
                         if let Some(h) = job.record.upgrades.iter_mut().rev().find(|h| h.id == flight.id) {
-                            h.swap_ms = Some(swap_ms);
+                            swap_ms = *h.swap_ms.get_or_insert(elapsed);
                             h.checkpoint = checkpoint;
                             h.immediate = checkpoint.is_none();
                         }
@@ -579,7 +588,7 @@ impl JobManager {
                             job = job_id,
                             upgrade = flight.id,
                             swap_ms,
-                            "every task runs the new code; probation starts"
+                            "every task runs the new code and the barrier's checkpoint is complete; probation starts"
                         );
                         flight.phase = Phase::Probation { after, until: Instant::now() + probation, triggered: None };
                         probation_checkpoint(&mut state, job_id, self);

@@ -225,6 +225,18 @@ fn measure(cluster: &mut Cluster, jar: &str, options: &Options, n: u64, interval
     let rate_without = cluster.throughput(&job, window, |_| Ok(()))?;
     progress(n, &format!("without checkpoints: {rate_without:.0} records/s"));
     cluster.cancel(&job)?;
+    // What the TaskManager holds once the job's state is dropped (it is not reused below).
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = cluster.taskmanager_pid()?;
+    let (rss, peak) = (memory_field(pid, "VmRSS:"), peak_rss(pid));
+    progress(
+        n,
+        &format!(
+            "without checkpoints: the TaskManager's RSS after the job ended {} (peak {})",
+            rss.map_or("?".to_string(), bytes),
+            peak.map_or("?".to_string(), bytes)
+        ),
+    );
 
     // 2. With checkpoints.
     let mut checkpointed = args.clone();
@@ -406,9 +418,14 @@ impl Checkpoints {
 
 /// The peak resident set size of process `pid` (`VmHWM`), in bytes.
 fn peak_rss(pid: u32) -> Option<u64> {
+    memory_field(pid, "VmHWM:")
+}
+
+/// A memory figure of process `pid`'s `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`), in bytes.
+fn memory_field(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kb: u64 = line.trim_start_matches(field).trim().trim_end_matches("kB").trim().parse().ok()?;
     kb.checked_mul(1024)
 }
 

@@ -43,6 +43,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::stop_child;
 use crate::builtin;
 use weir_cluster::jobmanager::JobManager;
 use weir_cluster::jobmanager::dispatcher::RunOptions;
@@ -815,23 +816,6 @@ impl Drop for Cluster {
         }
         self.shutdown.cancel();
     }
-}
-
-/// SIGTERM to a child process, SIGKILL if it has not exited 10 s later; reaps it.
-fn stop_child(child: &mut Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[cfg(test)]

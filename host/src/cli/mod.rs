@@ -18,7 +18,8 @@ mod generator;
 mod playground;
 mod run_local;
 
-use std::process::ExitCode;
+use std::process::{Child, ExitCode};
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
@@ -226,4 +227,21 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// SIGTERM to a child process, SIGKILL if it has not exited 10 s later; reaps it.
+pub(crate) fn stop_child(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

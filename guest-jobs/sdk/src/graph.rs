@@ -43,6 +43,11 @@ impl GraphBuilder {
         }
     }
 
+    /// Renames the job.
+    pub fn set_name(&mut self, name: &str) {
+        self.graph.name = name.to_string();
+    }
+
     fn add(&mut self, uid: &str, name: &str, kind: OperatorKind, inputs: Vec<Input>) -> OperatorRef {
         self.graph.operators.push(Operator {
             uid: uid.to_string(),
@@ -99,10 +104,12 @@ impl GraphBuilder {
         self.graph.checkpoint_interval_ms = Some(interval_ms);
     }
 
+    /// Sets the number of key groups.
     pub fn max_parallelism(&mut self, max_parallelism: u32) {
         self.graph.max_parallelism = max_parallelism;
     }
 
+    /// The finished graph.
     pub fn build(self) -> JobGraph {
         self.graph
     }

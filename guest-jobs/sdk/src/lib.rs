@@ -22,6 +22,7 @@ pub mod args;
 pub mod graph;
 pub mod metrics;
 pub mod state;
+pub mod stream;
 pub mod time;
 pub mod window;
 

@@ -1,0 +1,177 @@
+//! How records are read from and written to a connector ([`Format`]: JSON, text, raw bytes),
+//! and how typed records travel between operators (postcard, see [`Data`]).
+
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A type that can flow through a typed stream: records travel between operators encoded with
+/// serde (in postcard's compact binary form), so any `Serialize + DeserializeOwned` type is one.
+pub trait Data: Serialize + DeserializeOwned + 'static {}
+
+impl<T: Serialize + DeserializeOwned + 'static> Data for T {}
+
+/// Encodes a record for the next operator, appending to `out`.
+pub(crate) fn encode_wire<T: Serialize>(value: &T, out: Vec<u8>) -> Result<Vec<u8>, String> {
+    postcard::to_extend(value, out).map_err(|e| format!("cannot encode a record for the next operator: {e}"))
+}
+
+/// Decodes a record sent by the previous operator.
+pub(crate) fn decode_wire<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    postcard::from_bytes(bytes).map_err(|e| format!("cannot decode a record from the previous operator: {e}"))
+}
+
+/// How a connector's records (key and value bytes) are turned into typed values and back, as
+/// Flink's `DeserializationSchema` / `SerializationSchema`.
+pub trait Format<T>: 'static {
+    /// Decodes one record. An error skips the record (counted in `numRecordsMalformed`) unless
+    /// the format says it fails the job.
+    fn decode(&self, key: &[u8], value: &[u8]) -> Result<T, String>;
+
+    /// Encodes one record: the value into `value`, and a Kafka key into `key` if it has one.
+    fn encode(&self, record: &T, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String>;
+
+    /// Whether a record that does not decode fails the job instead of being skipped.
+    fn fails_on_malformed(&self) -> bool {
+        false
+    }
+}
+
+/// JSON values through serde (Flink's `format = 'json'`). A malformed record is skipped and
+/// counted unless [`Json::fail_on_parse_errors`] is set (Flink's `json.ignore-parse-errors`
+/// set to false).
+pub struct Json<T> {
+    fail: bool,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Json<T> {
+    /// JSON that skips malformed records.
+    pub fn new() -> Self {
+        Json { fail: false, _type: PhantomData }
+    }
+
+    /// Fails the job on a record that is not valid JSON for `T`.
+    pub fn fail_on_parse_errors(mut self) -> Self {
+        self.fail = true;
+        self
+    }
+}
+
+impl<T> Default for Json<T> {
+    fn default() -> Self {
+        Json::new()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + 'static> Format<T> for Json<T> {
+    fn decode(&self, _key: &[u8], value: &[u8]) -> Result<T, String> {
+        serde_json::from_slice(value).map_err(|e| format!("malformed JSON record: {e}"))
+    }
+
+    fn encode(&self, record: &T, _key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String> {
+        serde_json::to_writer(value, record).map_err(|e| format!("cannot write a record as JSON: {e}"))
+    }
+
+    fn fails_on_malformed(&self) -> bool {
+        self.fail
+    }
+}
+
+/// UTF-8 text: one record per value, as a `String`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Text;
+
+impl Format<String> for Text {
+    fn decode(&self, _key: &[u8], value: &[u8]) -> Result<String, String> {
+        String::from_utf8(value.to_vec()).map_err(|e| format!("a record is not UTF-8 text: {e}"))
+    }
+
+    fn encode(&self, record: &String, _key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String> {
+        value.extend_from_slice(record.as_bytes());
+        Ok(())
+    }
+}
+
+/// The record's value bytes as they are (Flink's `format = 'raw'`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Raw;
+
+impl Format<Vec<u8>> for Raw {
+    fn decode(&self, _key: &[u8], value: &[u8]) -> Result<Vec<u8>, String> {
+        Ok(value.to_vec())
+    }
+
+    fn encode(&self, record: &Vec<u8>, _key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String> {
+        value.extend_from_slice(record);
+        Ok(())
+    }
+}
+
+/// A format that also writes a Kafka key, computed from each record by `key`.
+pub struct Keyed<F, K> {
+    format: F,
+    key: K,
+}
+
+impl<F, K> Keyed<F, K> {
+    /// Writes records with `format` and keys with `key` (the key's UTF-8 bytes).
+    pub fn new(format: F, key: K) -> Self {
+        Keyed { format, key }
+    }
+}
+
+impl<T, F: Format<T>, K: Fn(&T) -> String + 'static> Format<T> for Keyed<F, K> {
+    fn decode(&self, key: &[u8], value: &[u8]) -> Result<T, String> {
+        self.format.decode(key, value)
+    }
+
+    fn encode(&self, record: &T, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String> {
+        key.extend_from_slice((self.key)(record).as_bytes());
+        self.format.encode(record, key, value)
+    }
+
+    fn fails_on_malformed(&self) -> bool {
+        self.format.fails_on_malformed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Click {
+        page: String,
+        n: u32,
+    }
+
+    #[test]
+    fn json_round_trips_and_rejects_what_is_not_json() {
+        let json = Json::<Click>::new();
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        json.encode(&Click { page: "/a".into(), n: 3 }, &mut key, &mut value).unwrap();
+        assert_eq!(value, br#"{"page":"/a","n":3}"#);
+        assert!(key.is_empty());
+        assert_eq!(json.decode(b"", &value).unwrap(), Click { page: "/a".into(), n: 3 });
+        assert!(json.decode(b"", b"{not json").is_err());
+        assert!(!json.fails_on_malformed());
+        assert!(Json::<Click>::new().fail_on_parse_errors().fails_on_malformed());
+    }
+
+    #[test]
+    fn wire_encoding_round_trips() {
+        let bytes = encode_wire(&("word".to_string(), 7u64), Vec::new()).unwrap();
+        assert_eq!(decode_wire::<(String, u64)>(&bytes).unwrap(), ("word".to_string(), 7));
+        assert!(decode_wire::<(String, u64)>(&[0xff]).is_err());
+    }
+
+    #[test]
+    fn keyed_format_writes_the_key() {
+        let format = Keyed::new(Text, |s: &String| s.to_uppercase());
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        format.encode(&"abc".to_string(), &mut key, &mut value).unwrap();
+        assert_eq!((key.as_slice(), value.as_slice()), (&b"ABC"[..], &b"abc"[..]));
+    }
+}

@@ -1,0 +1,271 @@
+//! The physical operators a typed pipeline turns into: each runs one *head* (a source's format,
+//! the records of a previous operator, or a keyed function) followed by the chain of stateless
+//! stages fused after it (map, filter, flat_map…), ending in an encoder that writes the chain's
+//! records into the operator's output for the next operator or a sink.
+
+use std::marker::PhantomData;
+
+use super::format::{Format, decode_wire, encode_wire};
+use super::function::{Collector, Context, KeyedCoProcessFunction, KeyedProcessFunction, Push};
+use super::state::with_current_key;
+use crate::metrics::{Counter, Level, RateLimitedLog};
+use crate::state::Codec;
+use crate::time::{MIN_TIMESTAMP, TimeDomain, Timer};
+use crate::{Operator, Output, Records};
+
+/// A chain stage or encoder written as a closure.
+pub(crate) struct FnPush<T, F> {
+    f: F,
+    _input: PhantomData<fn(T)>,
+}
+
+/// Boxes a closure as the next stage of a chain.
+pub(crate) fn stage<T: 'static, F>(f: F) -> Box<dyn Push<T>>
+where
+    F: FnMut(T, i64, &mut Output) -> Result<(), String> + 'static,
+{
+    Box::new(FnPush { f, _input: PhantomData })
+}
+
+impl<T, F: FnMut(T, i64, &mut Output) -> Result<(), String>> Push<T> for FnPush<T, F> {
+    #[inline]
+    fn push(&mut self, value: T, timestamp: i64, out: &mut Output) -> Result<(), String> {
+        (self.f)(value, timestamp, out)
+    }
+}
+
+/// The end of a chain whose records go to the next operator over a forward or rebalance edge.
+pub(crate) fn wire_encoder<T: serde::Serialize + 'static>() -> Box<dyn Push<T>> {
+    let mut scratch = Vec::new();
+    stage(move |value: T, timestamp, out: &mut Output| {
+        scratch.clear();
+        scratch = encode_wire(&value, std::mem::take(&mut scratch))?;
+        out.emit(timestamp, b"", &scratch);
+        Ok(())
+    })
+}
+
+/// The end of a chain whose records go to a keyed operator: the key (encoded as keyed state
+/// encodes it) is what the hash exchange partitions on.
+pub(crate) fn keyed_wire_encoder<T: serde::Serialize + 'static, K: Codec + 'static>(
+    mut key_of: impl FnMut(&T) -> K + 'static,
+) -> Box<dyn Push<T>> {
+    let mut key = Vec::new();
+    let mut scratch = Vec::new();
+    stage(move |value: T, timestamp, out: &mut Output| {
+        key.clear();
+        key_of(&value).encode(&mut key);
+        scratch.clear();
+        scratch = encode_wire(&value, std::mem::take(&mut scratch))?;
+        out.emit(timestamp, &key, &scratch);
+        Ok(())
+    })
+}
+
+/// The end of a chain whose records go to a sink, written in the sink's format.
+pub(crate) fn format_encoder<T: 'static>(format: impl Format<T>) -> Box<dyn Push<T>> {
+    let (mut key, mut value) = (Vec::new(), Vec::new());
+    stage(move |record: T, timestamp, out: &mut Output| {
+        key.clear();
+        value.clear();
+        format.encode(&record, &mut key, &mut value)?;
+        out.emit(timestamp, &key, &value);
+        Ok(())
+    })
+}
+
+/// The end of a chain whose records are printed (each record's `Display` as a line).
+pub(crate) fn display_encoder<T: std::fmt::Display + 'static>() -> Box<dyn Push<T>> {
+    let mut line = String::new();
+    stage(move |record: T, timestamp, out: &mut Output| {
+        use std::fmt::Write;
+        line.clear();
+        write!(line, "{record}").map_err(|e| e.to_string())?;
+        out.emit(timestamp, b"", line.as_bytes());
+        Ok(())
+    })
+}
+
+/// A source's function: decodes what the connector read with the source's format.
+pub(crate) struct SourceHead<T, F> {
+    format: F,
+    next: Box<dyn Push<T>>,
+    malformed: Counter,
+    log: RateLimitedLog,
+}
+
+impl<T, F: Format<T>> SourceHead<T, F> {
+    pub(crate) fn new(format: F, next: Box<dyn Push<T>>) -> Self {
+        SourceHead { format, next, malformed: Counter::new("numRecordsMalformed"), log: RateLimitedLog::new(10_000) }
+    }
+}
+
+impl<T, F: Format<T>> Operator for SourceHead<T, F> {
+    fn process(&mut self, _input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
+        for record in records {
+            match self.format.decode(record.key, record.value) {
+                Ok(value) => self.next.push(value, record.timestamp, out)?,
+                Err(e) if self.format.fails_on_malformed() => return Err(e),
+                Err(e) => {
+                    self.malformed.inc(1);
+                    self.log.log(Level::Warn, || {
+                        format!("skipping a malformed record (counted in numRecordsMalformed): {e}")
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An operator fed by others over forward or rebalance edges (a union, a rebalance).
+pub(crate) struct WireHead<T> {
+    next: Box<dyn Push<T>>,
+}
+
+impl<T> WireHead<T> {
+    pub(crate) fn new(next: Box<dyn Push<T>>) -> Self {
+        WireHead { next }
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Operator for WireHead<T> {
+    fn process(&mut self, _input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
+        for record in records {
+            self.next.push(decode_wire(record.value)?, record.timestamp, out)?;
+        }
+        Ok(())
+    }
+}
+
+/// The timestamp of what a timer emits: the timer's time in event time, none in processing
+/// time (as Flink's timestamped collector does).
+fn timer_output_timestamp(timer: &Timer) -> i64 {
+    match timer.domain {
+        TimeDomain::EventTime => timer.time,
+        TimeDomain::ProcessingTime => MIN_TIMESTAMP,
+    }
+}
+
+/// Runs `call` for `key_bytes` as the current key, with a context and a collector.
+fn keyed_call<K: Codec, O>(
+    key_bytes: &[u8],
+    timestamp: i64,
+    output_timestamp: i64,
+    domain: Option<TimeDomain>,
+    next: &mut dyn Push<O>,
+    out: &mut Output,
+    call: impl FnOnce(&mut Context<'_, K>, &mut Collector<'_, O>) -> Result<(), String>,
+) -> Result<(), String> {
+    let key = K::decode(key_bytes).map_err(|e| format!("cannot decode a record's key: {e}"))?;
+    with_current_key(key_bytes, || {
+        let mut ctx = Context::new(&key, key_bytes, timestamp, domain);
+        let mut collector = Collector::new(next, out, output_timestamp);
+        call(&mut ctx, &mut collector)?;
+        collector.finish()
+    })
+}
+
+/// A keyed operator running a [`KeyedProcessFunction`].
+pub(crate) struct KeyedHead<K, I, O, F> {
+    function: F,
+    next: Box<dyn Push<O>>,
+    _types: PhantomData<fn(K, I)>,
+}
+
+impl<K, I, O, F> KeyedHead<K, I, O, F> {
+    pub(crate) fn new(function: F, next: Box<dyn Push<O>>) -> Self {
+        KeyedHead { function, next, _types: PhantomData }
+    }
+}
+
+impl<K: Codec, I: serde::de::DeserializeOwned, O, F: KeyedProcessFunction<K, I, O>> Operator for KeyedHead<K, I, O, F> {
+    fn process(&mut self, _input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
+        for record in records {
+            let value: I = decode_wire(record.value)?;
+            let function = &mut self.function;
+            keyed_call(record.key, record.timestamp, record.timestamp, None, self.next.as_mut(), out, |ctx, c| {
+                function.process_element(value, ctx, c)
+            })?;
+        }
+        Ok(())
+    }
+
+    fn on_timers(&mut self, timers: Vec<Timer>, out: &mut Output) -> Result<(), String> {
+        for timer in timers {
+            let function = &mut self.function;
+            let output_timestamp = timer_output_timestamp(&timer);
+            keyed_call(
+                &timer.key,
+                timer.time,
+                output_timestamp,
+                Some(timer.domain),
+                self.next.as_mut(),
+                out,
+                |ctx, c| function.on_timer(timer.time, ctx, c),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A keyed operator with two inputs running a [`KeyedCoProcessFunction`].
+pub(crate) struct KeyedCoHead<K, I1, I2, O, F> {
+    function: F,
+    next: Box<dyn Push<O>>,
+    _types: PhantomData<fn(K, I1, I2)>,
+}
+
+impl<K, I1, I2, O, F> KeyedCoHead<K, I1, I2, O, F> {
+    pub(crate) fn new(function: F, next: Box<dyn Push<O>>) -> Self {
+        KeyedCoHead { function, next, _types: PhantomData }
+    }
+}
+
+impl<K, I1, I2, O, F> Operator for KeyedCoHead<K, I1, I2, O, F>
+where
+    K: Codec,
+    I1: serde::de::DeserializeOwned,
+    I2: serde::de::DeserializeOwned,
+    F: KeyedCoProcessFunction<K, I1, I2, O>,
+{
+    fn process(&mut self, input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
+        for record in records {
+            let function = &mut self.function;
+            let (key, ts) = (record.key, record.timestamp);
+            match input {
+                0 => {
+                    let value: I1 = decode_wire(record.value)?;
+                    keyed_call(key, ts, ts, None, self.next.as_mut(), out, |ctx, c| {
+                        function.process_element1(value, ctx, c)
+                    })?
+                }
+                1 => {
+                    let value: I2 = decode_wire(record.value)?;
+                    keyed_call(key, ts, ts, None, self.next.as_mut(), out, |ctx, c| {
+                        function.process_element2(value, ctx, c)
+                    })?
+                }
+                other => return Err(format!("a two-input operator got records on input {other}")),
+            }
+        }
+        Ok(())
+    }
+
+    fn on_timers(&mut self, timers: Vec<Timer>, out: &mut Output) -> Result<(), String> {
+        for timer in timers {
+            let function = &mut self.function;
+            let output_timestamp = timer_output_timestamp(&timer);
+            keyed_call(
+                &timer.key,
+                timer.time,
+                output_timestamp,
+                Some(timer.domain),
+                self.next.as_mut(),
+                out,
+                |ctx, c| function.on_timer(timer.time, ctx, c),
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("weir-flink-cli", 1),
     ("weir-wasm", 2),
     ("weir-runtime", 3),
+    ("weir-test-harness", 3),
     ("weir-cluster", 4),
     ("weir-rest", 5),
     ("weir", 6),

@@ -3,6 +3,7 @@
 //! services the guest imports. Each service module implements its own WIT side on this type.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
@@ -129,6 +130,10 @@ pub struct Services {
     pub watermark: i64,
     /// Where the guest's stacks are counted while a flame graph is sampled.
     pub sampler: Option<Arc<crate::StackSampler>>,
+    /// A manual processing-time clock (ms since the epoch): when set, `time.current-processing-time`
+    /// reports its value instead of the wall clock, so that a test (the operator test harness)
+    /// decides what time the guest sees. `None`, the default, is the wall clock.
+    pub processing_time: Option<Arc<AtomicI64>>,
 }
 
 /// The store data of one guest instance.

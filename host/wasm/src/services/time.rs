@@ -1,5 +1,6 @@
 //! The `time` and `timers` imports.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::bindings::weir::job::{time, timers};
@@ -28,7 +29,10 @@ impl time::Host for HostState {
     }
 
     fn current_processing_time(&mut self) -> wasmtime::Result<i64> {
-        Ok(processing_time_now())
+        Ok(match &self.services.processing_time {
+            Some(clock) => clock.load(Ordering::Relaxed),
+            None => processing_time_now(),
+        })
     }
 
     fn sleep(&mut self, millis: u64) -> wasmtime::Result<()> {

@@ -406,3 +406,107 @@ fn during_probation_a_second_upgrade_is_refused_and_a_lost_taskmanager_rolls_bac
     let results = exact_output(&bootstrap, 19);
     assert!(results.iter().all(|c| c.version.is_none()), "version 1.1 results were published: {results:?}");
 }
+
+/// The Click Event Count component as built against WIT `weir:job@0.1.0`, committed and never
+/// rebuilt (tests/fixtures/weir-job-0.1.0/README.md): components users built then must keep
+/// running, restoring and upgrading on every later host.
+fn contract_0_1_0_component(dir: &std::path::Path) -> String {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/weir-job-0.1.0/click_event_count.wasm");
+    let bytes = std::fs::read(&fixture).expect("the committed weir:job@0.1.0 component");
+    // The bytes committed, not a rebuild: a rebuild would test today's contract, not 0.1.0's.
+    assert_eq!(
+        weir_wasm::cache::content_hash(&bytes),
+        "3d990170cbf0203bcfd3ed8128ecc555af68d436a6f90a0b4a3d1eed029931f1",
+        "{} was changed: it must stay the component built against weir:job@0.1.0",
+        fixture.display()
+    );
+    let path = dir.join("click_event_count_0_1_0.wasm");
+    std::fs::write(&path, bytes).expect("copy the component");
+    path.display().to_string()
+}
+
+/// The savepoint path `weir stop` printed.
+fn savepoint_path(out: &str) -> String {
+    out.lines().find_map(|l| l.strip_prefix("Savepoint completed. Path: ")).expect(out).trim().to_string()
+}
+
+/// Contract compatibility (README "Hot-swap upgrade", docs/TESTING.md): the component committed
+/// as built against `weir:job@0.1.0` runs on today's host with a real broker, is stopped with a
+/// savepoint, restored from it into a new job, and hot-swapped to today's build of the same job,
+/// then of version 1.1; the windows open across the savepoint and across each swap close at
+/// 1000, every window once.
+#[test]
+fn a_component_built_against_weir_job_0_1_0_runs_restores_and_upgrades_on_this_host() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start(1, 2);
+    let old = contract_0_1_0_component(cluster.dir.path());
+    let args = ["--bootstrap.servers", bootstrap.as_str(), "--checkpointing", "--event-time"];
+    let run = |extra: &[&str]| {
+        let (code, out, err) = cluster.cli("run", &[&["-d", "-p", "2"], extra, &[old.as_str()], &args[..]].concat());
+        assert_eq!(code, Some(0), "{out}{err}");
+        let job = job_id(&out);
+        cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+        job
+    };
+
+    // Windows 0-4 close; window 5 is half read when the job stops with a savepoint (6000
+    // clicks a window).
+    generate_from(&cluster.dir.path().join("cache"), &bootstrap, "input", 0, 33_000);
+    let first = run(&[]);
+    first_windows(&bootstrap, 5);
+    let (code, out, err) = cluster.cli("stop", &[&first]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let savepoint = savepoint_path(&out);
+    assert_eq!(cluster.get(&format!("/jobs/{first}/status")).json()["status"], "FINISHED");
+
+    // The rest of the clicks at 6000 a second, a window a second, so that input never pauses
+    // long enough for the sources to go idle (5 s): windows up to 29 can close.
+    let _generator = WeirProcess::spawn_command(
+        cluster.weir(),
+        &[
+            "generator",
+            "--bootstrap.servers",
+            &bootstrap,
+            "--topic",
+            "input",
+            "--start",
+            "33000",
+            "--count",
+            "153000",
+            "--rate",
+            "6000",
+        ],
+        cluster.dir.path().join("generator.log"),
+    );
+    // A new job of the same component from the savepoint: window 5 closes at 1000 with the
+    // clicks counted before the savepoint.
+    let second = run(&["-s", &savepoint]);
+    first_windows(&bootstrap, 7);
+
+    // Hot swap to today's build of the same job while the clicks come: the 0.1.0 code's keyed
+    // state (the open windows) is the new code's.
+    let today = component(cluster.dir.path(), "click_event_count");
+    let (code, out, err) = cluster.cli("upgrade", &[&second, &today]);
+    assert_eq!(code, Some(0), "today's build must differ from the 0.1.0 one to be swapped in: {out}{err}");
+    assert!(out.contains("Upgrade completed: SWAPPED") && out.contains("click-event-counter"), "{out}");
+    let details = cluster.get(&format!("/jobs/{second}")).json();
+    let counter = details["vertices"].as_array().unwrap().iter().find(|v| v["name"] == "ClickEvent Counter").cloned();
+    assert_eq!(counter.expect("the counter vertex")["component"]["name"], "click_event_count.wasm");
+    first_windows(&bootstrap, 10);
+
+    // And on to today's build of version 1.1, whose results say which code closed each window.
+    let v1_1 = component(cluster.dir.path(), "click_event_count_v1_1");
+    let (code, out, err) = cluster.cli("upgrade", &[&second, &v1_1]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Upgrade completed: SWAPPED"), "{out}");
+    assert_eq!(job_metric(&cluster, &second, "numRestarts"), 0.0);
+
+    // Windows 0-29, each once at 1000 across both swaps: untagged from the 0.1.0 component and
+    // today's version 1, then, per page, from the window open at the second swap on, tagged
+    // "1.1".
+    let results =
+        read_windows(&bootstrap, "output", Windows::exactly(30), Duration::from_secs(120)).expect("exact output");
+    assert_switches_once(&results, "1.1");
+}

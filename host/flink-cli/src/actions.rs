@@ -6,9 +6,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Frontend;
-use super::client::{ClientSecurity, Operation, PlanRequest, RestClient, RestError, RunRequest, UpgradeRequest};
+use super::client::{ClientSecurity, Operation, RestClient, RestError, RunRequest, UpgradeRequest};
 use super::error::{CliError, Failure, class};
-use super::format::{self, ListSelection};
+use super::format::{self, ListSelection, OrderedJson};
 use super::help;
 use super::options::{self, PYTHON_OPTIONS};
 use super::parse::{self, CommandLine, Options};
@@ -265,7 +265,9 @@ impl Frontend<'_> {
             .into())
     }
 
-    /// `flink info`: the plan the cluster makes of the job, as JSON.
+    /// `flink info`: the job's plan, as JSON. Like Flink's, it is made where the command runs
+    /// (the component's `plan` run by [`Planner`](crate::Planner)): nothing is uploaded to the
+    /// cluster, which need not be running.
     pub(super) fn info(&mut self, params: &[String]) -> Result<(), CliError> {
         let cmd = parse(&options::info(), params, true)?;
         let program = ProgramOptions::new(&cmd)?;
@@ -275,17 +277,22 @@ impl Frontend<'_> {
         }
         let (active, config) = self.active_command_line(&cmd)?;
         let jar = program.jar_file()?;
-        let (client, _) = self.rest_client(&cmd, active, config)?;
-        let jar_id = client.upload_jar(&jar).map_err(|e| submission_failed(&e))?;
-        let request = PlanRequest {
-            program_args_list: program.program_args.clone(),
+        let config = self.effective_config(&cmd, active, config)?;
+        let input = crate::PlanInput {
+            component: &jar,
+            program_args: &program.program_args,
             parallelism: program.parallelism,
-            entry_class: program.entry_class.clone(),
+            config: &config,
         };
-        let plan = client.plan_jar(&jar_id, &request);
-        // The upload was only for planning; a failed clean-up changes nothing for the user.
-        let _ = client.delete_jar(&jar_id);
-        let plan = plan.map_err(|e| submission_failed(&e))?;
+        let plan = (self.planner)(&input).map_err(|message| {
+            CliError::from(Failure::new(
+                class::PROGRAM_INVOCATION_EXCEPTION,
+                format!("The main method caused an error: {message}"),
+            ))
+        })?;
+        let plan: OrderedJson = serde_json::from_value(plan).map_err(|e| {
+            CliError::from(Failure::new(class::PROGRAM_INVOCATION_EXCEPTION, format!("The plan is not JSON: {e}")))
+        })?;
         self.println("----------------------- Execution Plan -----------------------");
         self.println(&plan.to_jackson_pretty());
         self.println("--------------------------------------------------------------");
@@ -390,6 +397,7 @@ impl Frontend<'_> {
         let (active, config) = self.active_command_line(&cmd)?;
         let (client, config) = self.rest_client(&cmd, active, config)?;
         let timeout = client_timeout(&config)?;
+        let deadline = Instant::now() + timeout;
         let path = self
             .await_operation(
                 timeout,
@@ -397,8 +405,47 @@ impl Frontend<'_> {
                 |trigger| client.savepoint_status(&job_id, trigger),
             )
             .map_err(|f| wrap_failure(format!("Could not stop with a savepoint job \"{job_id}\"."), f))?;
+        // As Flink's client, return once the job has ended: a `run -s` right after it, or a
+        // look at `/jobs/:id`, sees it FINISHED. Within what is left of `client.timeout`.
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.await_finished(&client, &job_id, left).map_err(|cause| {
+            wrap_failure(
+                format!(
+                    "The savepoint of job \"{job_id}\" completed (path: {path}), but the job did not end FINISHED within {} ms ({CLIENT_TIMEOUT}).",
+                    timeout.as_millis()
+                ),
+                cause,
+            )
+        })?;
         self.println(&format!("Savepoint completed. Path: {path}"));
         Ok(())
+    }
+
+    /// Polls `/jobs/:id/status` until it says FINISHED; fails on another terminal status, or
+    /// with Flink's timeout once `timeout` has passed.
+    fn await_finished(&self, client: &RestClient, job_id: &str, timeout: Duration) -> Result<(), Failure> {
+        let last = std::cell::RefCell::new(String::new());
+        self.poll_until(timeout, || {
+            let status = client.job_status(job_id).map_err(|e| e.to_failure())?;
+            match status.as_str() {
+                "FINISHED" => Ok(Some(())),
+                "FAILED" | "CANCELED" | "SUSPENDED" => {
+                    Err(Failure::new(class::FLINK_EXCEPTION, format!("The job ended {status}.")))
+                }
+                _ => {
+                    *last.borrow_mut() = status;
+                    Ok(None)
+                }
+            }
+        })
+        .map_err(|failure| {
+            let status = last.borrow();
+            if failure == Failure::bare(class::TIMEOUT_EXCEPTION) && !status.is_empty() {
+                Failure::new(class::TIMEOUT_EXCEPTION, format!("The job is still {status}."))
+            } else {
+                failure
+            }
+        })
     }
 
     /// `weir upgrade [--operators uids] [--dry-run] [-n] <job id> <component file or jar id>
@@ -595,8 +642,29 @@ impl Frontend<'_> {
         &self,
         cmd: &CommandLine,
         active: ActiveCli,
-        mut config: Configuration,
+        config: Configuration,
     ) -> Result<(RestClient, Configuration), CliError> {
+        let config = self.effective_config(cmd, active, config)?;
+        let host =
+            config.get(keys::REST_ADDRESS).or_else(|| config.get(keys::JOBMANAGER_ADDRESS)).unwrap_or("localhost");
+        let port = config.get_u64(keys::REST_PORT, 8081).ok().and_then(|p| u16::try_from(p).ok()).ok_or_else(|| {
+            Failure::new(
+                class::ILLEGAL_CONFIGURATION,
+                format!("Invalid value for {}: {}", keys::REST_PORT, config.get(keys::REST_PORT).unwrap_or_default()),
+            )
+        })?;
+        let security = client_security(&config)?;
+        Ok((RestClient::secured(host, port, security), config))
+    }
+
+    /// The effective configuration: the file's, then `-m`, then `-D`, as `DefaultCLI` applies
+    /// them.
+    fn effective_config(
+        &self,
+        cmd: &CommandLine,
+        active: ActiveCli,
+        mut config: Configuration,
+    ) -> Result<Configuration, CliError> {
         if active == ActiveCli::Default
             && let Some(address) = cmd.value(options::JOBMANAGER.short)
         {
@@ -609,16 +677,7 @@ impl Frontend<'_> {
         for (key, value) in cmd.properties(options::DYNAMIC_PROPERTIES.short) {
             config.set(&key, value);
         }
-        let host =
-            config.get(keys::REST_ADDRESS).or_else(|| config.get(keys::JOBMANAGER_ADDRESS)).unwrap_or("localhost");
-        let port = config.get_u64(keys::REST_PORT, 8081).ok().and_then(|p| u16::try_from(p).ok()).ok_or_else(|| {
-            Failure::new(
-                class::ILLEGAL_CONFIGURATION,
-                format!("Invalid value for {}: {}", keys::REST_PORT, config.get(keys::REST_PORT).unwrap_or_default()),
-            )
-        })?;
-        let security = client_security(&config)?;
-        Ok((RestClient::secured(host, port, security), config))
+        Ok(config)
     }
 }
 

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Failure, class};
-use super::format::{JobStatusMessage, OrderedJson};
+use super::format::JobStatusMessage;
 
 /// Why a REST call failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,20 +99,6 @@ pub struct RunRequest {
     /// `-rm` (sent with `-s`): `CLAIM`, `NO_CLAIM` or `LEGACY`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_mode: Option<String>,
-}
-
-/// The body of `POST /jars/:id/plan`.
-#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct PlanRequest {
-    /// The program arguments, unchanged.
-    pub program_args_list: Vec<String>,
-    /// `-p`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parallelism: Option<u32>,
-    /// `-c`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entry_class: Option<String>,
 }
 
 /// What `GET /jobs/:id` tells the attached `run`.
@@ -236,17 +222,6 @@ impl RestClient {
         Ok(submitted.jobid)
     }
 
-    /// `POST /jars/:id/plan`; returns the plan.
-    pub fn plan_jar(&self, jar_id: &str, request: &PlanRequest) -> Result<OrderedJson, RestError> {
-        let answer: OrderedJson = self.post_json(&format!("/jars/{}/plan", segment(jar_id)), request)?;
-        answer.get("plan").cloned().ok_or_else(|| RestError::Response("The plan answer has no plan.".to_string()))
-    }
-
-    /// `DELETE /jars/:id`.
-    pub fn delete_jar(&self, jar_id: &str) -> Result<(), RestError> {
-        self.json::<serde::de::IgnoredAny>(Method::Delete, &format!("/jars/{}", segment(jar_id)), None).map(drop)
-    }
-
     /// `GET /jobs/overview`.
     pub fn jobs_overview(&self) -> Result<Vec<JobStatusMessage>, RestError> {
         #[derive(Deserialize)]
@@ -259,6 +234,15 @@ impl RestClient {
     /// `GET /jobs/:id`.
     pub fn job_details(&self, job_id: &str) -> Result<JobDetails, RestError> {
         self.json(Method::Get, &format!("/jobs/{job_id}"), None)
+    }
+
+    /// `GET /jobs/:id/status`: the job's status (`RUNNING`, `FINISHED`, ...).
+    pub fn job_status(&self, job_id: &str) -> Result<String, RestError> {
+        #[derive(Deserialize)]
+        struct Status {
+            status: String,
+        }
+        Ok(self.json::<Status>(Method::Get, &format!("/jobs/{job_id}/status"), None)?.status)
     }
 
     /// The root exception of `GET /jobs/:id/exceptions`, if the job has one.
@@ -406,7 +390,6 @@ impl RestClient {
         let authorization = self.authorization.as_deref();
         let result = match (method, body) {
             (Method::Get, _) => authorize(self.agent.get(&url), authorization).call(),
-            (Method::Delete, _) => authorize(self.agent.delete(&url), authorization).call(),
             (Method::Post, Some((content_type, bytes))) => {
                 authorize(self.agent.post(&url), authorization).header("Content-Type", content_type).send(&bytes[..])
             }
@@ -457,7 +440,6 @@ enum Method {
     Get,
     Post,
     Patch,
-    Delete,
 }
 
 /// The error of an error answer: Flink's `{"errors": [...]}`, else the body itself.

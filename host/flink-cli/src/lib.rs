@@ -1,6 +1,8 @@
 //! The `flink` command: Flink 1.16's `CliFrontend` for a Weir cluster, so that the playground's
 //! commands, scripts and habits work unchanged (`flink run -d`, `flink list`, `flink stop`,
 //! `flink cancel`, `flink savepoint`, `flink info`, `-h`, `-v`).
+//! `info` plans the component where it runs, through the [`Planner`] the binary gives (the
+//! WebAssembly runtime is not this crate's to hold), and sends nothing to the cluster.
 //!
 //! The texts, exit codes and streams follow Flink's: results on stdout, a wrong command line as
 //! the message plus a pointer to `-h` on stdout, any other failure as the exception chain on
@@ -19,20 +21,39 @@ pub mod options;
 pub mod parse;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use error::CliError;
 use weir_config::{ConfigError, Configuration};
 
+/// What `info` plans: a job component, with the program arguments and parallelism of its
+/// command line and the client's effective configuration (file, `-m`, `-D`).
+pub struct PlanInput<'a> {
+    /// The component file.
+    pub component: &'a Path,
+    /// The program arguments, passed to the component's `plan`.
+    pub program_args: &'a [String],
+    /// `-p`, if given (else the configuration's `parallelism.default`).
+    pub parallelism: Option<u32>,
+    /// The client's configuration.
+    pub config: &'a Configuration,
+}
+
+/// Plans a job component where the command runs, as Flink's client runs a jar's `main` for
+/// `flink info`: nothing is sent to the cluster. Answers the plan as `/jars/:id/plan`'s `plan`
+/// (Flink's plan JSON), or why the component could not be planned.
+pub type Planner = dyn Fn(&PlanInput<'_>) -> Result<serde_json::Value, String>;
+
 /// Runs the `flink` command with `args` (without the program itself); `program_name` (`flink`
-/// or `weir`) appears in the help's usage line.
-pub fn main(program_name: &str, args: Vec<String>) -> ExitCode {
+/// or `weir`) appears in the help's usage line; `planner` plans components for `info`.
+pub fn main(program_name: &str, args: Vec<String>, planner: &Planner) -> ExitCode {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let (mut out, mut err) = (stdout.lock(), stderr.lock());
     let load = || Configuration::load(None);
-    let mut frontend = Frontend::new(program_name, &load, &mut out, &mut err);
+    let mut frontend = Frontend::new(program_name, &load, planner, &mut out, &mut err);
     ExitCode::from(frontend.parse_and_run(&args))
 }
 
@@ -40,6 +61,8 @@ pub fn main(program_name: &str, args: Vec<String>) -> ExitCode {
 pub(crate) struct Frontend<'a> {
     program_name: &'a str,
     load_config: &'a dyn Fn() -> Result<Configuration, ConfigError>,
+    /// Plans components for `info`, locally.
+    planner: &'a Planner,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
     /// The local time zone's offset from UTC at an epoch second, for `list`.
@@ -49,16 +72,19 @@ pub(crate) struct Frontend<'a> {
 }
 
 impl<'a> Frontend<'a> {
-    /// A frontend that loads its configuration with `load_config` and prints to `out` and `err`.
+    /// A frontend that loads its configuration with `load_config`, plans with `planner` and
+    /// prints to `out` and `err`.
     pub(crate) fn new(
         program_name: &'a str,
         load_config: &'a dyn Fn() -> Result<Configuration, ConfigError>,
+        planner: &'a Planner,
         out: &'a mut dyn Write,
         err: &'a mut dyn Write,
     ) -> Self {
         Frontend {
             program_name,
             load_config,
+            planner,
             out,
             err,
             utc_offset: format::local_utc_offset,

@@ -12,13 +12,28 @@ use super::*;
 
 const JID: &str = "5e20cb6b0f357591171dfcca2eea09de";
 
+/// A planner for `info` that plans nothing: it describes what it was given as a one-node plan
+/// (its arguments as the name, `-p` or `parallelism.default` as the parallelism), or refuses
+/// a component named `bad.wasm`.
+fn fake_planner(input: &PlanInput<'_>) -> Result<serde_json::Value, String> {
+    if input.component.ends_with("bad.wasm") {
+        return Err("invalid program arguments: unknown option --nope".to_string());
+    }
+    let parallelism = input.parallelism.or_else(|| input.config.get("parallelism.default")?.parse().ok()).unwrap_or(1);
+    Ok(serde_json::json!({
+        "jid": "x",
+        "name": input.program_args.join(" "),
+        "nodes": [{"id": "b", "parallelism": parallelism, "inputs": []}],
+    }))
+}
+
 /// Runs the command; returns the exit code, stdout and stderr.
 fn cli(args: &[&str]) -> (u8, String, String) {
     let load = || -> Result<Configuration, ConfigError> { Ok(Configuration::default()) };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let code = {
-        let mut frontend = Frontend::new("flink", &load, &mut out, &mut err);
+        let mut frontend = Frontend::new("flink", &load, &fake_planner, &mut out, &mut err);
         frontend.utc_offset = |_| 0;
         frontend.max_poll_interval = Duration::from_millis(10);
         frontend.parse_and_run(&args)
@@ -338,6 +353,47 @@ fn stop_and_savepoint() {
     );
 }
 
+/// `stop` returns once `/jobs/:id/status` says FINISHED, not when the savepoint is written; a
+/// job that does not end within `client.timeout` is an error that still names the savepoint.
+#[test]
+fn stop_returns_once_the_job_is_finished() {
+    const STUCK: &str = "0000000000000000000000000000000b";
+    let polls = AtomicUsize::new(0);
+    let (port, seen) = fake_server(move |request| match (request.method.as_str(), request.path.as_str()) {
+        ("POST", path) if path.ends_with("/stop") => (202, r#"{"request-id":"s1"}"#.into()),
+        ("GET", path) if path.ends_with("/savepoints/s1") => {
+            (200, r#"{"status":{"id":"COMPLETED"},"operation":{"location":"file:/tmp/sp/savepoint-1"}}"#.into())
+        }
+        ("GET", path) if path == format!("/jobs/{JID}/status") => {
+            let status = if polls.fetch_add(1, Ordering::SeqCst) < 2 { "RUNNING" } else { "FINISHED" };
+            (200, format!(r#"{{"status":"{status}"}}"#))
+        }
+        ("GET", path) if path == format!("/jobs/{STUCK}/status") => (200, r#"{"status":"RUNNING"}"#.into()),
+        (_, path) => (404, format!(r#"{{"errors":["Not found: {path}"]}}"#)),
+    });
+    let address = format!("127.0.0.1:{port}");
+    let (code, out, err) = cli(&["stop", "-m", &address, JID]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(
+        out,
+        format!(
+            "Suspending job \"{JID}\" with a CANONICAL savepoint.\nSavepoint completed. Path: file:/tmp/sp/savepoint-1\n"
+        )
+    );
+    let status_polls =
+        seen.lock().expect("request log").iter().filter(|r| r.path == format!("/jobs/{JID}/status")).count();
+    assert_eq!(status_polls, 3, "polled until FINISHED");
+
+    let (code, out, err) = cli(&["stop", "-m", &address, "-Dclient.timeout=200 ms", STUCK]);
+    assert_eq!((code, out), (1, format!("Suspending job \"{STUCK}\" with a CANONICAL savepoint.\n")));
+    assert_eq!(
+        err,
+        exception(&format!(
+            "org.apache.flink.util.FlinkException: The savepoint of job \"{STUCK}\" completed (path: file:/tmp/sp/savepoint-1), but the job did not end FINISHED within 200 ms (client.timeout).\nCaused by: java.util.concurrent.TimeoutException: The job is still RUNNING."
+        ))
+    );
+}
+
 #[test]
 fn connection_failures_are_reported_as_flink_does() {
     // A port nobody listens on: bind one, then let it go.
@@ -353,31 +409,40 @@ fn connection_failures_are_reported_as_flink_does() {
 }
 
 #[test]
-fn info_prints_the_plan_and_deletes_the_upload() {
-    let (port, seen) = fake_server(|request| match (request.method.as_str(), request.path.as_str()) {
-        ("POST", "/jars/upload") => (200, r#"{"filename":"/tmp/u/7_job.wasm","status":"success"}"#.into()),
-        ("POST", "/jars/7_job.wasm/plan") => (
-            200,
-            r#"{"plan":{"jid":"x","name":"Click Event Count","nodes":[{"id":"b","parallelism":2,"inputs":[]}]}}"#
-                .into(),
-        ),
-        ("DELETE", "/jars/7_job.wasm") => (200, "{}".into()),
-        _ => (404, r#"{"errors":["Not found."]}"#.into()),
-    });
+fn info_plans_locally_and_sends_nothing_to_the_cluster() {
+    let (port, seen) = fake_server(|_| (404, r#"{"errors":["Not found."]}"#.into()));
     let dir = tempfile::tempdir().expect("temporary directory");
     let job = dir.path().join("job.wasm");
     std::fs::write(&job, b"\0asm").expect("write the job file");
-    // The address comes from -D here, as from the configuration file.
+    // A cluster address and -D options, as from the configuration file: the planner gets them.
     let (rest_address, rest_port) = ("-Drest.address=127.0.0.1".to_string(), format!("-Drest.port={port}"));
-    let (code, out, err) =
-        cli(&["info", &rest_address, &rest_port, "-p", "2", &job.display().to_string(), "--event-time"]);
+    let (code, out, err) = cli(&[
+        "info",
+        &rest_address,
+        &rest_port,
+        "-Dparallelism.default=3",
+        &job.display().to_string(),
+        "--event-time",
+    ]);
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(
         out,
-        "----------------------- Execution Plan -----------------------\n{\n  \"jid\" : \"x\",\n  \"name\" : \"Click Event Count\",\n  \"nodes\" : [ {\n    \"id\" : \"b\",\n    \"parallelism\" : 2,\n    \"inputs\" : [ ]\n  } ]\n}\n--------------------------------------------------------------\n\nNo description provided.\n"
+        "----------------------- Execution Plan -----------------------\n{\n  \"jid\" : \"x\",\n  \"name\" : \"--event-time\",\n  \"nodes\" : [ {\n    \"id\" : \"b\",\n    \"parallelism\" : 3,\n    \"inputs\" : [ ]\n  } ]\n}\n--------------------------------------------------------------\n\nNo description provided.\n"
     );
-    let requests = seen.lock().expect("request log").clone();
-    let plan: serde_json::Value = serde_json::from_slice(&requests[1].body).expect("a JSON plan request");
-    assert_eq!(plan, serde_json::json!({"programArgsList": ["--event-time"], "parallelism": 2}));
-    assert_eq!((requests[2].method.as_str(), requests[2].path.as_str()), ("DELETE", "/jars/7_job.wasm"));
+    let (code, out, _) = cli(&["info", "-p", "2", &job.display().to_string()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"parallelism\" : 2"), "{out}");
+    assert!(seen.lock().expect("request log").is_empty(), "info sent requests to the cluster");
+
+    // A component that cannot be planned: Flink's failure of the program's main.
+    let bad = dir.path().join("bad.wasm");
+    std::fs::write(&bad, b"\0asm").expect("write the job file");
+    let (code, out, err) = cli(&["info", &bad.display().to_string(), "--nope"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(
+        err,
+        exception(
+            "org.apache.flink.client.program.ProgramInvocationException: The main method caused an error: invalid program arguments: unknown option --nope"
+        )
+    );
 }

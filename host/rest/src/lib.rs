@@ -45,6 +45,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use error::RestError;
+pub use jobs::plan_json;
 
 use routes::Routes;
 

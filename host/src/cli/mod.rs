@@ -15,6 +15,7 @@ mod compile;
 mod consume;
 
 mod generator;
+mod info;
 mod playground;
 mod run_local;
 
@@ -35,7 +36,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole Operations Playground here: broker, JobManager, TaskManager, generator, job.
+    /// Run the whole Operations Playground here: broker, JobManager, TaskManager, generator, job
+    /// (--no-job: broker and cluster only, for your own jobs).
     Playground(playground::Args),
     /// Run the JobManager: REST API (port 8081), dispatcher, scheduler.
     Jobmanager(cluster::JobManagerArgs),
@@ -137,7 +139,7 @@ const FLINK_ACTIONS: [&str; 10] =
 const FLINK_ACTION_LINES: [(&str, &str); 8] = [
     ("run", "Submit a job component (a \"jar\"): weir run -d [-p N] [-s <savepoint> [-n]] <job.wasm> <args...>"),
     ("run-application", "Refused: Weir runs jobs on a session cluster"),
-    ("info", "Print a job component's plan as JSON"),
+    ("info", "Print a job component's plan as JSON, planned here (nothing is uploaded)"),
     ("list", "List jobs: -r running, -s scheduled, -a all"),
     ("stop", "Stop a job with a savepoint: weir stop [-p <dir>] [-d] <job id>"),
     ("cancel", "Cancel a job: weir cancel <job id>"),
@@ -188,7 +190,7 @@ pub fn main() -> ExitCode {
         .unwrap_or_default();
     let rest: Vec<String> = args.iter().skip(1).cloned().collect();
     if program == "flink" {
-        return weir_flink_cli::main("flink", rest);
+        return weir_flink_cli::main("flink", rest, &info::plan_locally);
     }
     let first = rest.first().map(String::as_str);
     match first {
@@ -198,10 +200,12 @@ pub fn main() -> ExitCode {
             let _ = std::io::stdout().write_all(short_help().as_bytes());
             return if first.is_none() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
         }
-        Some("--flink-help") => return weir_flink_cli::main("weir", vec!["--help".to_string()]),
+        Some("--flink-help") => return weir_flink_cli::main("weir", vec!["--help".to_string()], &info::plan_locally),
         // The JobManager's compiler process: no logging, nothing but the component's fate.
         Some(weir_wasm::cache::COMPILE_COMMAND) => return compile::run(&rest[1..]),
-        Some(action) if FLINK_ACTIONS.contains(&action) => return weir_flink_cli::main("weir", rest),
+        Some(action) if FLINK_ACTIONS.contains(&action) => {
+            return weir_flink_cli::main("weir", rest, &info::plan_locally);
+        }
         Some(_) => {}
     }
     let cli = Cli::parse();

@@ -2,7 +2,8 @@
 //! Kafka-protocol broker (embedded, unless `--bootstrap-servers` names one), a JobManager, a
 //! TaskManager with 2 slots as its own process (so it can be killed and replaced), the click
 //! generator, and the Click Event Count job submitted as the playground's client submits it.
-//! Ctrl-C stops everything.
+//! With `--no-job`, only the broker (topics `input` and `output` made), the cluster and the REST
+//! API: a development loop's cluster for one's own jobs. Ctrl-C stops everything.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use weir_cluster::jobmanager::JobManager;
 use weir_cluster::jobmanager::dispatcher::RunOptions;
 use weir_config::{Configuration, keys};
 use weir_connectors::generator::{DEFAULT_RATE, GeneratorOptions};
+use weir_connectors::kafka::DEFAULT_PARTITIONS;
 use weir_core::cancel::CancelToken;
 
 #[derive(clap::Args)]
@@ -46,6 +48,10 @@ pub struct Args {
     /// Where jars, job history, checkpoints, savepoints and logs go.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Start only the broker (topics `input` and `output` made), the JobManager, the TaskManager
+    /// and the REST API / web UI: no Click Event Count job and no click generator.
+    #[arg(long)]
+    no_job: bool,
 }
 
 /// Stops the TaskManager child when the playground ends, however it ends.
@@ -142,9 +148,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    // The generator.
+    // The generator and the job, unless only the cluster is wanted.
     let generator_stop = CancelToken::new();
-    let generator = {
+    let generator = if args.no_job {
+        weir_connectors::kafka::ensure_topics(&bootstrap, &["input", "output"], DEFAULT_PARTITIONS)
+            .map_err(|e| anyhow::anyhow!("cannot make the topics input and output on {bootstrap}: {e}"))?;
+        let banner = banner_without_job(&args, &bootstrap, broker.is_some(), tm_pid, &log_path, &data);
+        let _ = std::io::stdout().write_all(banner.as_bytes());
+        None
+    } else {
         let options = GeneratorOptions {
             bootstrap_servers: bootstrap.clone(),
             topic: "input".into(),
@@ -153,27 +165,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             start: 0,
         };
         let stop = generator_stop.clone();
-        std::thread::Builder::new().name("generator".into()).spawn(move || {
+        let generator = std::thread::Builder::new().name("generator".into()).spawn(move || {
             if let Err(error) = weir_connectors::generator::run(&options, &stop, |_| {}) {
                 tracing::error!(%error, "the generator stopped");
             }
-        })?
+        })?;
+
+        // The job, as the playground's client submits it.
+        let jar = jm.upload_jar("ClickCountJob.jar", builtin::CLICK_EVENT_COUNT.to_vec())?;
+        let program_args: Vec<String> = ["--bootstrap.servers", &bootstrap, "--checkpointing", "--event-time"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let job = jm.run_jar(&jar.id, RunOptions { program_args, ..Default::default() })?;
+
+        // The upgrade demo's components, where the banner's commands find them.
+        let demos = data.join("components");
+        std::fs::create_dir_all(&demos)?;
+        for (name, bytes) in builtin::UPGRADE_DEMOS {
+            std::fs::write(demos.join(name), bytes)?;
+        }
+        let banner = banner(&args, &bootstrap, broker.is_some(), tm_pid, &log_path, &job, &demos);
+        let _ = std::io::stdout().write_all(banner.as_bytes());
+        Some(generator)
     };
-
-    // The job, as the playground's client submits it.
-    let jar = jm.upload_jar("ClickCountJob.jar", builtin::CLICK_EVENT_COUNT.to_vec())?;
-    let program_args: Vec<String> =
-        ["--bootstrap.servers", &bootstrap, "--checkpointing", "--event-time"].iter().map(|s| s.to_string()).collect();
-    let job = jm.run_jar(&jar.id, RunOptions { program_args, ..Default::default() })?;
-
-    // The upgrade demo's components, where the banner's commands find them.
-    let demos = data.join("components");
-    std::fs::create_dir_all(&demos)?;
-    for (name, bytes) in builtin::UPGRADE_DEMOS {
-        std::fs::write(demos.join(name), bytes)?;
-    }
-    let banner = banner(&args, &bootstrap, broker.is_some(), tm_pid, &log_path, &job, &demos);
-    let _ = std::io::stdout().write_all(banner.as_bytes());
+    let _ = std::io::stdout().flush();
 
     while !shutdown.is_cancelled() {
         std::thread::sleep(Duration::from_millis(100));
@@ -201,7 +217,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(50));
     }
     generator_stop.cancel();
-    let _ = generator.join();
+    if let Some(generator) = generator {
+        let _ = generator.join();
+    }
     drop(_taskmanager);
     let _ = runtime.block_on(server);
     if let Some(broker) = broker {
@@ -247,5 +265,41 @@ Ctrl-C stops everything.
         slots = args.slots,
         log = tm_log.display(),
         demos = demos.display(),
+    )
+}
+
+/// What `playground --no-job` prints once it is up: what runs (and what does not), and how to
+/// submit a job of one's own against it.
+fn banner_without_job(
+    args: &Args,
+    bootstrap: &str,
+    embedded: bool,
+    tm_pid: u32,
+    tm_log: &std::path::Path,
+    data: &std::path::Path,
+) -> String {
+    let broker = if embedded { "embedded broker" } else { "external broker" };
+    let rest = args.rest_port;
+    format!(
+        "
+Weir playground is running without a job (--no-job): no Click Event Count job, no click generator.
+
+  Web UI and REST API  http://localhost:{rest}   (curl localhost:{rest}/jobs/overview)
+  Kafka                {bootstrap} ({broker}), topics input and output (made if missing)
+  JobManager           in this process, TaskManagers register on port {rpc}
+  TaskManager          PID {tm_pid}, {slots} slots (log: {log})
+  Data                 {data}
+
+Submit a job of your own:
+  weir run -d -m localhost:{rest} <job.wasm> --bootstrap.servers {bootstrap}
+  weir generator --bootstrap.servers {bootstrap} --topic input     # the playground's clicks, if it reads them
+  weir consume --bootstrap.servers {bootstrap} --topic output
+
+Ctrl-C stops everything.
+",
+        rpc = args.rpc_port,
+        slots = args.slots,
+        log = tm_log.display(),
+        data = data.display(),
     )
 }

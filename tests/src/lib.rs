@@ -1048,6 +1048,37 @@ impl Cluster {
     }
 }
 
+/// Writes `values` to `topic` (created with one partition if missing; partition 0, in order,
+/// no keys) and waits until the broker has them all: the input of a test whose expected output
+/// is exact.
+pub fn produce(bootstrap: &str, topic: &str, values: &[String]) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    weir_connectors::kafka::ensure_topics(bootstrap, &[topic], 1).expect("create the topic");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .expect("a Kafka producer");
+    for value in values {
+        let mut record = BaseRecord::<(), str>::to(topic).partition(0).payload(value.as_str());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    back,
+                )) => {
+                    producer.poll(Duration::from_millis(10));
+                    record = back;
+                }
+                Err((error, _)) => panic!("producing to {topic} failed: {error}"),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("the broker acknowledged every record");
+}
+
 #[cfg(test)]
 mod witness_tests {
     use super::*;
@@ -1095,35 +1126,4 @@ mod witness_tests {
         assert!(matches!(check_windows(&last_arriving, Windows::at_least(3)), Err(WitnessError::Incomplete(_))));
         assert!(matches!(check_windows(&lines(0..2), Windows::at_least(3)), Err(WitnessError::Incomplete(_))));
     }
-}
-
-/// Writes `values` to `topic` (created with one partition if missing; partition 0, in order,
-/// no keys) and waits until the broker has them all: the input of a test whose expected output
-/// is exact.
-pub fn produce(bootstrap: &str, topic: &str, values: &[String]) {
-    use rdkafka::config::ClientConfig;
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    weir_connectors::kafka::ensure_topics(bootstrap, &[topic], 1).expect("create the topic");
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "5")
-        .create()
-        .expect("a Kafka producer");
-    for value in values {
-        let mut record = BaseRecord::<(), str>::to(topic).partition(0).payload(value.as_str());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
-                    back,
-                )) => {
-                    producer.poll(Duration::from_millis(10));
-                    record = back;
-                }
-                Err((error, _)) => panic!("producing to {topic} failed: {error}"),
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(30)).expect("the broker acknowledged every record");
 }

@@ -1,5 +1,6 @@
-//! How records are read from and written to a connector ([`Format`]: JSON, text, raw bytes),
-//! and how typed records travel between operators (postcard, see [`Data`]).
+//! How records are read from a connector ([`DeserializationSchema`]) and written to one
+//! ([`SerializationSchema`]) — JSON, text, raw bytes — and how typed records travel between
+//! operators (postcard, see [`Data`]).
 
 use std::marker::PhantomData;
 
@@ -22,20 +23,23 @@ pub(crate) fn decode_wire<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String
     postcard::from_bytes(bytes).map_err(|e| format!("cannot decode a record from the previous operator: {e}"))
 }
 
-/// How a connector's records (key and value bytes) are turned into typed values and back, as
-/// Flink's `DeserializationSchema` / `SerializationSchema`.
-pub trait Format<T>: 'static {
+/// How a source's records (key and value bytes) become typed values (Flink's
+/// `DeserializationSchema`).
+pub trait DeserializationSchema<T>: 'static {
     /// Decodes one record. An error skips the record (counted in `numRecordsMalformed`) unless
-    /// the format says it fails the job.
+    /// [`fails_on_malformed`](Self::fails_on_malformed) says it fails the job.
     fn decode(&self, key: &[u8], value: &[u8]) -> Result<T, String>;
-
-    /// Encodes one record: the value into `value`, and a Kafka key into `key` if it has one.
-    fn encode(&self, record: &T, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String>;
 
     /// Whether a record that does not decode fails the job instead of being skipped.
     fn fails_on_malformed(&self) -> bool {
         false
     }
+}
+
+/// How typed values become a sink's records (Flink's `SerializationSchema`).
+pub trait SerializationSchema<T>: 'static {
+    /// Encodes one record: the value into `value`, and a Kafka key into `key` if it has one.
+    fn encode(&self, record: &T, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String>;
 }
 
 /// JSON values through serde (Flink's `format = 'json'`). A malformed record is skipped and
@@ -65,13 +69,9 @@ impl<T> Default for Json<T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned + 'static> Format<T> for Json<T> {
+impl<T: DeserializeOwned + 'static> DeserializationSchema<T> for Json<T> {
     fn decode(&self, _key: &[u8], value: &[u8]) -> Result<T, String> {
         serde_json::from_slice(value).map_err(|e| format!("malformed JSON record: {e}"))
-    }
-
-    fn encode(&self, record: &T, _key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String> {
-        serde_json::to_writer(value, record).map_err(|e| format!("cannot write a record as JSON: {e}"))
     }
 
     fn fails_on_malformed(&self) -> bool {
@@ -79,15 +79,23 @@ impl<T: Serialize + DeserializeOwned + 'static> Format<T> for Json<T> {
     }
 }
 
+impl<T: Serialize + 'static> SerializationSchema<T> for Json<T> {
+    fn encode(&self, record: &T, _key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String> {
+        serde_json::to_writer(value, record).map_err(|e| format!("cannot write a record as JSON: {e}"))
+    }
+}
+
 /// UTF-8 text: one record per value, as a `String`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Text;
 
-impl Format<String> for Text {
+impl DeserializationSchema<String> for Text {
     fn decode(&self, _key: &[u8], value: &[u8]) -> Result<String, String> {
         String::from_utf8(value.to_vec()).map_err(|e| format!("a record is not UTF-8 text: {e}"))
     }
+}
 
+impl SerializationSchema<String> for Text {
     fn encode(&self, record: &String, _key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String> {
         value.extend_from_slice(record.as_bytes());
         Ok(())
@@ -98,18 +106,20 @@ impl Format<String> for Text {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Raw;
 
-impl Format<Vec<u8>> for Raw {
+impl DeserializationSchema<Vec<u8>> for Raw {
     fn decode(&self, _key: &[u8], value: &[u8]) -> Result<Vec<u8>, String> {
         Ok(value.to_vec())
     }
+}
 
+impl SerializationSchema<Vec<u8>> for Raw {
     fn encode(&self, record: &Vec<u8>, _key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String> {
         value.extend_from_slice(record);
         Ok(())
     }
 }
 
-/// A format that also writes a Kafka key, computed from each record by `key`.
+/// A serialization that also writes a Kafka key, computed from each record by `key`.
 pub struct Keyed<F, K> {
     format: F,
     key: K,
@@ -122,18 +132,10 @@ impl<F, K> Keyed<F, K> {
     }
 }
 
-impl<T, F: Format<T>, K: Fn(&T) -> String + 'static> Format<T> for Keyed<F, K> {
-    fn decode(&self, key: &[u8], value: &[u8]) -> Result<T, String> {
-        self.format.decode(key, value)
-    }
-
+impl<T, F: SerializationSchema<T>, K: Fn(&T) -> String + 'static> SerializationSchema<T> for Keyed<F, K> {
     fn encode(&self, record: &T, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), String> {
         key.extend_from_slice((self.key)(record).as_bytes());
         self.format.encode(record, key, value)
-    }
-
-    fn fails_on_malformed(&self) -> bool {
-        self.format.fails_on_malformed()
     }
 }
 

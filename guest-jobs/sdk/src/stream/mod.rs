@@ -1,6 +1,7 @@
 //! A typed job API in the spirit of Flink's DataStream API.
 //!
-//! A job describes its pipeline once, in [`StreamJob::build`]: sources with a [`Format`],
+//! A job describes its pipeline once, in [`StreamJob::build`]: sources with a
+//! [`DeserializationSchema`],
 //! `map`, `filter`, `flat_map`, `key_by`, keyed functions with per-key state and timers
 //! ([`KeyedProcessFunction`], [`KeyedCoProcessFunction`] over two connected streams), `union`,
 //! and sinks. The SDK turns that into the job graph (`plan`) and, in every subtask, into the
@@ -33,7 +34,7 @@
 //! the operator before them, as Flink chains operators: a source's deserializer and the maps
 //! after it are one operator; `key_by`, `union` and `rebalance` start a new one. Records cross
 //! from one operator to the next encoded with serde (postcard); sources and sinks read and
-//! write their [`Format`].
+//! write their schema ([`Json`], [`Text`], [`Raw`] or your own).
 //!
 //! **Uids.** Every operator gets a uid (`source-0`, `process-2`, …, numbered in the order the
 //! pipeline is built); keyed state is matched by uid across savepoints and upgrades, so set
@@ -55,7 +56,7 @@ mod window;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-pub use format::{Data, Format, Json, Keyed, Raw, Text};
+pub use format::{Data, DeserializationSchema, Json, Keyed, Raw, SerializationSchema, Text};
 pub use function::{Collector, Context, KeyedCoProcessFunction, KeyedProcessFunction};
 pub use window::{SlidingWindows, TumblingWindows, Window, WindowAssigner, WindowedStream};
 
@@ -109,6 +110,7 @@ struct PendingSink {
     connector: SinkConnector,
     input: OperatorRef,
     index: u32,
+    parallelism: Option<u32>,
 }
 
 struct Inner {
@@ -224,7 +226,11 @@ impl Env {
     }
 
     /// Reads `source`, decoding its records with `format`.
-    pub fn from_source<T: 'static>(&mut self, source: impl Source, format: impl Format<T>) -> DataStream<T> {
+    pub fn from_source<T: 'static>(
+        &mut self,
+        source: impl Source,
+        format: impl DeserializationSchema<T>,
+    ) -> DataStream<T> {
         let (connector, name) = source.connector();
         let build = move |next: Box<dyn Push<T>>| -> Box<dyn Operator> { Box::new(SourceHead::new(format, next)) };
         DataStream::new(
@@ -252,7 +258,10 @@ impl Env {
                 errors.push(format!("two operators have the uid '{uid}'; uids must be unique"));
             }
             uids.push(uid.clone());
-            graph.sink(&uid, &sink.name, sink.connector, &sink.input);
+            let op = graph.sink(&uid, &sink.name, sink.connector, &sink.input);
+            if let Some(parallelism) = sink.parallelism {
+                graph.set_parallelism(&op, parallelism);
+            }
         }
         if !errors.is_empty() {
             return Err(errors.join("; "));
@@ -359,7 +368,7 @@ impl<T: 'static> DataStream<T> {
     }
 
     /// Writes the stream to `sink` in `format`.
-    pub fn sink_to(self, sink: impl Sink, format: impl Format<T>) -> StreamSink {
+    pub fn sink_to(self, sink: impl Sink, format: impl SerializationSchema<T>) -> StreamSink {
         let (connector, name) = sink.connector();
         self.add_sink(connector, name, || operators::format_encoder(format))
     }
@@ -375,17 +384,25 @@ impl<T: 'static> DataStream<T> {
 
     /// Drops every record (for measuring).
     pub fn discard(self) -> StreamSink {
-        let end = || stage(|_: T, _, _: &mut Output| Ok(()));
+        // Empty records still reach the sink, so its metrics count what the job produced.
+        let end = || {
+            stage(|_: T, timestamp, out: &mut Output| {
+                out.emit(timestamp, b"", b"");
+                Ok(())
+            })
+        };
         self.add_sink(SinkConnector::Discard, "Discard".into(), end)
     }
 
     fn add_sink(self, connector: SinkConnector, name: String, end: impl FnOnce() -> Box<dyn Push<T>>) -> StreamSink {
         let env = self.env;
         let mut inner = env.borrow_mut();
+        // The sink is fed over a forward edge: it runs at its input's parallelism.
+        let parallelism = self.pending.parallelism;
         let input = inner.materialize(self.pending, end);
         let index = inner.next_index;
         inner.next_index += 1;
-        inner.sinks.push(PendingSink { uid: None, name, connector, input, index });
+        inner.sinks.push(PendingSink { uid: None, name, connector, input, index, parallelism });
         let position = inner.sinks.len() - 1;
         drop(inner);
         StreamSink { env, position }

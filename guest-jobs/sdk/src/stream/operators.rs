@@ -5,7 +5,7 @@
 
 use std::marker::PhantomData;
 
-use super::format::{Format, decode_wire, encode_wire};
+use super::format::{DeserializationSchema, SerializationSchema, decode_wire, encode_wire};
 use super::function::{Collector, Context, KeyedCoProcessFunction, KeyedProcessFunction, Push};
 use super::state::with_current_key;
 use crate::metrics::{Counter, Level, RateLimitedLog};
@@ -63,7 +63,7 @@ pub(crate) fn keyed_wire_encoder<T: serde::Serialize + 'static, K: Codec + 'stat
 }
 
 /// The end of a chain whose records go to a sink, written in the sink's format.
-pub(crate) fn format_encoder<T: 'static>(format: impl Format<T>) -> Box<dyn Push<T>> {
+pub(crate) fn format_encoder<T: 'static>(format: impl SerializationSchema<T>) -> Box<dyn Push<T>> {
     let (mut key, mut value) = (Vec::new(), Vec::new());
     stage(move |record: T, timestamp, out: &mut Output| {
         key.clear();
@@ -94,13 +94,13 @@ pub(crate) struct SourceHead<T, F> {
     log: RateLimitedLog,
 }
 
-impl<T, F: Format<T>> SourceHead<T, F> {
+impl<T, F: DeserializationSchema<T>> SourceHead<T, F> {
     pub(crate) fn new(format: F, next: Box<dyn Push<T>>) -> Self {
         SourceHead { format, next, malformed: Counter::new("numRecordsMalformed"), log: RateLimitedLog::new(10_000) }
     }
 }
 
-impl<T, F: Format<T>> Operator for SourceHead<T, F> {
+impl<T, F: DeserializationSchema<T>> Operator for SourceHead<T, F> {
     fn process(&mut self, _input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
         for record in records {
             match self.format.decode(record.key, record.value) {
@@ -140,7 +140,7 @@ impl<T: serde::de::DeserializeOwned> Operator for WireHead<T> {
 
 /// The timestamp of what a timer emits: the timer's time in event time, none in processing
 /// time (as Flink's timestamped collector does).
-fn timer_output_timestamp(timer: &Timer) -> i64 {
+pub(crate) fn timer_output_timestamp(timer: &Timer) -> i64 {
     match timer.domain {
         TimeDomain::EventTime => timer.time,
         TimeDomain::ProcessingTime => MIN_TIMESTAMP,
@@ -148,7 +148,7 @@ fn timer_output_timestamp(timer: &Timer) -> i64 {
 }
 
 /// Runs `call` for `key_bytes` as the current key, with a context and a collector.
-fn keyed_call<K: Codec, O>(
+pub(crate) fn keyed_call<K: Codec, O>(
     key_bytes: &[u8],
     timestamp: i64,
     output_timestamp: i64,

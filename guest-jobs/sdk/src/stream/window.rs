@@ -9,15 +9,19 @@
 //! window and fires it again, as Flink's window operator does.
 
 use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::marker::PhantomData;
 
-use super::function::{Collector, Context, KeyedProcessFunction};
-use super::operators::KeyedHead;
+use super::format::decode_wire;
+use super::function::{Collector, Push};
+use super::operators::{keyed_call, timer_output_timestamp};
 use super::state::{AggregateFunction, MapState};
 use super::{Data, DataStream, KeyedStream};
+use crate::hash::FxBuildHasher;
 use crate::metrics::Counter;
 use crate::state::Codec;
-use crate::time::TimeDomain;
+use crate::time::{self, MIN_TIMESTAMP, TimeDomain, Timer};
+use crate::{Operator, Output, Records};
 
 pub use crate::window::Window;
 
@@ -26,8 +30,8 @@ const CONTENTS: &str = "window-contents";
 
 /// Which windows a record belongs to (Flink's `WindowAssigner`).
 pub trait WindowAssigner: 'static {
-    /// The windows holding `timestamp`.
-    fn assign(&self, timestamp: i64) -> Vec<Window>;
+    /// Appends the windows holding `timestamp` to `windows`.
+    fn assign(&self, timestamp: i64, windows: &mut Vec<Window>);
     /// The window that ends at `end`.
     fn window_ending(&self, end: i64) -> Window;
     /// The clock the windows follow.
@@ -68,9 +72,9 @@ impl TumblingWindows {
 }
 
 impl WindowAssigner for TumblingWindows {
-    fn assign(&self, timestamp: i64) -> Vec<Window> {
+    fn assign(&self, timestamp: i64, windows: &mut Vec<Window>) {
         let start = window_start(timestamp, self.offset, self.size);
-        vec![Window { start, end: start.saturating_add(self.size) }]
+        windows.push(Window { start, end: start.saturating_add(self.size) });
     }
 
     fn window_ending(&self, end: i64) -> Window {
@@ -104,14 +108,12 @@ impl SlidingWindows {
 }
 
 impl WindowAssigner for SlidingWindows {
-    fn assign(&self, timestamp: i64) -> Vec<Window> {
-        let mut windows = Vec::new();
+    fn assign(&self, timestamp: i64, windows: &mut Vec<Window>) {
         let mut start = window_start(timestamp, 0, self.slide);
-        while start > timestamp - self.size {
+        while start > timestamp.saturating_sub(self.size) {
             windows.push(Window { start, end: start.saturating_add(self.size) });
-            start -= self.slide;
+            start = start.saturating_sub(self.slide);
         }
-        windows
     }
 
     fn window_ending(&self, end: i64) -> Window {
@@ -128,34 +130,48 @@ trait WindowFold<K, T, O>: 'static {
     type Acc: Data;
     fn create(&self) -> Self::Acc;
     fn add(&mut self, acc: Self::Acc, value: T) -> Self::Acc;
+    /// Combines what a batch gathered (`b`) with what the window held (`a`).
+    fn merge(&mut self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
     fn emit(&mut self, key: &K, window: Window, acc: &Self::Acc, out: &mut Collector<'_, O>) -> Result<(), String>;
 }
 
-/// The keyed function behind every windowed stream.
+/// A batch's accumulators per key (encoded) and window end, merged into state once per batch.
+type BatchWindows<Acc> = HashMap<Vec<u8>, Vec<(i64, Acc)>, FxBuildHasher>;
+
+/// The operator behind every windowed stream. A batch's records are first folded per (key,
+/// window) in memory, then merged into the key's state once per batch: a batch of thousands of
+/// records of a few keys costs a handful of state calls.
 struct WindowOperator<K, T, O, A, F: WindowFold<K, T, O>> {
     assigner: A,
     allowed_lateness: i64,
     fold: F,
-    contents: MapState<i64, <F as WindowFold<K, T, O>>::Acc>,
+    contents: MapState<i64, F::Acc>,
     late: OnceCell<Counter>,
-    _types: PhantomData<fn(K, T) -> O>,
+    next: Box<dyn Push<O>>,
+    batch: BatchWindows<F::Acc>,
+    /// The windows of the record being gathered (kept to reuse its allocation).
+    assigned: Vec<Window>,
+    _types: PhantomData<fn(K, T)>,
 }
 
 impl<K, T, O, A, F> WindowOperator<K, T, O, A, F>
 where
-    K: 'static,
-    T: Clone + 'static,
+    K: Codec + 'static,
+    T: Data + Clone,
     O: 'static,
     A: WindowAssigner,
     F: WindowFold<K, T, O>,
 {
-    fn new(assigner: A, allowed_lateness: i64, fold: F) -> Self {
+    fn new(assigner: A, allowed_lateness: i64, fold: F, next: Box<dyn Push<O>>) -> Self {
         WindowOperator {
             assigner,
             allowed_lateness,
             fold,
             contents: MapState::new(CONTENTS),
             late: OnceCell::new(),
+            next,
+            batch: HashMap::default(),
+            assigned: Vec::new(),
             _types: PhantomData,
         }
     }
@@ -164,71 +180,131 @@ where
         self.assigner.domain() == TimeDomain::EventTime
     }
 
-    fn register(&self, ctx: &Context<'_, K>, time: i64) {
-        match self.assigner.domain() {
-            TimeDomain::EventTime => ctx.register_event_time_timer(time),
-            TimeDomain::ProcessingTime => ctx.register_processing_time_timer(time),
-        }
-    }
-}
-
-impl<K, T, O, A, F> KeyedProcessFunction<K, T, O> for WindowOperator<K, T, O, A, F>
-where
-    K: 'static,
-    T: Clone + 'static,
-    O: 'static,
-    A: WindowAssigner,
-    F: WindowFold<K, T, O>,
-{
-    fn process_element(
-        &mut self,
-        value: T,
-        ctx: &mut Context<'_, K>,
-        out: &mut Collector<'_, O>,
-    ) -> Result<(), String> {
-        let time = if self.event_time() {
-            ctx.timestamp()
-                .ok_or("an event-time window got a record without a timestamp: assign timestamps after the source")?
-        } else {
-            ctx.current_processing_time()
-        };
-        let watermark = ctx.current_watermark();
-        for window in self.assigner.assign(time) {
+    /// Folds one record into the batch's accumulators.
+    fn gather(&mut self, key: &[u8], time: i64, watermark: i64, value: T) {
+        let mut assigned = std::mem::take(&mut self.assigned);
+        assigned.clear();
+        self.assigner.assign(time, &mut assigned);
+        let mut value = Some(value);
+        let last = assigned.len().saturating_sub(1);
+        for (i, &window) in assigned.iter().enumerate() {
             let cleanup = window.max_timestamp().saturating_add(self.allowed_lateness);
             if self.event_time() && cleanup <= watermark {
                 self.late.get_or_init(|| Counter::new("numLateRecordsDropped")).inc(1);
                 continue;
             }
-            let acc = self.contents.get(&window.end)?.unwrap_or_else(|| self.fold.create());
-            let acc = self.fold.add(acc, value.clone());
-            self.contents.put(&window.end, &acc)?;
-            if self.event_time() && window.max_timestamp() <= watermark {
-                // Late but within the allowed lateness: the window fires again with the record.
-                let key = ctx.current_key();
-                self.fold.emit(key, window, &acc, out)?;
-            } else {
-                self.register(ctx, window.max_timestamp());
-            }
-            if self.allowed_lateness > 0 {
-                self.register(ctx, cleanup);
-            }
+            let windows = match self.batch.get_mut(key) {
+                Some(windows) => windows,
+                None => self.batch.entry(key.to_vec()).or_default(),
+            };
+            let index = match windows.iter().position(|(end, _)| *end == window.end) {
+                Some(index) => index,
+                None => {
+                    windows.push((window.end, self.fold.create()));
+                    windows.len() - 1
+                }
+            };
+            // The last window takes the record itself; only sliding windows copy it.
+            let record = if i == last { value.take() } else { value.clone() };
+            let Some(record) = record else { break };
+            let (_, acc) = &mut windows[index];
+            let current = std::mem::replace(acc, self.fold.create());
+            *acc = self.fold.add(current, record);
+        }
+        self.assigned = assigned;
+    }
+
+    /// Merges the batch's accumulators into state, registers the windows' timers, and fires
+    /// windows a late record (within the allowed lateness) updated.
+    fn flush(&mut self, watermark: i64, out: &mut Output) -> Result<(), String> {
+        let event_time = self.event_time();
+        let WindowOperator { assigner, allowed_lateness, fold, contents, next, batch, .. } = self;
+        for (key, windows) in batch.drain() {
+            keyed_call::<K, O>(&key, MIN_TIMESTAMP, MIN_TIMESTAMP, None, next.as_mut(), out, |ctx, c| {
+                for (end, gathered) in windows {
+                    let window = assigner.window_ending(end);
+                    let merged = match contents.get(&end)? {
+                        Some(stored) => fold.merge(stored, gathered),
+                        None => gathered,
+                    };
+                    contents.put(&end, &merged)?;
+                    let register = |time| match assigner.domain() {
+                        TimeDomain::EventTime => ctx.register_event_time_timer(time),
+                        TimeDomain::ProcessingTime => ctx.register_processing_time_timer(time),
+                    };
+                    if event_time && window.max_timestamp() <= watermark {
+                        fold.emit(ctx.current_key(), window, &merged, c)?;
+                    } else {
+                        register(window.max_timestamp());
+                    }
+                    if *allowed_lateness > 0 && event_time {
+                        register(window.max_timestamp().saturating_add(*allowed_lateness));
+                    }
+                }
+                Ok(())
+            })?;
         }
         Ok(())
     }
+}
 
-    fn on_timer(&mut self, timestamp: i64, ctx: &mut Context<'_, K>, out: &mut Collector<'_, O>) -> Result<(), String> {
-        // The window whose last millisecond this is fires.
-        let fire = self.assigner.window_ending(timestamp.saturating_add(1));
-        if let Some(acc) = self.contents.get(&fire.end)? {
-            self.fold.emit(ctx.current_key(), fire, &acc, out)?;
-            if self.allowed_lateness == 0 || !self.event_time() {
-                self.contents.remove(&fire.end)?;
-            }
+impl<K, T, O, A, F> Operator for WindowOperator<K, T, O, A, F>
+where
+    K: Codec + 'static,
+    T: Data + Clone,
+    O: 'static,
+    A: WindowAssigner,
+    F: WindowFold<K, T, O>,
+{
+    fn process(&mut self, _input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
+        let watermark = time::current_watermark();
+        // One clock reading per batch: the batch is processed in microseconds.
+        let now = if self.event_time() { MIN_TIMESTAMP } else { time::current_processing_time() };
+        for record in records {
+            let value: T = decode_wire(record.value)?;
+            let time = if !self.event_time() {
+                now
+            } else if record.timestamp == MIN_TIMESTAMP {
+                return Err(
+                    "an event-time window got a record without a timestamp: assign timestamps after the source".into(),
+                );
+            } else {
+                record.timestamp
+            };
+            self.gather(record.key, time, watermark, value);
         }
-        // The window whose lateness ends now is dropped.
-        if self.allowed_lateness > 0 && self.event_time() {
-            let end = timestamp.saturating_sub(self.allowed_lateness).saturating_add(1);
-            self.contents.remove(&end)?;
+        self.flush(watermark, out)
+    }
+
+    fn on_timers(&mut self, timers: Vec<Timer>, out: &mut Output) -> Result<(), String> {
+        let event_time = self.event_time();
+        let WindowOperator { assigner, allowed_lateness, fold, contents, next, .. } = self;
+        for timer in timers {
+            let output_timestamp = timer_output_timestamp(&timer);
+            keyed_call::<K, O>(
+                &timer.key,
+                timer.time,
+                output_timestamp,
+                Some(timer.domain),
+                next.as_mut(),
+                out,
+                |ctx, c| {
+                    // The window whose last millisecond this is fires.
+                    let fire = assigner.window_ending(timer.time.saturating_add(1));
+                    if let Some(acc) = contents.get(&fire.end)? {
+                        fold.emit(ctx.current_key(), fire, &acc, c)?;
+                        if *allowed_lateness == 0 || !event_time {
+                            contents.remove(&fire.end)?;
+                        }
+                    }
+                    // The window whose lateness ends now is dropped.
+                    if *allowed_lateness > 0 && event_time {
+                        let end = timer.time.saturating_sub(*allowed_lateness).saturating_add(1);
+                        contents.remove(&end)?;
+                    }
+                    Ok(())
+                },
+            )?;
         }
         Ok(())
     }
@@ -250,6 +326,12 @@ impl<K: 'static, T: Data + Clone, F: FnMut(T, T) -> T + 'static> WindowFold<K, T
             Some(acc) => (self.f)(acc, value),
             None => value,
         })
+    }
+    fn merge(&mut self, a: Option<T>, b: Option<T>) -> Option<T> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some((self.f)(a, b)),
+            (a, b) => a.or(b),
+        }
     }
     fn emit(&mut self, _key: &K, window: Window, acc: &Option<T>, out: &mut Collector<'_, T>) -> Result<(), String> {
         if let Some(acc) = acc {
@@ -284,6 +366,9 @@ where
     fn add(&mut self, acc: Agg::Acc, value: T) -> Agg::Acc {
         self.aggregate.add(value, acc)
     }
+    fn merge(&mut self, a: Agg::Acc, b: Agg::Acc) -> Agg::Acc {
+        self.aggregate.merge(a, b)
+    }
     fn emit(&mut self, key: &K, window: Window, acc: &Agg::Acc, out: &mut Collector<'_, O>) -> Result<(), String> {
         let result = (self.result)(key, window, self.aggregate.get_result(acc));
         out.collect_with_timestamp(result, window.max_timestamp());
@@ -313,6 +398,10 @@ where
         acc.push(value);
         acc
     }
+    fn merge(&mut self, mut a: Vec<T>, b: Vec<T>) -> Vec<T> {
+        a.extend(b);
+        a
+    }
     fn emit(&mut self, key: &K, window: Window, acc: &Vec<T>, out: &mut Collector<'_, O>) -> Result<(), String> {
         (self.f)(key, window, acc, out)
     }
@@ -341,9 +430,7 @@ impl<K: Codec + 'static, T: Data + Clone, A: WindowAssigner> WindowedStream<K, T
 
     fn run<O: 'static, F: WindowFold<K, T, O>>(self, name: &str, fold: F) -> DataStream<O> {
         let WindowedStream { keyed, assigner, allowed_lateness } = self;
-        keyed.keyed(("window", name), move |next| {
-            Box::new(KeyedHead::new(WindowOperator::new(assigner, allowed_lateness, fold), next))
-        })
+        keyed.keyed(("window", name), move |next| Box::new(WindowOperator::new(assigner, allowed_lateness, fold, next)))
     }
 
     /// Emits, per key and window, the reduction of the window's records (timestamped with the
@@ -378,22 +465,28 @@ impl<K: Codec + 'static, T: Data + Clone, A: WindowAssigner> WindowedStream<K, T
 mod tests {
     use super::*;
 
+    fn assign(assigner: &impl WindowAssigner, timestamp: i64) -> Vec<Window> {
+        let mut windows = Vec::new();
+        assigner.assign(timestamp, &mut windows);
+        windows
+    }
+
     #[test]
     fn tumbling_windows_hold_their_timestamps() {
         let w = TumblingWindows::of_event_time(1000);
-        assert_eq!(w.assign(0), vec![Window { start: 0, end: 1000 }]);
-        assert_eq!(w.assign(999), vec![Window { start: 0, end: 1000 }]);
-        assert_eq!(w.assign(1000), vec![Window { start: 1000, end: 2000 }]);
-        assert_eq!(w.assign(-1), vec![Window { start: -1000, end: 0 }]);
+        assert_eq!(assign(&w, 0), vec![Window { start: 0, end: 1000 }]);
+        assert_eq!(assign(&w, 999), vec![Window { start: 0, end: 1000 }]);
+        assert_eq!(assign(&w, 1000), vec![Window { start: 1000, end: 2000 }]);
+        assert_eq!(assign(&w, -1), vec![Window { start: -1000, end: 0 }]);
         assert_eq!(w.window_ending(2000), Window { start: 1000, end: 2000 });
         let shifted = TumblingWindows::of_event_time(1000).with_offset(100);
-        assert_eq!(shifted.assign(50), vec![Window { start: -900, end: 100 }]);
+        assert_eq!(assign(&shifted, 50), vec![Window { start: -900, end: 100 }]);
     }
 
     #[test]
     fn a_record_belongs_to_size_over_slide_sliding_windows() {
         let w = SlidingWindows::of_event_time(1000, 250);
-        let windows = w.assign(1100);
+        let windows = assign(&w, 1100);
         assert_eq!(windows.len(), 4);
         for window in &windows {
             assert!(window.start <= 1100 && 1100 < window.end, "{window:?}");

@@ -30,7 +30,20 @@ fn word_count_emits_every_running_count_once() {
     .collect();
     produce(&bootstrap, "lines", &lines);
     let job = guest_component(cluster.dir.path(), "word_count", "word_count.wasm");
-    let run = ["-d", "-p", "2", &job, "--bootstrap.servers", &bootstrap, "--output", "counts", "--bounded"];
+    // As README "Writing a job in Rust" and docs/JOBS.md print it.
+    let run = [
+        "-d",
+        "-p",
+        "2",
+        &job,
+        "--bootstrap.servers",
+        &bootstrap,
+        "--input",
+        "lines",
+        "--output",
+        "counts",
+        "--bounded",
+    ];
     let (code, out, err) = cluster.cli("run", &run);
     assert_eq!(code, Some(0), "{out}{err}");
     let id = job_id(&out);
@@ -183,4 +196,28 @@ fn long_ride_alerts_flag_exactly_the_rides_over_two_hours() {
     got.sort();
     expected.sort();
     assert_eq!(got, expected);
+}
+
+/// docs/JOBS.md shows the examples' code as it is: every `rust` block there that starts with
+/// `struct` or `impl` is found, verbatim, in the example it comes from.
+#[test]
+fn the_code_docs_jobs_shows_is_the_examples_code() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/JOBS.md")).expect("docs/JOBS.md");
+    let mut sources = String::new();
+    for entry in std::fs::read_dir(root.join("guest-jobs/examples")).expect("the examples").flatten() {
+        if let Ok(code) = std::fs::read_to_string(entry.path().join("src/lib.rs")) {
+            sources.push_str(&code);
+        }
+    }
+    let blocks: Vec<&str> = doc
+        .split("```rust\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.starts_with("struct ") || b.starts_with("impl "))
+        .collect();
+    assert!(blocks.len() >= 2, "the blocks taken from the examples: {}", blocks.len());
+    for block in blocks {
+        assert!(sources.contains(block), "docs/JOBS.md shows code no example has:\n{block}");
+    }
 }

@@ -5,12 +5,17 @@
 //! A fresh machine often has the toolchain but not the wasm target: rustup installs the targets
 //! listed in `rust-toolchain.toml` only when it installs the toolchain itself. So this script
 //! checks for the target's standard library first and adds it with rustup when it is missing.
+//!
+//! It also embeds, for `weir new`, the files a job project needs from this repository (the SDK
+//! crates, the WIT world, the guest workspace's lock file): see `embed_project_files`.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const TARGET: &str = "wasm32-wasip2";
+#[path = "src/cli/wasm_target.rs"]
+mod wasm_target;
+
+use wasm_target::TARGET;
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -22,10 +27,12 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
 
-    ensure_wasm_target();
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
+    embed_project_files(root, &out_dir);
+
+    ensure_wasm_target(root);
 
     // target/<profile>/build/weir-<hash>/out -> target/
-    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| out_dir.ancestors().nth(4).unwrap_or(&root.join("target")).to_path_buf());
@@ -68,65 +75,63 @@ fn main() {
 }
 
 /// Makes sure the active toolchain has the wasm target's standard library, adding it with rustup
-/// when it is missing; panics with what to install where that cannot be done.
-fn ensure_wasm_target() {
+/// when it is missing (`wasm_target::ensure`, which `weir build` uses too); panics with what to
+/// install where that cannot be done.
+fn ensure_wasm_target(root: &Path) {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    if has_target_std(&rustc) {
-        return;
-    }
     // rustup sets RUSTUP_TOOLCHAIN for the processes it starts: the toolchain this build uses.
     let toolchain = std::env::var("RUSTUP_TOOLCHAIN").ok();
-    let Some(rustup) = find_rustup() else {
-        panic!(
-            "the {TARGET} standard library is missing and rustup is not installed, so it cannot be \
-             added here. Install it for this compiler ({}): with rustup, `rustup target add {TARGET}`; \
-             otherwise your distribution's rust-std package for {TARGET}, or a toolchain from \
-             rustup (https://rustup.rs), which then installs the target by itself.",
-            rustc.to_string_lossy()
-        );
+    let announce = |line: &str| {
+        eprintln!("weir build: {line}");
+        println!("cargo:warning={line}");
     };
-    let which = toolchain.as_deref().unwrap_or("the active toolchain");
-    let line = format!("the {TARGET} target is missing from {which}: running `rustup target add {TARGET}`");
-    eprintln!("weir build: {line}");
-    println!("cargo:warning={line}");
-    let mut cmd = Command::new(&rustup);
-    cmd.args(["target", "add", TARGET]);
-    if let Some(toolchain) = &toolchain {
-        cmd.args(["--toolchain", toolchain]);
-    }
-    let status = cmd.status().expect("run rustup");
-    if !status.success() || !has_target_std(&rustc) {
-        panic!(
-            "`rustup target add {TARGET}` for {which} failed (its output is above); run it by hand, \
-             then build again"
-        );
+    if let Err(error) = wasm_target::ensure(&rustc, root, toolchain.as_deref(), announce) {
+        panic!("{error}");
     }
 }
 
-/// Whether `rustc`'s sysroot holds the wasm target's standard library.
-fn has_target_std(rustc: &OsString) -> bool {
-    let out = Command::new(rustc).args(["--print", "target-libdir", "--target", TARGET]).output();
-    match out {
-        Ok(out) if out.status.success() => {
-            let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-            std::fs::read_dir(&dir).is_ok_and(|mut entries| {
-                entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
-            })
+/// Writes `$OUT_DIR/project_files.rs`: every file `weir new` copies into a job project (the SDK
+/// crates, the WIT world, the guest workspace's manifest and lock file, the toolchain file), as
+/// `(path in the repository, include_bytes!(…))`, sorted by path.
+fn embed_project_files(root: &Path, out_dir: &Path) {
+    let mut files = Vec::new();
+    for dir in ["guest-jobs/sdk", "guest-jobs/frame", "guest-jobs/json", "wit"] {
+        collect_files(root, &root.join(dir), &mut files);
+    }
+    for file in ["guest-jobs/Cargo.toml", "guest-jobs/Cargo.lock", "rust-toolchain.toml"] {
+        files.push(file.to_string());
+    }
+    files.sort();
+    let mut code = String::from(
+        "/// The files `weir new` copies: (path in the Weir repository, contents), sorted by path.\n\
+         pub(crate) static FILES: &[(&str, &[u8])] = &[\n",
+    );
+    for file in &files {
+        let path = root.join(file);
+        println!("cargo:rerun-if-changed={}", path.display());
+        let path = path.to_str().expect("the repository's paths are UTF-8");
+        code.push_str(&format!("    ({file:?}, include_bytes!({path:?})),\n"));
+    }
+    code.push_str("];\n");
+    std::fs::write(out_dir.join("project_files.rs"), code).expect("write project_files.rs");
+}
+
+/// Adds the files under `dir` (but not `target/` or hidden ones), as paths relative to `root`.
+fn collect_files(root: &Path, dir: &Path, files: &mut Vec<String>) {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
+    for entry in entries {
+        let entry = entry.expect("a directory entry");
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "target" {
+            continue;
         }
-        _ => false,
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(root, &path, files);
+        } else {
+            let relative = path.strip_prefix(root).expect("under the root");
+            files.push(relative.to_str().expect("the repository's paths are UTF-8").to_string());
+        }
     }
-}
-
-/// rustup on PATH or in CARGO_HOME (or ~/.cargo) /bin.
-fn find_rustup() -> Option<PathBuf> {
-    let exe = format!("rustup{}", std::env::consts::EXE_SUFFIX);
-    let mut dirs: Vec<PathBuf> =
-        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    if let Some(home) = std::env::var_os("CARGO_HOME") {
-        dirs.push(PathBuf::from(home).join("bin"));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".cargo").join("bin"));
-    }
-    dirs.into_iter().map(|d| d.join(&exe)).find(|p| p.is_file())
 }

@@ -9,6 +9,7 @@ mod bench_cluster;
 mod bench_latency;
 mod bench_state;
 mod bench_upgrade;
+mod build;
 mod certificates;
 mod cluster;
 mod compile;
@@ -16,8 +17,11 @@ mod consume;
 
 mod generator;
 mod info;
+mod new;
 mod playground;
+mod produce;
 mod run_local;
+pub(crate) mod wasm_target;
 
 use std::process::{Child, ExitCode};
 use std::time::{Duration, Instant};
@@ -49,6 +53,12 @@ enum Command {
     Generator(generator::Args),
     /// Print the records of a Kafka topic.
     Consume(consume::Args),
+    /// Write each line of standard input to a Kafka topic as a record.
+    Produce(produce::Args),
+    /// Make a Rust job project in a new directory: a sample job, its README, the SDK it builds on.
+    New(new::Args),
+    /// Build the job project in a directory (default: here) into a component for wasm32-wasip2.
+    Build(build::Args),
     /// Measure the Click Event Count job's throughput (or upgrades, latency, keyed state).
     Bench(bench::Args),
     /// Make a cluster's CA, TLS certificates and REST token, and print the configuration that uses them.
@@ -221,6 +231,9 @@ pub fn main() -> ExitCode {
         Command::RunLocal(args) => run_local::run(args),
         Command::Generator(args) => generator::run(args),
         Command::Consume(args) => consume::run(args),
+        Command::Produce(args) => produce::run(args),
+        Command::New(args) => new::run(args),
+        Command::Build(args) => build::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Certificates(args) => certificates::run(args),
     };

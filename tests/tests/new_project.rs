@@ -1,0 +1,176 @@
+//! `weir new` and `weir build`: a job project made outside the checkout builds with one command,
+//! its unit tests pass, and the commands its README gives run it on a real cluster against a
+//! real broker and upgrade it in place, its keyed state kept.
+//!
+//! The project's first build compiles its dependencies (serde, wit-bindgen, …): a few minutes on
+//! two cores. It builds into `target/new-project-target` (`CARGO_TARGET_DIR`), shared between
+//! runs, so later runs take seconds.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use weir_tests::*;
+
+/// The project's name, and its component's file name.
+const NAME: &str = "word-tally";
+const COMPONENT: &str = "word_tally.wasm";
+
+/// Where the project builds: under the checkout's target directory, kept between runs.
+fn project_target_dir() -> PathBuf {
+    target_dir().join("new-project-target")
+}
+
+/// `weir <args>` in `dir`, to completion: (exit code, stdout, stderr).
+fn weir_in(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(weir_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", project_target_dir())
+        .output()
+        .expect("run weir");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `weir build` in the project, as its README says; returns the component's path it printed
+/// after checking it is where the README says (under `CARGO_TARGET_DIR`, as set here).
+fn build(project: &Path) -> PathBuf {
+    let (code, out, err) = weir_in(project, &["build"]);
+    assert_eq!(code, Some(0), "weir build failed:\n{out}\n{err}");
+    let expected = project_target_dir().join("wasm32-wasip2/release").join(COMPONENT);
+    let line = out.lines().last().unwrap_or_default();
+    assert!(line.starts_with(&format!("Built {} (", expected.display())) && line.ends_with(" KiB)"), "{out}");
+    assert!(expected.is_file());
+    expected
+}
+
+/// `printf … | weir produce --bootstrap.servers <b> --topic input`, as the README feeds the job.
+fn produce_lines(cluster: &Cluster, bootstrap: &str, lines: &[&str]) {
+    let mut child = cluster
+        .weir()
+        .args(["produce", "--bootstrap.servers", bootstrap, "--topic", "input"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weir produce");
+    let mut stdin = child.stdin.take().expect("its standard input");
+    for line in lines {
+        writeln!(stdin, "{line}").expect("write a line");
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("weir produce");
+    assert!(out.status.success(), "weir produce failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `word,count[suffix]` for every word of `lines`, counts going on from `totals`.
+fn expected_counts(lines: &[&str], totals: &mut std::collections::BTreeMap<String, u64>, suffix: &str) -> Vec<String> {
+    let mut records = Vec::new();
+    for line in lines {
+        for word in line.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            let word = word.to_lowercase();
+            let count = totals.entry(word.clone()).or_default();
+            *count += 1;
+            records.push(format!("{word},{count}{suffix}"));
+        }
+    }
+    records
+}
+
+#[test]
+fn a_new_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
+    let home =
+        tempfile::Builder::new().prefix("weir-new-project-").tempdir_in(std::env::temp_dir()).expect("a temp dir");
+    let project = home.path().join(NAME);
+
+    // weir new: the project, outside the checkout; a second time into it is refused.
+    let (code, out, err) = weir_in(home.path(), &["new", NAME]);
+    assert_eq!(code, Some(0), "weir new failed:\n{out}\n{err}");
+    for file in ["Cargo.toml", "Cargo.lock", "rust-toolchain.toml", ".gitignore", "src/lib.rs", "README.md"] {
+        assert!(project.join(file).is_file(), "weir new wrote no {file}");
+    }
+    let manifest = std::fs::read_to_string(project.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(!manifest.contains("/work") && manifest.contains("weir/guest-jobs/sdk"), "{manifest}");
+    let (code, _, err) = weir_in(home.path(), &["new", NAME]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("exists and is not empty"), "{err}");
+
+    // The README's commands, which this test runs.
+    let readme = std::fs::read_to_string(project.join("README.md")).expect("README.md");
+    let run_line = format!("weir run -d target/wasm32-wasip2/release/{COMPONENT} \\");
+    for command in [
+        "weir build",
+        "cargo test",
+        "weir playground --no-job",
+        &run_line,
+        "--bootstrap.servers localhost:9092 --input input --output output",
+        "| weir produce --bootstrap.servers localhost:9092 --topic input",
+        "weir consume --bootstrap.servers localhost:9092 --topic output --from-beginning",
+        "const SUFFIX: &str = \",v2\";",
+        &format!("weir upgrade <jobid> target/wasm32-wasip2/release/{COMPONENT}"),
+    ] {
+        assert!(readme.contains(command), "the README lacks `{command}`:\n{readme}");
+    }
+
+    // weir build, and the project's own unit tests.
+    let component = build(&project);
+    let tests = Command::new("cargo")
+        .arg("test")
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", project_target_dir())
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .output()
+        .expect("run cargo test");
+    let test_out = String::from_utf8_lossy(&tests.stdout);
+    assert!(tests.status.success(), "cargo test failed:\n{test_out}\n{}", String::from_utf8_lossy(&tests.stderr));
+    assert!(test_out.contains("test result: ok. 2 passed"), "{test_out}");
+
+    // On a cluster: run it with the README's arguments (its broker in place of localhost:9092).
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start(1, 2);
+    let v1 = cluster.dir.path().join("v1.wasm");
+    std::fs::copy(&component, &v1).expect("copy the component");
+    let v1 = v1.display().to_string();
+    let (code, out, err) =
+        cluster.cli("run", &["-d", &v1, "--bootstrap.servers", &bootstrap, "--input", "input", "--output", "output"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let job = out.trim().rsplit(' ').next().expect("a job id").to_string();
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(60));
+
+    let mut totals = std::collections::BTreeMap::new();
+    let first = ["to be or not to be", "that is the question"];
+    produce_lines(&cluster, &bootstrap, &first);
+    let mut expected = expected_counts(&first, &mut totals, "");
+    let mut got = witness(&bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the counts");
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "{}", cluster.taskmanager_log(0));
+
+    // The README's upgrade: the suffix set, built again, swapped into the running job.
+    let source_path = project.join("src/lib.rs");
+    let source = std::fs::read_to_string(&source_path).expect("src/lib.rs");
+    assert_eq!(source.matches("const SUFFIX: &str = \"\";").count(), 1, "{source}");
+    std::fs::write(&source_path, source.replace("const SUFFIX: &str = \"\";", "const SUFFIX: &str = \",v2\";"))
+        .expect("edit src/lib.rs");
+    let component = build(&project);
+    let v2 = cluster.dir.path().join("v2.wasm");
+    std::fs::copy(&component, &v2).expect("copy the component");
+    let (code, out, err) = cluster.cli("upgrade", &[&job, &v2.display().to_string()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Upgrade completed: SWAPPED"), "{out}{err}");
+
+    let second = ["to be", "The end"];
+    produce_lines(&cluster, &bootstrap, &second);
+    expected.extend(expected_counts(&second, &mut totals, ",v2"));
+    let mut got = witness(&bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the counts");
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "{}", cluster.taskmanager_log(0));
+    assert!(got.contains(&"to,3,v2".to_string()) && got.contains(&"the,2,v2".to_string()));
+}

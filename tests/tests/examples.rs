@@ -198,8 +198,8 @@ fn long_ride_alerts_flag_exactly_the_rides_over_two_hours() {
     assert_eq!(got, expected);
 }
 
-/// docs/JOBS.md shows the examples' code as it is: every `rust` block there that starts with
-/// `struct` or `impl` is found, verbatim, in the example it comes from.
+/// docs/JOBS.md shows the examples' code as it is: every `rust` or `python` block there that
+/// starts with `struct`, `impl` or `class` is found, verbatim, in the example it comes from.
 #[test]
 fn the_code_docs_jobs_shows_is_the_examples_code() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -210,13 +210,16 @@ fn the_code_docs_jobs_shows_is_the_examples_code() {
             sources.push_str(&code);
         }
     }
-    let blocks: Vec<&str> = doc
-        .split("```rust\n")
-        .skip(1)
+    for entry in std::fs::read_dir(root.join("guest-jobs/python/examples")).expect("the Python examples").flatten() {
+        sources.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+    }
+    let blocks: Vec<&str> = ["```rust\n", "```python\n"]
+        .iter()
+        .flat_map(|fence| doc.split(fence).skip(1))
         .filter_map(|b| b.split("```").next())
-        .filter(|b| b.starts_with("struct ") || b.starts_with("impl "))
+        .filter(|b| b.starts_with("struct ") || b.starts_with("impl ") || b.starts_with("class "))
         .collect();
-    assert!(blocks.len() >= 2, "the blocks taken from the examples: {}", blocks.len());
+    assert!(blocks.len() >= 3, "the blocks taken from the examples: {}", blocks.len());
     for block in blocks {
         assert!(sources.contains(block), "docs/JOBS.md shows code no example has:\n{block}");
     }

@@ -26,7 +26,7 @@ fn python_component(name: &str) -> PathBuf {
 /// nothing runs).
 fn shared_cache() -> PathBuf {
     let cache = target_dir().join("python-jobs-cache");
-    for name in ["click_event_count_py", "misbehave_py"] {
+    for name in ["click_event_count_py", "misbehave_py", "ride_cleansing_py", "long_ride_alerts_py"] {
         let component = python_component(name);
         let out = weir(&cache)
             .args(["run-local", component.to_str().expect("utf-8 path"), "--compile-only-probe"])
@@ -257,4 +257,79 @@ fn the_python_job_plans_the_rust_jobs_graph_and_names_bad_arguments() {
         assert!(error.contains(message), "{line}: {error}");
         assert!(graph(&rust, line).is_err(), "the Rust job accepts {line}");
     }
+}
+
+/// The first `n` events of Flink training's ride generator, as the JSON the Python examples read.
+fn produce_rides(bootstrap: &str, n: usize) -> Vec<taxi_data::TaxiRide> {
+    let rides: Vec<taxi_data::TaxiRide> = taxi_data::TaxiRideGenerator::new().take(n).collect();
+    let lines: Vec<String> = rides.iter().map(|r| serde_json::to_string(r).expect("a ride as JSON")).collect();
+    produce(bootstrap, "rides", &lines);
+    rides
+}
+
+/// Runs a Python example on the typed API at p=2 over the rides in Kafka, until it finishes.
+fn run_python_example(name: &str, bootstrap: &str, cache: &Path) -> Cluster {
+    let cluster = Cluster::start(1, 4);
+    seed(&cluster, cache);
+    let job = component_file(&cluster, &python_component(name), &format!("{name}.wasm"));
+    let run = ["-d", "-p", "2", &job, "--bootstrap.servers", bootstrap, "--output", "output", "--bounded"];
+    let (code, out, err) = cluster.cli("run", &run);
+    assert_eq!(code, Some(0), "{out}{err}");
+    cluster.wait_for_state(&job_id(&out), "FINISHED", Duration::from_secs(180));
+    cluster
+}
+
+/// docs/JOBS.md, the typed API in Python: Flink training's Ride Cleansing keeps exactly the
+/// rides that start and end in New York City, each once, as the JSON it read.
+#[test]
+fn ride_cleansing_in_python_keeps_exactly_the_rides_in_new_york() {
+    let cache = shared_cache();
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let rides = produce_rides(&bootstrap, 5_000);
+    let mut expected: Vec<taxi_data::TaxiRide> = rides
+        .into_iter()
+        .filter(|r| {
+            taxi_data::geo_utils::is_in_nyc(r.start_lon, r.start_lat)
+                && taxi_data::geo_utils::is_in_nyc(r.end_lon, r.end_lat)
+        })
+        .collect();
+    let _cluster = run_python_example("ride_cleansing_py", &bootstrap, &cache);
+    let lines = witness(&bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the output");
+    let mut got: Vec<taxi_data::TaxiRide> =
+        lines.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect();
+    let order =
+        |a: &taxi_data::TaxiRide, b: &taxi_data::TaxiRide| (a.ride_id, a.is_start).cmp(&(b.ride_id, b.is_start));
+    got.sort_by(order);
+    expected.sort_by(order);
+    assert_eq!(got, expected);
+}
+
+/// docs/JOBS.md, the typed API in Python: Flink training's Long Ride Alerts (keyed state,
+/// event-time timers) flags exactly the rides the Rust example flags.
+#[test]
+fn long_ride_alerts_in_python_flag_exactly_the_rides_over_two_hours() {
+    let cache = shared_cache();
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let rides = produce_rides(&bootstrap, 5_000);
+    let mut starts = std::collections::HashMap::new();
+    let mut ends = std::collections::HashMap::new();
+    for ride in rides {
+        if ride.is_start {
+            starts.insert(ride.ride_id, ride.event_time);
+        } else {
+            ends.insert(ride.ride_id, ride.event_time);
+        }
+    }
+    let mut expected: Vec<String> = starts
+        .iter()
+        .filter(|(id, start)| ends.get(id).is_none_or(|end| end - *start > 2 * 3_600_000))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    let _cluster = run_python_example("long_ride_alerts_py", &bootstrap, &cache);
+    let mut got = witness(&bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the output");
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
 }

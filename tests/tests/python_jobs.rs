@@ -333,3 +333,72 @@ fn long_ride_alerts_in_python_flag_exactly_the_rides_over_two_hours() {
     expected.sort();
     assert_eq!(got, expected);
 }
+
+/// docs/JOBS.md, the typed API in Python: a savepoint of the Python long ride alerts restores
+/// into the Rust one (same uids, key bytes, JSON state and timers). The Python job reads the
+/// first half of the rides and stops with a savepoint holding the rides still open; the Rust job
+/// restores it and reads the second half: every long ride is flagged once, including those that
+/// started before the switch and ended after it.
+#[test]
+fn a_python_typed_jobs_savepoint_restores_into_the_rust_one() {
+    let cache = shared_cache();
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let rides: Vec<taxi_data::TaxiRide> = taxi_data::TaxiRideGenerator::new().take(4_000).collect();
+    let lines: Vec<String> = rides.iter().map(|r| serde_json::to_string(r).expect("a ride as JSON")).collect();
+    let (first_half, second_half) = lines.split_at(2_000);
+    produce(&bootstrap, "rides", first_half);
+
+    let cluster = Cluster::start(1, 4);
+    seed(&cluster, &cache);
+    let python = component_file(&cluster, &python_component("long_ride_alerts_py"), "long_ride_alerts_py.wasm");
+    let rust = guest_component(cluster.dir.path(), "long_ride_alerts", "long_ride_alerts.wasm");
+    let common = ["--bootstrap.servers", bootstrap.as_str(), "--input", "rides", "--output", "output"];
+    let mut run = vec!["-d", "-p", "2", python.as_str()];
+    run.extend(common);
+    let (code, out, err) = cluster.cli("run", &run);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let first = job_id(&out);
+    // Every ride of the first half read before the savepoint.
+    let read = eventually(Duration::from_secs(120), || {
+        let details = cluster.get(&format!("/jobs/{first}")).json();
+        let source = details["vertices"].as_array()?.first()?.clone();
+        (source["metrics"]["write-records"].as_u64()? >= 2_000).then_some(())
+    });
+    assert!(read.is_some(), "the Python job never read the rides: {}", cluster.get(&format!("/jobs/{first}")).body);
+    let (code, out, err) = cluster.cli("stop", &[&first]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let savepoint = savepoint_path(&out);
+
+    produce(&bootstrap, "rides", second_half);
+    let mut run = vec!["-d", "-p", "2", "-s", savepoint.as_str(), rust.as_str()];
+    run.extend(common);
+    run.push("--bounded");
+    let (code, out, err) = cluster.cli("run", &run);
+    assert_eq!(code, Some(0), "{out}{err}");
+    cluster.wait_for_state(&job_id(&out), "FINISHED", Duration::from_secs(120));
+
+    let mut starts = std::collections::HashMap::new();
+    let mut ends = std::collections::HashMap::new();
+    for ride in &rides {
+        if ride.is_start {
+            starts.insert(ride.ride_id, ride.event_time);
+        } else {
+            ends.insert(ride.ride_id, ride.event_time);
+        }
+    }
+    let crossing = (0..2_000)
+        .filter(|&i| rides[i].is_start)
+        .filter(|&i| rides[2_000..].iter().any(|r| r.ride_id == rides[i].ride_id))
+        .count();
+    assert!(crossing > 10, "rides open across the switch: {crossing}");
+    let mut expected: Vec<String> = starts
+        .iter()
+        .filter(|(id, start)| ends.get(id).is_none_or(|end| end - *start > 2 * 3_600_000))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    let mut got = witness(&bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the output");
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+}

@@ -2,15 +2,17 @@
 //! API: the id of every ride that lasts more than two hours, as soon as that is known — from
 //! its END event, or from an event-time timer two hours after its START when no END has come.
 //!
-//! Rides come from the training's generator (ported in `taxi-data`), driven by a datagen source;
-//! watermarks trail them by 60 s. Arguments: `--events N`, `--rate R`, `--bootstrap.servers`,
+//! Rides come from the training's generator (ported in `taxi-data`), driven by a datagen source,
+//! or with `--input TOPIC` as JSON from Kafka (as the Python example reads them, whose
+//! savepoints this job restores: same uids, keys and state); watermarks trail them by 60 s.
+//! Arguments: `--events N`, `--rate R`, `--input TOPIC`, `--bounded`, `--bootstrap.servers`,
 //! `--output TOPIC` (otherwise printed).
 
 use taxi_data::{TaxiRide, TaxiRideGenerator};
 use weir_sdk::args::Args;
-use weir_sdk::stream::connectors::{Datagen, KafkaSink};
+use weir_sdk::stream::connectors::{Datagen, KafkaSink, KafkaSource};
 use weir_sdk::stream::state::ValueState;
-use weir_sdk::stream::{Collector, Context, Env, KeyedProcessFunction, Raw, StreamJob, Text};
+use weir_sdk::stream::{Collector, Context, Env, Json, KeyedProcessFunction, Raw, StreamJob, Text};
 
 const TWO_HOURS_MS: i64 = 2 * 60 * 60 * 1000;
 
@@ -76,6 +78,8 @@ impl StreamJob for LongRideAlerts {
         let (events, rate): (Option<u64>, Option<u64>) = (a.parsed("events")?, a.parsed("rate")?);
         let servers = a.value_or("bootstrap.servers", "localhost:9092")?;
         let output = a.value("output")?;
+        let input = a.value("input")?;
+        let bounded = a.flag("bounded")?;
         a.finish()?;
 
         env.set_job_name("Long Taxi Rides");
@@ -87,12 +91,23 @@ impl StreamJob for LongRideAlerts {
         if let Some(r) = rate {
             datagen = datagen.rate(r);
         }
-        let mut generator = TaxiRideGenerator::new();
-        let alerts = env
-            .from_source(datagen, Raw)
-            .set_parallelism(1)
-            .flat_map(move |_| generator.next())
-            .name("TaxiRideGenerator")
+        let rides = match input {
+            Some(topic) => {
+                let mut kafka = KafkaSource::new(&servers, &topic).group_id("long-ride-alerts");
+                if bounded {
+                    kafka = kafka.bounded();
+                }
+                env.from_source(kafka, Json::<TaxiRide>::new())
+            }
+            None => {
+                let mut generator = TaxiRideGenerator::new();
+                env.from_source(datagen, Raw)
+                    .set_parallelism(1)
+                    .flat_map(move |_| generator.next())
+                    .name("TaxiRideGenerator")
+            }
+        };
+        let alerts = rides
             .assign_timestamps(TaxiRide::event_time_millis)
             .key_by(|ride: &TaxiRide| ride.ride_id)
             .process(Alert { ride: ValueState::new("ride event") })

@@ -173,4 +173,14 @@ fn a_new_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
     expected.sort();
     assert_eq!(got, expected, "{}", cluster.taskmanager_log(0));
     assert!(got.contains(&"to,3,v2".to_string()) && got.contains(&"the,2,v2".to_string()));
+
+    // The README's way to read the output, `weir consume … --from-beginning`, prints the same.
+    let count = expected.len().to_string();
+    let consume =
+        ["consume", "--bootstrap.servers", &bootstrap, "--topic", "output", "--from-beginning", "--count", &count];
+    let out = cluster.weir().args(consume).args(["--idle-timeout", "30"]).output().expect("run weir consume");
+    assert!(out.status.success(), "weir consume failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut printed: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    printed.sort();
+    assert_eq!(printed, expected);
 }

@@ -54,11 +54,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         std::fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let dir = args.dir.display();
-    println!("Created the Weir job project \"{name}\" in {dir}.");
-    println!("  cd {dir} && weir build     # builds target/wasm32-wasip2/release/{}.wasm", crate_name(&name));
-    println!("  cargo test                 # the job's unit tests");
-    println!("README.md there says how to run it on `weir playground --no-job` and upgrade it.");
+    println!("Created the job project \"{name}\" in {}", args.dir.display());
+    if args.dir != Path::new(".") {
+        println!("  cd {}", args.dir.display());
+    }
+    println!("  weir build    # builds target/wasm32-wasip2/release/{}.wasm", crate_name(&name));
+    println!("  cargo test    # runs the job's unit tests");
+    println!("Its README.md says how to run it on `weir playground --no-job` and upgrade it.");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,8 +1,98 @@
 //! The user functions of keyed operators (Flink's `KeyedProcessFunction` and
-//! `KeyedCoProcessFunction`), the context they see, and the collector they emit into.
+//! `KeyedCoProcessFunction`), the context they see, the collector they emit into, and side
+//! outputs ([`OutputTag`]).
 
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use serde::Serialize;
+
+use super::format::encode_wire;
 use crate::Output;
 use crate::time::{self, MIN_TIMESTAMP, TimeDomain};
+
+/// Names a side output of type `T` (Flink's `OutputTag<T>`): a function emits into it with
+/// [`Collector::output`], and [`DataStream::get_side_output`](super::DataStream::get_side_output)
+/// reads it.
+pub struct OutputTag<T> {
+    id: String,
+    _type: PhantomData<fn(T)>,
+}
+
+impl<T> OutputTag<T> {
+    /// The side output called `id` (unique within the operator).
+    pub fn new(id: &str) -> Self {
+        OutputTag { id: id.to_string(), _type: PhantomData }
+    }
+
+    /// The tag's name.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl<T> Clone for OutputTag<T> {
+    fn clone(&self) -> Self {
+        OutputTag::new(&self.id)
+    }
+}
+
+/// The side outputs an operator's downstream reads, in the order they were asked for: the
+/// `n`-th goes out with tag byte `n + 1` (main records with 0), once any is read. Shared with
+/// the pipeline builder, which adds to it when `get_side_output` is called.
+#[derive(Clone, Default)]
+pub(crate) struct SideOutputs {
+    tags: Rc<RefCell<Vec<String>>>,
+}
+
+impl SideOutputs {
+    /// The tag byte of side output `id`, registering it.
+    pub(crate) fn register(&self, id: &str) -> Result<u8, String> {
+        let mut tags = self.tags.borrow_mut();
+        let index = match tags.iter().position(|t| t == id) {
+            Some(index) => index,
+            None => {
+                tags.push(id.to_string());
+                tags.len() - 1
+            }
+        };
+        u8::try_from(index + 1).map_err(|_| "an operator has more than 254 side outputs".to_string())
+    }
+
+    fn tag_of(&self, id: &str) -> Option<u8> {
+        let index = self.tags.borrow().iter().position(|t| t == id)?;
+        u8::try_from(index + 1).ok()
+    }
+}
+
+/// Writes side-output records: the tag byte, then the record as between operators.
+pub(crate) struct SideWriter {
+    outputs: SideOutputs,
+    scratch: Vec<u8>,
+}
+
+impl SideWriter {
+    pub(crate) fn new(outputs: SideOutputs) -> Self {
+        SideWriter { outputs, scratch: Vec::new() }
+    }
+
+    /// Emits `value` to side output `id`; nothing when no one reads it (as Flink drops it).
+    pub(crate) fn write<X: Serialize>(
+        &mut self,
+        id: &str,
+        value: &X,
+        timestamp: i64,
+        out: &mut Output,
+    ) -> Result<(), String> {
+        let Some(tag) = self.outputs.tag_of(id) else { return Ok(()) };
+        self.scratch.clear();
+        self.scratch.push(tag);
+        self.scratch = encode_wire(value, std::mem::take(&mut self.scratch))?;
+        out.emit(timestamp, b"", &self.scratch);
+        Ok(())
+    }
+}
 
 /// Where a stage of a chain hands its records: the next stage, or the encoder at the chain's
 /// end that writes them into the operator's output.
@@ -18,11 +108,28 @@ pub struct Collector<'a, O> {
     out: &'a mut Output,
     timestamp: i64,
     error: Option<String>,
+    sides: Option<&'a mut SideWriter>,
 }
 
 impl<'a, O> Collector<'a, O> {
-    pub(crate) fn new(next: &'a mut dyn Push<O>, out: &'a mut Output, timestamp: i64) -> Self {
-        Collector { next, out, timestamp, error: None }
+    pub(crate) fn new(
+        next: &'a mut dyn Push<O>,
+        out: &'a mut Output,
+        timestamp: i64,
+        sides: Option<&'a mut SideWriter>,
+    ) -> Self {
+        Collector { next, out, timestamp, error: None, sides }
+    }
+
+    /// Emits a record to the side output `tag`, with the current timestamp (Flink's
+    /// `ctx.output(tag, value)`). Dropped when nothing reads that side output.
+    pub fn output<X: Serialize>(&mut self, tag: &OutputTag<X>, value: X) {
+        let Some(sides) = self.sides.as_deref_mut() else { return };
+        if self.error.is_none()
+            && let Err(e) = sides.write(&tag.id, &value, self.timestamp, self.out)
+        {
+            self.error = Some(e);
+        }
     }
 
     /// Emits a record.

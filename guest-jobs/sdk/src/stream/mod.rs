@@ -57,12 +57,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 pub use format::{Data, DeserializationSchema, Json, Keyed, Raw, SerializationSchema, Text};
-pub use function::{Collector, Context, KeyedCoProcessFunction, KeyedProcessFunction};
-pub use window::{SlidingWindows, TumblingWindows, Window, WindowAssigner, WindowedStream};
+pub use function::{Collector, Context, KeyedCoProcessFunction, KeyedProcessFunction, OutputTag};
+pub use window::{SessionWindows, SlidingWindows, TumblingWindows, Window, WindowAssigner, WindowedStream};
 
 use self::connectors::{Sink, Source};
-use self::function::Push;
-use self::operators::{KeyedCoHead, KeyedHead, SourceHead, WireHead, stage};
+use self::function::{Push, SideOutputs, SideWriter};
+use self::operators::{KeyedCoHead, KeyedHead, SourceHead, TaggedHead, WireHead, stage};
 use crate::graph::{GraphBuilder, JobGraph, OperatorRef, ShipStrategy, SinkConnector, SourceConnector};
 use crate::state::Codec;
 use crate::{Job, Operator, OperatorContext, Output};
@@ -135,12 +135,39 @@ struct Pending<T> {
     base: &'static str,
     kind: PendingKind,
     parallelism: Option<u32>,
+    /// The side outputs of a keyed function's operator (none for other operators).
+    sides: Option<SideOutputs>,
     /// Builds the operator, given where the chain's records go.
     build: BuildOperator<T>,
 }
 
 /// Builds a physical operator from where its chain's records of type `T` go.
 type BuildOperator<T> = Box<dyn FnOnce(Box<dyn Push<T>>) -> Box<dyn Operator>>;
+
+impl<T> Pending<T> {
+    /// Stands in for a pending operator that was moved out; never added to a graph.
+    fn placeholder() -> Self {
+        Pending {
+            uid: None,
+            names: Vec::new(),
+            base: "placeholder",
+            kind: PendingKind::Transform(Vec::new()),
+            parallelism: None,
+            sides: None,
+            build: Box::new(|_| Box::new(Failing("a moved-out operator was built".into()))),
+        }
+    }
+}
+
+/// An operator that fails its first call: what a pipeline with an error (already reported by
+/// `plan`) builds in its place.
+struct Failing(String);
+
+impl Operator for Failing {
+    fn process(&mut self, _input: u32, _records: crate::Records<'_>, _out: &mut Output) -> Result<(), String> {
+        Err(self.0.clone())
+    }
+}
 
 enum PendingKind {
     Source(SourceConnector),
@@ -158,7 +185,7 @@ impl Inner {
     /// Adds the operator to the graph, its chain ending in `end`; in the subtask that runs it,
     /// builds it.
     fn materialize<T>(&mut self, pending: Pending<T>, end: impl FnOnce() -> Box<dyn Push<T>>) -> OperatorRef {
-        let Pending { uid, names, base, kind, parallelism, build } = pending;
+        let Pending { uid, names, base, kind, parallelism, build, .. } = pending;
         let index = self.next_index;
         self.next_index += 1;
         let uid = uid.unwrap_or_else(|| format!("{base}-{index}"));
@@ -241,6 +268,7 @@ impl Env {
                 base: "source",
                 kind: PendingKind::Source(connector),
                 parallelism: None,
+                sides: None,
                 build: Box::new(build),
             },
         )
@@ -285,11 +313,34 @@ impl Env {
 pub struct DataStream<T> {
     env: Rc<RefCell<Inner>>,
     pending: Pending<T>,
+    /// Once a side output was read: the keyed function's operator, whose outputs this stream's
+    /// main records and the side outputs are read from.
+    split: Option<Split>,
+}
+
+/// A keyed function's operator whose side outputs are read.
+struct Split {
+    op: OperatorRef,
+    sides: SideOutputs,
+    parallelism: Option<u32>,
+}
+
+/// A stream that is an edge from `op`, keeping the records of output `tag`.
+fn tagged_pending<T: Data>(split: &Split, tag: u8, name: &str) -> Pending<T> {
+    Pending {
+        uid: None,
+        names: vec![name.to_string()],
+        base: if tag == 0 { "main-output" } else { "side-output" },
+        kind: PendingKind::Transform(vec![(split.op.clone(), ShipStrategy::Forward)]),
+        parallelism: split.parallelism,
+        sides: None,
+        build: Box::new(move |next| Box::new(TaggedHead::new(tag, next))),
+    }
 }
 
 impl<T: 'static> DataStream<T> {
     fn new(env: &Rc<RefCell<Inner>>, pending: Pending<T>) -> Self {
-        DataStream { env: Rc::clone(env), pending }
+        DataStream { env: Rc::clone(env), pending, split: None }
     }
 
     /// Adds a stage to the operator's chain: `stage` turns the chain's downstream into this
@@ -299,10 +350,13 @@ impl<T: 'static> DataStream<T> {
         name: &str,
         stage: impl FnOnce(Box<dyn Push<U>>) -> Box<dyn Push<T>> + 'static,
     ) -> DataStream<U> {
-        let Pending { uid, mut names, base, kind, parallelism, build } = self.pending;
+        let Pending { uid, mut names, base, kind, parallelism, build, .. } = self.pending;
         names.push(name.to_string());
         let build = move |next: Box<dyn Push<U>>| build(stage(next));
-        DataStream { env: self.env, pending: Pending { uid, names, base, kind, parallelism, build: Box::new(build) } }
+        // Side outputs come from the function itself: once a stage follows it, they are gone.
+        let sides = None;
+        let pending = Pending { uid, names, base, kind, parallelism, sides, build: Box::new(build) };
+        DataStream { env: self.env, pending, split: None }
     }
 
     /// Sets the uid of the operator this stream's records come from (keyed state is matched by
@@ -432,9 +486,43 @@ impl<T: Data> DataStream<T> {
             base: names.0,
             kind: PendingKind::Transform(inputs),
             parallelism: None,
+            sides: None,
             build: Box::new(head),
         };
         DataStream::new(&env, pending)
+    }
+
+    /// The records the keyed function emitted to side output `tag` (Flink's
+    /// `getSideOutput`). Call it on the stream `process` returned, before chaining anything
+    /// after it. The function's operator then sends its main records and each side output to
+    /// operators of their own, over forward edges.
+    pub fn get_side_output<X: Data>(&mut self, tag: &OutputTag<X>) -> DataStream<X> {
+        let split = match self.split.take() {
+            Some(split) => split,
+            None => {
+                let Some(sides) = self.pending.sides.clone() else {
+                    self.env.borrow_mut().errors.push(format!(
+                        "side output '{}' is read from a stream that is not a keyed function's output: call \
+                         get_side_output on what process returned, before map, filter or other stages",
+                        tag.id()
+                    ));
+                    return DataStream::new(&self.env, Pending::placeholder());
+                };
+                let parallelism = self.pending.parallelism;
+                let function = std::mem::replace(&mut self.pending, Pending::placeholder());
+                let op = self.env.borrow_mut().materialize(function, || operators::tagged_wire_encoder::<T>(0));
+                let split = Split { op, sides, parallelism };
+                self.pending = tagged_pending(&split, 0, "Main Output");
+                split
+            }
+        };
+        let tag_byte = split.sides.register(tag.id()).unwrap_or_else(|e| {
+            self.env.borrow_mut().errors.push(e);
+            0
+        });
+        let side = DataStream::new(&self.env, tagged_pending(&split, tag_byte, tag.id()));
+        self.split = Some(split);
+        side
     }
 
     /// Merges this stream with `others` of the same type (Flink's `union`).
@@ -494,16 +582,19 @@ impl<K: Codec + 'static, T: Data> KeyedStream<K, T> {
     fn keyed<U: 'static>(
         self,
         names: (&'static str, &str),
-        head: impl FnOnce(Box<dyn Push<U>>) -> Box<dyn Operator> + 'static,
+        head: impl FnOnce(Box<dyn Push<U>>, SideWriter) -> Box<dyn Operator> + 'static,
     ) -> DataStream<U> {
         let (env, input) = self.into_input();
+        let sides = SideOutputs::default();
+        let writer = SideWriter::new(sides.clone());
         let pending = Pending {
             uid: None,
             names: vec![names.1.to_string()],
             base: names.0,
             kind: PendingKind::Transform(vec![input]),
             parallelism: None,
-            build: Box::new(head),
+            sides: Some(sides),
+            build: Box::new(move |next| head(next, writer)),
         };
         DataStream::new(&env, pending)
     }
@@ -511,14 +602,14 @@ impl<K: Codec + 'static, T: Data> KeyedStream<K, T> {
     /// Runs `function` on every record, with state and timers scoped to the record's key
     /// (Flink's `keyBy(..).process(..)`).
     pub fn process<O: 'static>(self, function: impl KeyedProcessFunction<K, T, O>) -> DataStream<O> {
-        self.keyed(("process", "KeyedProcess"), move |next| Box::new(KeyedHead::new(function, next)))
+        self.keyed(("process", "KeyedProcess"), move |next, sides| Box::new(KeyedHead::new(function, next, sides)))
     }
 
     /// Emits, for every record, the key's running reduction of all its records so far (Flink's
     /// `keyBy(..).reduce(..)`); the value is kept in state `reduce`.
     pub fn reduce(self, f: impl FnMut(T, T) -> T + 'static) -> DataStream<T> {
-        self.keyed(("reduce", "Keyed Reduce"), move |next| {
-            Box::new(KeyedHead::<K, T, T, _>::new(Reduce { state: state::ValueState::new("reduce"), f }, next))
+        self.keyed(("reduce", "Keyed Reduce"), move |next, sides| {
+            Box::new(KeyedHead::<K, T, T, _>::new(Reduce { state: state::ValueState::new("reduce"), f }, next, sides))
         })
     }
 
@@ -546,13 +637,17 @@ impl<K: Codec + 'static, T: Data, U: Data> ConnectedStreams<K, T, U> {
     pub fn process<O: 'static>(self, function: impl KeyedCoProcessFunction<K, T, U, O>) -> DataStream<O> {
         let (env, first) = self.first.into_input();
         let (_, second) = self.second.into_input();
-        let build = move |next: Box<dyn Push<O>>| -> Box<dyn Operator> { Box::new(KeyedCoHead::new(function, next)) };
+        let sides = SideOutputs::default();
+        let writer = SideWriter::new(sides.clone());
+        let build =
+            move |next: Box<dyn Push<O>>| -> Box<dyn Operator> { Box::new(KeyedCoHead::new(function, next, writer)) };
         let pending = Pending {
             uid: None,
             names: vec!["KeyedCoProcess".to_string()],
             base: "co-process",
             kind: PendingKind::Transform(vec![first, second]),
             parallelism: None,
+            sides: Some(sides),
             build: Box::new(build),
         };
         DataStream::new(&env, pending)

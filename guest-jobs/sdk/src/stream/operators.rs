@@ -6,7 +6,7 @@
 use std::marker::PhantomData;
 
 use super::format::{DeserializationSchema, SerializationSchema, decode_wire, encode_wire};
-use super::function::{Collector, Context, KeyedCoProcessFunction, KeyedProcessFunction, Push};
+use super::function::{Collector, Context, KeyedCoProcessFunction, KeyedProcessFunction, Push, SideWriter};
 use super::state::with_current_key;
 use crate::metrics::{Counter, Level, RateLimitedLog};
 use crate::state::Codec;
@@ -157,10 +157,41 @@ pub(crate) fn keyed_call<K: Codec, O>(
     out: &mut Output,
     call: impl FnOnce(&mut Context<'_, K>, &mut Collector<'_, O>) -> Result<(), String>,
 ) -> Result<(), String> {
+    let call_times = CallTimes { timestamp, output_timestamp, domain };
+    keyed_call_with_sides(key_bytes, call_times, next, None, out, call)
+}
+
+/// The times of a keyed call: the record's (or timer's), its output's, and the timer's clock.
+#[derive(Clone, Copy)]
+pub(crate) struct CallTimes {
+    pub(crate) timestamp: i64,
+    pub(crate) output_timestamp: i64,
+    pub(crate) domain: Option<TimeDomain>,
+}
+
+impl CallTimes {
+    fn record(timestamp: i64) -> Self {
+        CallTimes { timestamp, output_timestamp: timestamp, domain: None }
+    }
+
+    fn timer(timer: &Timer) -> Self {
+        CallTimes { timestamp: timer.time, output_timestamp: timer_output_timestamp(timer), domain: Some(timer.domain) }
+    }
+}
+
+/// [`keyed_call`] whose collector can also write side outputs.
+pub(crate) fn keyed_call_with_sides<K: Codec, O>(
+    key_bytes: &[u8],
+    times: CallTimes,
+    next: &mut dyn Push<O>,
+    sides: Option<&mut SideWriter>,
+    out: &mut Output,
+    call: impl FnOnce(&mut Context<'_, K>, &mut Collector<'_, O>) -> Result<(), String>,
+) -> Result<(), String> {
     let key = K::decode(key_bytes).map_err(|e| format!("cannot decode a record's key: {e}"))?;
     with_current_key(key_bytes, || {
-        let mut ctx = Context::new(&key, key_bytes, timestamp, domain);
-        let mut collector = Collector::new(next, out, output_timestamp);
+        let mut ctx = Context::new(&key, key_bytes, times.timestamp, times.domain);
+        let mut collector = Collector::new(next, out, times.output_timestamp, sides);
         call(&mut ctx, &mut collector)?;
         collector.finish()
     })
@@ -170,12 +201,13 @@ pub(crate) fn keyed_call<K: Codec, O>(
 pub(crate) struct KeyedHead<K, I, O, F> {
     function: F,
     next: Box<dyn Push<O>>,
+    sides: SideWriter,
     _types: PhantomData<fn(K, I)>,
 }
 
 impl<K, I, O, F> KeyedHead<K, I, O, F> {
-    pub(crate) fn new(function: F, next: Box<dyn Push<O>>) -> Self {
-        KeyedHead { function, next, _types: PhantomData }
+    pub(crate) fn new(function: F, next: Box<dyn Push<O>>, sides: SideWriter) -> Self {
+        KeyedHead { function, next, sides, _types: PhantomData }
     }
 }
 
@@ -184,7 +216,8 @@ impl<K: Codec, I: serde::de::DeserializeOwned, O, F: KeyedProcessFunction<K, I, 
         for record in records {
             let value: I = decode_wire(record.value)?;
             let function = &mut self.function;
-            keyed_call(record.key, record.timestamp, record.timestamp, None, self.next.as_mut(), out, |ctx, c| {
+            let times = CallTimes::record(record.timestamp);
+            keyed_call_with_sides(record.key, times, self.next.as_mut(), Some(&mut self.sides), out, |ctx, c| {
                 function.process_element(value, ctx, c)
             })?;
         }
@@ -194,16 +227,10 @@ impl<K: Codec, I: serde::de::DeserializeOwned, O, F: KeyedProcessFunction<K, I, 
     fn on_timers(&mut self, timers: Vec<Timer>, out: &mut Output) -> Result<(), String> {
         for timer in timers {
             let function = &mut self.function;
-            let output_timestamp = timer_output_timestamp(&timer);
-            keyed_call(
-                &timer.key,
-                timer.time,
-                output_timestamp,
-                Some(timer.domain),
-                self.next.as_mut(),
-                out,
-                |ctx, c| function.on_timer(timer.time, ctx, c),
-            )?;
+            let times = CallTimes::timer(&timer);
+            keyed_call_with_sides(&timer.key, times, self.next.as_mut(), Some(&mut self.sides), out, |ctx, c| {
+                function.on_timer(timer.time, ctx, c)
+            })?;
         }
         Ok(())
     }
@@ -213,12 +240,13 @@ impl<K: Codec, I: serde::de::DeserializeOwned, O, F: KeyedProcessFunction<K, I, 
 pub(crate) struct KeyedCoHead<K, I1, I2, O, F> {
     function: F,
     next: Box<dyn Push<O>>,
+    sides: SideWriter,
     _types: PhantomData<fn(K, I1, I2)>,
 }
 
 impl<K, I1, I2, O, F> KeyedCoHead<K, I1, I2, O, F> {
-    pub(crate) fn new(function: F, next: Box<dyn Push<O>>) -> Self {
-        KeyedCoHead { function, next, _types: PhantomData }
+    pub(crate) fn new(function: F, next: Box<dyn Push<O>>, sides: SideWriter) -> Self {
+        KeyedCoHead { function, next, sides, _types: PhantomData }
     }
 }
 
@@ -232,17 +260,18 @@ where
     fn process(&mut self, input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
         for record in records {
             let function = &mut self.function;
-            let (key, ts) = (record.key, record.timestamp);
+            let times = CallTimes::record(record.timestamp);
+            let (next, sides) = (self.next.as_mut(), Some(&mut self.sides));
             match input {
                 0 => {
                     let value: I1 = decode_wire(record.value)?;
-                    keyed_call(key, ts, ts, None, self.next.as_mut(), out, |ctx, c| {
+                    keyed_call_with_sides(record.key, times, next, sides, out, |ctx, c| {
                         function.process_element1(value, ctx, c)
                     })?
                 }
                 1 => {
                     let value: I2 = decode_wire(record.value)?;
-                    keyed_call(key, ts, ts, None, self.next.as_mut(), out, |ctx, c| {
+                    keyed_call_with_sides(record.key, times, next, sides, out, |ctx, c| {
                         function.process_element2(value, ctx, c)
                     })?
                 }
@@ -255,17 +284,49 @@ where
     fn on_timers(&mut self, timers: Vec<Timer>, out: &mut Output) -> Result<(), String> {
         for timer in timers {
             let function = &mut self.function;
-            let output_timestamp = timer_output_timestamp(&timer);
-            keyed_call(
-                &timer.key,
-                timer.time,
-                output_timestamp,
-                Some(timer.domain),
-                self.next.as_mut(),
-                out,
-                |ctx, c| function.on_timer(timer.time, ctx, c),
-            )?;
+            let times = CallTimes::timer(&timer);
+            keyed_call_with_sides(&timer.key, times, self.next.as_mut(), Some(&mut self.sides), out, |ctx, c| {
+                function.on_timer(timer.time, ctx, c)
+            })?;
         }
         Ok(())
     }
+}
+
+/// The records of one output of an operator with side outputs: those whose tag byte is
+/// `accept` (0 for the main output), decoded as between operators.
+pub(crate) struct TaggedHead<T> {
+    accept: u8,
+    next: Box<dyn Push<T>>,
+}
+
+impl<T> TaggedHead<T> {
+    pub(crate) fn new(accept: u8, next: Box<dyn Push<T>>) -> Self {
+        TaggedHead { accept, next }
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Operator for TaggedHead<T> {
+    fn process(&mut self, _input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
+        for record in records {
+            if let Some((&tag, value)) = record.value.split_first()
+                && tag == self.accept
+            {
+                self.next.push(decode_wire(value)?, record.timestamp, out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The end of a chain whose records go out as output `tag` of an operator with side outputs.
+pub(crate) fn tagged_wire_encoder<T: serde::Serialize + 'static>(tag: u8) -> Box<dyn Push<T>> {
+    let mut scratch = Vec::new();
+    stage(move |value: T, timestamp, out: &mut Output| {
+        scratch.clear();
+        scratch.push(tag);
+        scratch = encode_wire(&value, std::mem::take(&mut scratch))?;
+        out.emit(timestamp, b"", &scratch);
+        Ok(())
+    })
 }

@@ -430,7 +430,9 @@ impl<K: Codec + 'static, T: Data + Clone, A: WindowAssigner> WindowedStream<K, T
 
     fn run<O: 'static, F: WindowFold<K, T, O>>(self, name: &str, fold: F) -> DataStream<O> {
         let WindowedStream { keyed, assigner, allowed_lateness } = self;
-        keyed.keyed(("window", name), move |next| Box::new(WindowOperator::new(assigner, allowed_lateness, fold, next)))
+        keyed.keyed(("window", name), move |next, _sides| {
+            Box::new(WindowOperator::new(assigner, allowed_lateness, fold, next))
+        })
     }
 
     /// Emits, per key and window, the reduction of the window's records (timestamped with the

@@ -95,7 +95,9 @@ fn ensure_wasm_target(root: &Path) {
 /// `(path in the repository, include_bytes!(…))`, sorted by path.
 fn embed_project_files(root: &Path, out_dir: &Path) {
     let mut files = Vec::new();
-    for dir in ["guest-jobs/sdk", "guest-jobs/frame", "guest-jobs/json", "wit"] {
+    let mut crates = vec!["sdk".to_string()];
+    sdk_path_dependencies(&root.join("guest-jobs"), &mut crates);
+    for dir in crates.iter().map(|c| format!("guest-jobs/{c}")).chain(["wit".to_string()]) {
         collect_files(root, &root.join(dir), &mut files);
     }
     for file in ["guest-jobs/Cargo.toml", "guest-jobs/Cargo.lock", "rust-toolchain.toml"] {
@@ -114,6 +116,66 @@ fn embed_project_files(root: &Path, out_dir: &Path) {
     }
     code.push_str("];\n");
     std::fs::write(out_dir.join("project_files.rs"), code).expect("write project_files.rs");
+}
+
+/// Adds to `crates` (directories under `guest`, starting with the SDK's) every crate of the guest
+/// workspace their `[dependencies]` reach by path (`x.workspace = true` where the workspace's `x`
+/// has a `path`), transitively: what the SDK needs to build outside the workspace.
+fn sdk_path_dependencies(guest: &Path, crates: &mut Vec<String>) {
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let workspace = read(&guest.join("Cargo.toml"));
+    let mut paths = std::collections::BTreeMap::new();
+    let mut section = "";
+    for line in workspace.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+        } else if section == "[workspace.dependencies]"
+            && let Some((name, value)) = line.split_once('=')
+            && let Some(path) = value.split("path = \"").nth(1).and_then(|p| p.split('"').next())
+        {
+            paths.insert(name.trim().to_string(), path.to_string());
+        }
+    }
+    let mut next = 0;
+    while next < crates.len() {
+        let manifest = read(&guest.join(&crates[next]).join("Cargo.toml"));
+        next += 1;
+        let mut section = "";
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                section = line;
+                continue;
+            }
+            let dependencies = section == "[dependencies]" || section == "[build-dependencies]";
+            let Some((name, value)) = line.split_once('=') else { continue };
+            if !dependencies {
+                continue;
+            }
+            let name = name.trim().trim_end_matches(".workspace");
+            // A path given in the member itself, relative to it.
+            if let Some(path) = value.split("path = \"").nth(1).and_then(|p| p.split('"').next()) {
+                let dir = guest.join(&crates[next - 1]).join(path);
+                let inside = std::fs::canonicalize(&dir)
+                    .ok()
+                    .zip(std::fs::canonicalize(guest).ok())
+                    .and_then(|(dir, guest)| dir.strip_prefix(&guest).ok().map(|d| d.to_string_lossy().into_owned()));
+                match inside {
+                    Some(dir) if !crates.contains(&dir) => crates.push(dir),
+                    Some(_) => {}
+                    None => println!("cargo:warning=weir new cannot carry {}: outside guest-jobs/", dir.display()),
+                }
+                continue;
+            }
+            if !(line.contains(".workspace") || value.contains("workspace = true")) {
+                continue;
+            }
+            if let Some(path) = paths.get(name)
+                && !crates.contains(path)
+            {
+                crates.push(path.clone());
+            }
+        }
+    }
 }
 
 /// Adds the files under `dir` (but not `target/` or hidden ones), as paths relative to `root`.

@@ -163,7 +163,9 @@ fn a_new_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
     std::fs::copy(&component, &v2).expect("copy the component");
     let (code, out, err) = cluster.cli("upgrade", &[&job, &v2.display().to_string()]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.contains("Upgrade completed: SWAPPED"), "{out}{err}");
+    // In place, as the README shows: both guest operators swapped, nothing redeployed.
+    assert!(out.contains("Upgrade completed: SWAPPED at checkpoint "), "{out}{err}");
+    assert!(out.contains("(operators: source, counter)."), "{out}{err}");
 
     let second = ["to be", "The end"];
     produce_lines(&cluster, &bootstrap, &second);

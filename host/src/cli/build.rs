@@ -33,7 +33,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut cmd = Command::new(&cargo);
     cmd.args(["build", "--release", "--target", TARGET]).current_dir(&dir);
     set_toolchain(&mut cmd, toolchain.as_deref());
-    let status = cmd.status().with_context(|| format!("cannot run {}", cargo.to_string_lossy()))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {} (install Rust: https://rustup.rs)", cargo.to_string_lossy()))?;
     if !status.success() {
         bail!("cargo build failed (its errors are above)");
     }
@@ -72,7 +74,7 @@ fn metadata(cargo: &std::ffi::OsStr, dir: &Path, toolchain: Option<&str>) -> any
     let out = cmd
         .stderr(std::process::Stdio::inherit())
         .output()
-        .with_context(|| format!("cannot run {}", cargo.to_string_lossy()))?;
+        .with_context(|| format!("cannot run {} (install Rust: https://rustup.rs)", cargo.to_string_lossy()))?;
     if !out.status.success() {
         bail!("`cargo metadata` failed in {} (its errors are above)", dir.display());
     }

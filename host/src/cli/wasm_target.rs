@@ -17,7 +17,7 @@ pub const TARGET: &str = "wasm32-wasip2";
 /// `toolchain` is the toolchain to check and add it to (rustup's `RUSTUP_TOOLCHAIN`), `None` for
 /// the one rustup picks in `dir`; `announce` is told before rustup runs. The error says what to install.
 pub fn ensure(rustc: &OsStr, dir: &Path, toolchain: Option<&str>, announce: impl FnOnce(&str)) -> Result<(), String> {
-    if has_target_std(rustc, dir, toolchain) {
+    if has_target_std(rustc, dir, toolchain)? {
         return Ok(());
     }
     let Some(rustup) = find_rustup() else {
@@ -37,7 +37,7 @@ pub fn ensure(rustc: &OsStr, dir: &Path, toolchain: Option<&str>, announce: impl
         cmd.args(["--toolchain", toolchain]);
     }
     let ran = cmd.status().map_err(|e| format!("cannot run {}: {e}", rustup.display()))?;
-    if !ran.success() || !has_target_std(rustc, dir, toolchain) {
+    if !ran.success() || !has_target_std(rustc, dir, toolchain)? {
         return Err(format!(
             "`rustup target add {TARGET}` for {which} failed (its output is above); run it by hand, \
              then build again"
@@ -46,24 +46,25 @@ pub fn ensure(rustc: &OsStr, dir: &Path, toolchain: Option<&str>, announce: impl
     Ok(())
 }
 
-/// Whether `rustc`'s sysroot holds the wasm target's standard library.
-fn has_target_std(rustc: &OsStr, dir: &Path, toolchain: Option<&str>) -> bool {
+/// Whether `rustc`'s sysroot holds the wasm target's standard library; an error when there is
+/// no `rustc` to ask.
+fn has_target_std(rustc: &OsStr, dir: &Path, toolchain: Option<&str>) -> Result<bool, String> {
     let mut cmd = Command::new(rustc);
     cmd.args(["--print", "target-libdir", "--target", TARGET]).current_dir(dir);
     match toolchain {
         Some(toolchain) => cmd.env("RUSTUP_TOOLCHAIN", toolchain),
         None => cmd.env_remove("RUSTUP_TOOLCHAIN"),
     };
-    let out = cmd.output();
-    match out {
-        Ok(out) if out.status.success() => {
-            let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-            std::fs::read_dir(&libdir).is_ok_and(|mut entries| {
-                entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
-            })
-        }
-        _ => false,
+    let out = cmd.output().map_err(|e| {
+        format!("cannot run {} ({e}): install Rust (https://rustup.rs) or put it on PATH", rustc.to_string_lossy())
+    })?;
+    if !out.status.success() {
+        return Ok(false);
     }
+    let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    Ok(std::fs::read_dir(&libdir).is_ok_and(|mut entries| {
+        entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
+    }))
 }
 
 /// rustup on PATH or in CARGO_HOME (or ~/.cargo) /bin.

@@ -199,15 +199,18 @@ fn long_ride_alerts_flag_exactly_the_rides_over_two_hours() {
 }
 
 /// docs/JOBS.md shows the examples' code as it is: every `rust` or `python` block there that
-/// starts with `struct`, `impl` or `class` is found, verbatim, in the example it comes from.
+/// starts with `struct`, `impl` or `class` is found, verbatim, in the example (or test job) it
+/// comes from.
 #[test]
 fn the_code_docs_jobs_shows_is_the_examples_code() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let doc = std::fs::read_to_string(root.join("docs/JOBS.md")).expect("docs/JOBS.md");
     let mut sources = String::new();
-    for entry in std::fs::read_dir(root.join("guest-jobs/examples")).expect("the examples").flatten() {
-        if let Ok(code) = std::fs::read_to_string(entry.path().join("src/lib.rs")) {
-            sources.push_str(&code);
+    for dir in ["guest-jobs/examples", "guest-jobs/testing"] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("the example jobs").flatten() {
+            if let Ok(code) = std::fs::read_to_string(entry.path().join("src/lib.rs")) {
+                sources.push_str(&code);
+            }
         }
     }
     for entry in std::fs::read_dir(root.join("guest-jobs/python/examples")).expect("the Python examples").flatten() {

@@ -1,5 +1,5 @@
 //! The typed job API's operators beyond the examples, on a real cluster against a real broker:
-//! side outputs.
+//! side outputs, broadcast streams and broadcast state.
 
 use std::time::Duration;
 
@@ -53,4 +53,60 @@ fn a_keyed_functions_side_outputs_reach_their_own_sinks() {
     for name in ["KeyedProcess", "Main Output", "odd -> Map", "malformed"] {
         assert!(names.iter().any(|n| n == name), "no vertex '{name}' in {names:?}");
     }
+}
+
+fn savepoint_path(out: &str) -> String {
+    out.lines().find_map(|l| l.strip_prefix("Savepoint completed. Path: ")).expect(out).trim().to_string()
+}
+
+/// Every record of `topic` once it holds `expected.len()`, compared with `expected` as a
+/// multiset (the topic's partitions interleave).
+fn assert_topic(bootstrap: &str, topic: &str, expected: &[String], what: &str) {
+    let mut all = witness(bootstrap, topic, expected.len(), Duration::from_secs(60)).expect(topic);
+    all.sort();
+    let mut expected = expected.to_vec();
+    expected.sort();
+    assert_eq!(all, expected, "{what}");
+}
+
+/// docs/JOBS.md, broadcast: every subtask of a keyed operator gets each broadcast record once
+/// (p=2: two acknowledgements per factor, not one per key group), keyed records read the
+/// broadcast state whatever their key, and the state survives a savepoint restored at p=3,
+/// where the subtasks own other key groups.
+#[test]
+fn broadcast_records_reach_every_subtask_once_and_their_state_survives_a_rescale() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start(1, 12);
+    let job = guest_component(cluster.dir.path(), "broadcast_job", "broadcast_job.wasm");
+    let numbers = |range: std::ops::RangeInclusive<u64>| range.map(|n| n.to_string()).collect::<Vec<_>>();
+    let products = |range: std::ops::RangeInclusive<u64>, f: u64| range.map(move |n| format!("{n}*{f}={}", n * f));
+    produce(&bootstrap, "factors", &["3".to_string()]);
+    produce(&bootstrap, "numbers", &[]);
+    let run = |p: &str, savepoint: Option<&str>| {
+        let mut args = vec!["-d", "-p", p];
+        if let Some(s) = savepoint {
+            args.extend(["-s", s]);
+        }
+        args.extend([job.as_str(), "--bootstrap.servers", bootstrap.as_str()]);
+        let (code, out, err) = cluster.cli("run", &args);
+        assert_eq!(code, Some(0), "{out}{err}");
+        job_id(&out)
+    };
+    let first = run("2", None);
+    let mut expected = vec!["factor 3".to_string(), "factor 3".to_string()];
+    assert_topic(&bootstrap, "out", &expected, "each of the 2 subtasks acknowledges the factor once");
+    produce(&bootstrap, "numbers", &numbers(1..=100));
+    expected.extend(products(1..=100, 3));
+    assert_topic(&bootstrap, "out", &expected, "every number multiplied by the broadcast factor");
+    produce(&bootstrap, "factors", &["5".to_string()]);
+    expected.extend(["factor 5".to_string(), "factor 5".to_string()]);
+    assert_topic(&bootstrap, "out", &expected, "a new factor reaches both subtasks once");
+
+    let (code, out, err) = cluster.cli("stop", &[&first]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    run("3", Some(&savepoint_path(&out)));
+    produce(&bootstrap, "numbers", &numbers(101..=200));
+    expected.extend(products(101..=200, 5));
+    assert_topic(&bootstrap, "out", &expected, "the factor came back from the savepoint at p=3");
 }

@@ -7,66 +7,7 @@
 //! murmur finaliser, and the key group is the result modulo the maximum parallelism. Subtask
 //! `i` of `p` owns a contiguous range of key groups.
 
-/// Java's `String.hashCode` of `key` read as UTF-8 (over UTF-16 code units), or
-/// `Arrays.hashCode(byte[])` when `key` is not UTF-8.
-pub fn java_hash(key: &[u8]) -> i32 {
-    let mut h: i32 = 0;
-    if key.is_ascii() {
-        for &b in key {
-            h = h.wrapping_mul(31).wrapping_add(b as i32);
-        }
-        return h;
-    }
-    match std::str::from_utf8(key) {
-        Ok(s) => {
-            for unit in s.encode_utf16() {
-                h = h.wrapping_mul(31).wrapping_add(unit as i32);
-            }
-            h
-        }
-        Err(_) => {
-            h = 1;
-            for &b in key {
-                h = h.wrapping_mul(31).wrapping_add(b as i8 as i32);
-            }
-            h
-        }
-    }
-}
-
-/// Flink's `MathUtils.murmurHash(int)`.
-pub fn murmur_hash(code: i32) -> i32 {
-    let mut code = code.wrapping_mul(0xcc9e_2d51_u32 as i32);
-    code = code.rotate_left(15);
-    code = code.wrapping_mul(0x1b87_3593);
-    code = code.rotate_left(13);
-    code = code.wrapping_mul(5).wrapping_add(0xe654_6b64_u32 as i32);
-    code ^= 4;
-    code ^= ((code as u32) >> 16) as i32;
-    code = code.wrapping_mul(0x85eb_ca6b_u32 as i32);
-    code ^= ((code as u32) >> 13) as i32;
-    code = code.wrapping_mul(0xc2b2_ae35_u32 as i32);
-    code ^= ((code as u32) >> 16) as i32;
-    if code >= 0 {
-        code
-    } else if code != i32::MIN {
-        -code
-    } else {
-        0
-    }
-}
-
-/// The key group of `key` among `max_parallelism` groups.
-pub fn key_group(key: &[u8], max_parallelism: u32) -> u16 {
-    // Below the max parallelism, which plans keep at most 32768 (Flink's upper bound).
-    u16::try_from(murmur_hash(java_hash(key)) as u32 % max_parallelism).unwrap_or(u16::MAX)
-}
-
-/// The subtask (of `parallelism`) that owns `key_group`.
-pub fn subtask_for_key_group(key_group: u16, max_parallelism: u32, parallelism: u32) -> u32 {
-    // Below `parallelism` for any key group below `max_parallelism`.
-    u32::try_from(key_group as u64 * parallelism as u64 / max_parallelism as u64).unwrap_or(u32::MAX)
-}
+pub use weir_keygroup::{java_hash, key_group, murmur_hash, subtask_for_key_group};
 
 /// A contiguous, inclusive range of key groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -80,10 +21,7 @@ pub struct KeyGroupRange {
 impl KeyGroupRange {
     /// The key groups subtask `index` of `parallelism` owns.
     pub fn for_subtask(max_parallelism: u32, parallelism: u32, index: u32) -> Self {
-        let (m, p, i) = (max_parallelism as u64, parallelism as u64, index as u64);
-        // Both at most the max parallelism, which plans keep at most 32768 (Flink's upper bound).
-        let start = u16::try_from((i * m).div_ceil(p)).unwrap_or(u16::MAX);
-        let end = u16::try_from(((i + 1) * m - 1) / p).unwrap_or(u16::MAX);
+        let (start, end) = weir_keygroup::key_group_range(max_parallelism, parallelism, index);
         KeyGroupRange { start, end }
     }
 

@@ -46,6 +46,7 @@
 
 #![deny(missing_docs)]
 
+pub mod broadcast;
 pub mod connectors;
 mod format;
 mod function;
@@ -56,6 +57,7 @@ mod window;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+pub use broadcast::{BroadcastState, KeyedBroadcastProcessFunction};
 pub use format::{Data, DeserializationSchema, Json, Keyed, Raw, SerializationSchema, Text};
 pub use function::{Collector, Context, KeyedCoProcessFunction, KeyedProcessFunction, OutputTag};
 pub use window::{SessionWindows, SlidingWindows, TumblingWindows, Window, WindowAssigner, WindowedStream};
@@ -88,6 +90,11 @@ impl<S: StreamJob> Job for Streamed<S> {
     fn open(context: &OperatorContext) -> Result<Box<dyn Operator>, String> {
         let args: Vec<String> = serde_json::from_str(&context.config)
             .map_err(|e| format!("operator '{}' has no program arguments in its configuration: {e}", context.uid))?;
+        broadcast::set_subtask(broadcast::Subtask {
+            index: context.subtask_index,
+            parallelism: context.parallelism,
+            max_parallelism: context.max_parallelism,
+        });
         let mut env = Env::new(context.config.clone(), Some(context.function.clone()));
         S::build(&mut env, args)?;
         env.into_operator(&context.function)
@@ -124,6 +131,8 @@ struct Inner {
     next_index: u32,
     sinks: Vec<PendingSink>,
     errors: Vec<String>,
+    /// The job's number of key groups (broadcast records go to each).
+    max_parallelism: u32,
 }
 
 /// The physical operator a stream's records are produced in, not yet added to the graph:
@@ -225,6 +234,7 @@ impl Env {
             next_index: 0,
             sinks: Vec::new(),
             errors: Vec::new(),
+            max_parallelism: crate::graph::DEFAULT_MAX_PARALLELISM,
         };
         Env { inner: Rc::new(RefCell::new(inner)) }
     }
@@ -249,7 +259,9 @@ impl Env {
 
     /// Sets the number of key groups (Flink's max parallelism; 128 by default).
     pub fn set_max_parallelism(&mut self, max_parallelism: u32) {
-        self.inner.borrow_mut().graph.max_parallelism(max_parallelism);
+        let mut inner = self.inner.borrow_mut();
+        inner.graph.max_parallelism(max_parallelism);
+        inner.max_parallelism = max_parallelism;
     }
 
     /// Reads `source`, decoding its records with `format`.
@@ -525,6 +537,12 @@ impl<T: Data> DataStream<T> {
         side
     }
 
+    /// Sends every record to every subtask of the operator it is connected to (Flink's
+    /// `broadcast()`); see [`KeyedStream::connect_broadcast`].
+    pub fn broadcast(self) -> BroadcastStream<T> {
+        BroadcastStream { stream: self }
+    }
+
     /// Merges this stream with `others` of the same type (Flink's `union`).
     pub fn union(self, others: impl IntoIterator<Item = DataStream<T>>) -> DataStream<T> {
         let others = others.into_iter().collect();
@@ -619,6 +637,12 @@ impl<K: Codec + 'static, T: Data> KeyedStream<K, T> {
         ConnectedStreams { first: self, second: other }
     }
 
+    /// Connects this stream to a broadcast stream, for a [`KeyedBroadcastProcessFunction`]
+    /// (Flink's `keyedStream.connect(broadcastStream)`).
+    pub fn connect_broadcast<B: Data>(self, broadcast: BroadcastStream<B>) -> BroadcastConnectedStream<K, T, B> {
+        BroadcastConnectedStream { keyed: self, broadcast }
+    }
+
     /// Groups each key's records into windows (Flink's `keyBy(..).window(..)`).
     pub fn window<A: WindowAssigner>(self, assigner: A) -> WindowedStream<K, T, A> {
         WindowedStream::new(self, assigner)
@@ -674,5 +698,47 @@ impl<K, T: Data, F: FnMut(T, T) -> T + 'static> KeyedProcessFunction<K, T, T> fo
         self.state.update(&next)?;
         out.collect(next);
         Ok(())
+    }
+}
+
+/// A stream whose records every subtask of the next operator receives (Flink's
+/// `BroadcastStream`).
+pub struct BroadcastStream<T> {
+    stream: DataStream<T>,
+}
+
+/// A keyed stream connected to a broadcast stream (Flink's `BroadcastConnectedStream`).
+pub struct BroadcastConnectedStream<K, T, B> {
+    keyed: KeyedStream<K, T>,
+    broadcast: BroadcastStream<B>,
+}
+
+impl<K: Codec + 'static, T: Data, B: Data> BroadcastConnectedStream<K, T, B> {
+    /// Runs `function`: keyed records with their key's state and timers, broadcast records
+    /// into the broadcast state every subtask holds.
+    pub fn process<O: 'static>(self, function: impl KeyedBroadcastProcessFunction<K, T, B, O>) -> DataStream<O> {
+        let (env, keyed) = self.keyed.into_input();
+        let broadcast = {
+            let mut inner = env.borrow_mut();
+            let max_parallelism = inner.max_parallelism;
+            let stream = self.broadcast.stream;
+            let op = inner.materialize(stream.pending, move || broadcast::broadcast_encoder::<B>(max_parallelism));
+            (op, ShipStrategy::Hash)
+        };
+        let sides = SideOutputs::default();
+        let writer = SideWriter::new(sides.clone());
+        let build = move |next: Box<dyn Push<O>>| -> Box<dyn Operator> {
+            Box::new(broadcast::BroadcastHead::new(function, next, writer))
+        };
+        let pending = Pending {
+            uid: None,
+            names: vec!["KeyedBroadcastProcess".to_string()],
+            base: "broadcast-process",
+            kind: PendingKind::Transform(vec![keyed, broadcast]),
+            parallelism: None,
+            sides: Some(sides),
+            build: Box::new(build),
+        };
+        DataStream::new(&env, pending)
     }
 }

@@ -170,11 +170,11 @@ pub(crate) struct CallTimes {
 }
 
 impl CallTimes {
-    fn record(timestamp: i64) -> Self {
+    pub(crate) fn record(timestamp: i64) -> Self {
         CallTimes { timestamp, output_timestamp: timestamp, domain: None }
     }
 
-    fn timer(timer: &Timer) -> Self {
+    pub(crate) fn timer(timer: &Timer) -> Self {
         CallTimes { timestamp: timer.time, output_timestamp: timer_output_timestamp(timer), domain: Some(timer.domain) }
     }
 }

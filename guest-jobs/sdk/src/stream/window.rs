@@ -1,12 +1,29 @@
-//! Windows over a keyed stream (Flink's `keyBy(..).window(..)`): tumbling and sliding, in event
-//! or processing time, with `reduce`, `aggregate` and `process` over each window's records, and
-//! allowed lateness.
+//! Windows over a keyed stream (Flink's `keyBy(..).window(..)`): tumbling, sliding and session
+//! windows, in event or processing time, with `reduce`, `aggregate` and `process` over each
+//! window's records, and allowed lateness.
 //!
-//! Each key's open windows are one map state (`window-contents`: window end → accumulator, or
-//! the window's records for `process`); a timer at a window's last millisecond fires it. In event
-//! time a record whose window ended more than the allowed lateness before the watermark is
-//! dropped and counted in `numLateRecordsDropped`; a record within the lateness updates its
-//! window and fires it again, as Flink's window operator does.
+//! Each key's open windows are one map state (`window-contents`); a timer at a window's last
+//! millisecond fires it. In event time a record whose window ended more than the allowed lateness
+//! before the watermark is dropped and counted in `numLateRecordsDropped`; a record within the
+//! lateness updates its window and fires it again, as Flink's window operator does.
+//!
+//! **Tumbling and sliding windows** store window end → accumulator (or the window's records for
+//! `process`); the start follows from the end and the size. A batch's records are folded per
+//! (key, window) in memory and merged into state once per batch.
+//!
+//! **Session windows** ([`SessionWindows`], and any assigner whose
+//! [`WindowAssigner::is_merging`] is true) store window end → `[start, accumulator]`: a key's
+//! sessions never overlap, so the end names one. Each record starts a window `[ts, ts + gap)`,
+//! merged with every session of its key it overlaps or touches (Flink's `TimeWindow.intersects`
+//! and `mergeWindows`), their accumulators combined with the fold's `merge`. A batch keeps its
+//! records per key; then, per key, the stored sessions are read once (`entries`), the records
+//! are applied in order (so lateness is judged as Flink judges it, record by record, on the
+//! merged window), and only the sessions that changed are written back: one `put` per changed
+//! session, one `remove` per session merged away. The timers of merged-away sessions (their last
+//! millisecond, and their cleanup time with allowed lateness) are deleted unless a remaining
+//! session of the key needs the same time, and the merged session's are registered. As in
+//! Flink's `MergingWindowSet`, a record is late only if the session it ends up in is: a record
+//! older than the watermark that extends an open session is kept.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -36,6 +53,12 @@ pub trait WindowAssigner: 'static {
     fn window_ending(&self, end: i64) -> Window;
     /// The clock the windows follow.
     fn domain(&self) -> TimeDomain;
+    /// Whether a key's windows that overlap (or touch) are merged into one, as Flink's
+    /// `MergingWindowAssigner` (session windows). The operator then keeps each window's start in
+    /// state and does not call [`WindowAssigner::window_ending`].
+    fn is_merging(&self) -> bool {
+        false
+    }
 }
 
 /// The start of the window of `size` (shifted by `offset`) holding `timestamp`, as Flink's
@@ -125,18 +148,158 @@ impl WindowAssigner for SlidingWindows {
     }
 }
 
+/// Windows that close after a gap of inactivity (Flink's `EventTimeSessionWindows.withGap` and
+/// `ProcessingTimeSessionWindows.withGap`): each record opens `[ts, ts + gap)`, and a key's
+/// windows that overlap or touch merge into one session.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionWindows {
+    gap: i64,
+    domain: TimeDomain,
+}
+
+impl SessionWindows {
+    /// Sessions in event time that end `gap_ms` after their last record.
+    pub fn with_gap(gap_ms: i64) -> Self {
+        SessionWindows { gap: gap_ms.max(1), domain: TimeDomain::EventTime }
+    }
+
+    /// Sessions in processing time that end `gap_ms` after their last record arrived.
+    pub fn processing_time_with_gap(gap_ms: i64) -> Self {
+        SessionWindows { gap: gap_ms.max(1), domain: TimeDomain::ProcessingTime }
+    }
+}
+
+impl WindowAssigner for SessionWindows {
+    fn assign(&self, timestamp: i64, windows: &mut Vec<Window>) {
+        windows.push(Window { start: timestamp, end: timestamp.saturating_add(self.gap) });
+    }
+
+    /// The window of a lone record (a merged session's start is kept in state).
+    fn window_ending(&self, end: i64) -> Window {
+        Window { start: end.saturating_sub(self.gap), end }
+    }
+
+    fn domain(&self) -> TimeDomain {
+        self.domain
+    }
+
+    fn is_merging(&self) -> bool {
+        true
+    }
+}
+
+/// Whether two windows overlap or touch (Flink's `TimeWindow.intersects`: `[0, 2)` and `[2, 4)`
+/// merge).
+fn intersects(a: Window, b: Window) -> bool {
+    a.start <= b.end && b.start <= a.end
+}
+
+/// The smallest window covering both.
+fn cover(a: Window, b: Window) -> Window {
+    Window { start: a.start.min(b.start), end: a.end.max(b.end) }
+}
+
+/// Where `window` lands among a key's `sessions`: the session it becomes and the indices of the
+/// sessions it absorbs, in start order (Flink's `MergingWindowSet.addWindow`).
+fn merge_target(sessions: &[Window], window: Window) -> (Window, Vec<usize>) {
+    let mut merged = window;
+    let mut absorbed: Vec<usize> = Vec::new();
+    // Sessions kept apart never intersect, so one pass finds them all; looping until nothing
+    // grows keeps this right for any set.
+    loop {
+        let before = absorbed.len();
+        for (i, &session) in sessions.iter().enumerate() {
+            if !absorbed.contains(&i) && intersects(merged, session) {
+                merged = cover(merged, session);
+                absorbed.push(i);
+            }
+        }
+        if absorbed.len() == before {
+            break;
+        }
+    }
+    absorbed.sort_by_key(|&i| (sessions[i].start, sessions[i].end));
+    (merged, absorbed)
+}
+
+/// Merges windows that overlap or touch, as Flink's `TimeWindow.mergeWindows`: the sessions
+/// they make, in start order.
+#[cfg(test)]
+fn merge_windows(windows: &[Window]) -> Vec<Window> {
+    let mut sessions: Vec<Window> = Vec::new();
+    for &window in windows {
+        let (merged, absorbed) = merge_target(&sessions, window);
+        for &i in absorbed.iter().rev() {
+            sessions.remove(i);
+        }
+        sessions.push(merged);
+        sessions.sort_by_key(|w| w.start);
+    }
+    sessions
+}
+
+/// A key's session windows while a batch is applied to them.
+struct Sessions<Acc> {
+    /// Each session, its accumulator, and whether the batch changed it.
+    entries: Vec<(Window, Acc, bool)>,
+}
+
+impl<Acc> Sessions<Acc> {
+    fn new(stored: impl IntoIterator<Item = (Window, Acc)>) -> Self {
+        Sessions { entries: stored.into_iter().map(|(window, acc)| (window, acc, false)).collect() }
+    }
+
+    /// Adds `window`, merging the sessions it overlaps into one (their accumulators combined
+    /// with `merge` in start order, or `fresh` when it overlaps none), and returns that
+    /// session's accumulator; `None`, changing nothing, when the session it would make is
+    /// `late`.
+    fn add(
+        &mut self,
+        window: Window,
+        late: impl Fn(Window) -> bool,
+        fresh: Acc,
+        mut merge: impl FnMut(Acc, Acc) -> Acc,
+    ) -> Option<&mut Acc> {
+        let windows: Vec<Window> = self.entries.iter().map(|(w, _, _)| *w).collect();
+        let (merged, absorbed) = merge_target(&windows, window);
+        if late(merged) {
+            return None;
+        }
+        let mut merging = Vec::with_capacity(absorbed.len());
+        let mut kept = Vec::with_capacity(self.entries.len() + 1 - absorbed.len());
+        for (i, entry) in std::mem::take(&mut self.entries).into_iter().enumerate() {
+            if absorbed.contains(&i) { merging.push(entry) } else { kept.push(entry) }
+        }
+        merging.sort_by_key(|(w, _, _)| (w.start, w.end));
+        let acc = merging.into_iter().map(|(_, acc, _)| acc).reduce(&mut merge).unwrap_or(fresh);
+        kept.push((merged, acc, true));
+        self.entries = kept;
+        self.entries.last_mut().map(|(_, acc, _)| acc)
+    }
+
+    /// Whether a session ends at `end`.
+    fn ends_at(&self, end: i64) -> bool {
+        self.entries.iter().any(|(w, _, _)| w.end == end)
+    }
+}
+
 /// What a window keeps and what it emits when it fires.
 trait WindowFold<K, T, O>: 'static {
     type Acc: Data;
     fn create(&self) -> Self::Acc;
     fn add(&mut self, acc: Self::Acc, value: T) -> Self::Acc;
-    /// Combines what a batch gathered (`b`) with what the window held (`a`).
+    /// Combines what a batch gathered (`b`) with what the window held (`a`); for session
+    /// windows, two merging sessions' accumulators (`a` the earlier).
     fn merge(&mut self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
     fn emit(&mut self, key: &K, window: Window, acc: &Self::Acc, out: &mut Collector<'_, O>) -> Result<(), String>;
 }
 
 /// A batch's accumulators per key (encoded) and window end, merged into state once per batch.
 type BatchWindows<Acc> = HashMap<Vec<u8>, Vec<(i64, Acc)>, FxBuildHasher>;
+
+/// A batch's records per key (encoded), with their times, for merging windows: applied to the
+/// key's sessions in order once per batch.
+type BatchRecords<T> = HashMap<Vec<u8>, Vec<(i64, T)>, FxBuildHasher>;
 
 /// The operator behind every windowed stream. A batch's records are first folded per (key,
 /// window) in memory, then merged into the key's state once per batch: a batch of thousands of
@@ -146,9 +309,14 @@ struct WindowOperator<K, T, O, A, F: WindowFold<K, T, O>> {
     allowed_lateness: i64,
     fold: F,
     contents: MapState<i64, F::Acc>,
+    /// The same map state for merging windows: window end → (start, accumulator). Only one of
+    /// the two handles is ever opened.
+    sessions: MapState<i64, (i64, F::Acc)>,
     late: OnceCell<Counter>,
     next: Box<dyn Push<O>>,
     batch: BatchWindows<F::Acc>,
+    /// For merging windows, the batch's records per key.
+    records: BatchRecords<T>,
     /// The windows of the record being gathered (kept to reuse its allocation).
     assigned: Vec<Window>,
     _types: PhantomData<fn(K, T)>,
@@ -168,9 +336,11 @@ where
             allowed_lateness,
             fold,
             contents: MapState::new(CONTENTS),
+            sessions: MapState::new(CONTENTS),
             late: OnceCell::new(),
             next,
             batch: HashMap::default(),
+            records: HashMap::default(),
             assigned: Vec::new(),
             _types: PhantomData,
         }
@@ -246,6 +416,80 @@ where
         }
         Ok(())
     }
+
+    /// For merging windows: applies each key's records of the batch to its stored sessions (read
+    /// once), writes back the sessions that changed, moves their timers, and fires those that
+    /// are due (a late record within the allowed lateness).
+    fn flush_sessions(&mut self, watermark: i64, out: &mut Output) -> Result<(), String> {
+        let event_time = self.event_time();
+        let WindowOperator { assigner, allowed_lateness, fold, sessions, late, next, records, assigned, .. } = self;
+        let lateness = if event_time { *allowed_lateness } else { 0 };
+        // The timers of the window ending at `end`: its last millisecond, and the end of its
+        // allowed lateness.
+        let timers_of = |end: i64| {
+            let fire = end.saturating_sub(1);
+            [Some(fire), (lateness > 0).then(|| fire.saturating_add(lateness))]
+        };
+        let is_late = |w: Window| event_time && w.max_timestamp().saturating_add(lateness) <= watermark;
+        for (key, batch) in records.drain() {
+            keyed_call::<K, O>(&key, MIN_TIMESTAMP, MIN_TIMESTAMP, None, next.as_mut(), out, |ctx, c| {
+                let stored = sessions.entries()?;
+                let stored_ends: Vec<i64> = stored.iter().map(|(end, _)| *end).collect();
+                let mut set = Sessions::new(stored.into_iter().map(|(end, (start, acc))| (Window { start, end }, acc)));
+                for (time, value) in batch {
+                    assigned.clear();
+                    assigner.assign(time, assigned);
+                    let mut value = Some(value);
+                    let last = assigned.len().saturating_sub(1);
+                    for (i, &window) in assigned.iter().enumerate() {
+                        let fresh = fold.create();
+                        let Some(acc) = set.add(window, is_late, fresh, |a, b| fold.merge(a, b)) else {
+                            late.get_or_init(|| Counter::new("numLateRecordsDropped")).inc(1);
+                            continue;
+                        };
+                        let record = if i == last { value.take() } else { value.clone() };
+                        let Some(record) = record else { break };
+                        let current = std::mem::replace(acc, fold.create());
+                        *acc = fold.add(current, record);
+                    }
+                }
+                let register = |time| match assigner.domain() {
+                    TimeDomain::EventTime => ctx.register_event_time_timer(time),
+                    TimeDomain::ProcessingTime => ctx.register_processing_time_timer(time),
+                };
+                let delete = |time| match assigner.domain() {
+                    TimeDomain::EventTime => ctx.delete_event_time_timer(time),
+                    TimeDomain::ProcessingTime => ctx.delete_processing_time_timer(time),
+                };
+                // Sessions merged into others: their entries go, and their timers unless a
+                // session of the key still needs the same time (timers are per key and time).
+                let needed: Vec<i64> = set.entries.iter().flat_map(|(w, _, _)| timers_of(w.end)).flatten().collect();
+                for &end in stored_ends.iter().filter(|&&end| !set.ends_at(end)) {
+                    sessions.remove(&end)?;
+                    for time in timers_of(end).into_iter().flatten().filter(|t| !needed.contains(t)) {
+                        delete(time);
+                    }
+                }
+                for (window, acc, changed) in std::mem::take(&mut set.entries) {
+                    if !changed {
+                        continue;
+                    }
+                    let entry = (window.start, acc);
+                    sessions.put(&window.end, &entry)?;
+                    if event_time && window.max_timestamp() <= watermark {
+                        fold.emit(ctx.current_key(), window, &entry.1, c)?;
+                    } else {
+                        register(window.max_timestamp());
+                    }
+                    if lateness > 0 {
+                        register(window.max_timestamp().saturating_add(lateness));
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
 }
 
 impl<K, T, O, A, F> Operator for WindowOperator<K, T, O, A, F>
@@ -271,14 +515,23 @@ where
             } else {
                 record.timestamp
             };
-            self.gather(record.key, time, watermark, value);
+            if self.assigner.is_merging() {
+                let records = match self.records.get_mut(record.key) {
+                    Some(records) => records,
+                    None => self.records.entry(record.key.to_vec()).or_default(),
+                };
+                records.push((time, value));
+            } else {
+                self.gather(record.key, time, watermark, value);
+            }
         }
-        self.flush(watermark, out)
+        if self.assigner.is_merging() { self.flush_sessions(watermark, out) } else { self.flush(watermark, out) }
     }
 
     fn on_timers(&mut self, timers: Vec<Timer>, out: &mut Output) -> Result<(), String> {
         let event_time = self.event_time();
-        let WindowOperator { assigner, allowed_lateness, fold, contents, next, .. } = self;
+        let merging = self.assigner.is_merging();
+        let WindowOperator { assigner, allowed_lateness, fold, contents, sessions, next, .. } = self;
         for timer in timers {
             let output_timestamp = timer_output_timestamp(&timer);
             keyed_call::<K, O>(
@@ -289,8 +542,23 @@ where
                 next.as_mut(),
                 out,
                 |ctx, c| {
+                    let end = timer.time.saturating_add(1);
+                    if merging {
+                        // The session whose last millisecond this is fires.
+                        if let Some((start, acc)) = sessions.get(&end)? {
+                            fold.emit(ctx.current_key(), Window { start, end }, &acc, c)?;
+                            if *allowed_lateness == 0 || !event_time {
+                                sessions.remove(&end)?;
+                            }
+                        }
+                        // The session whose lateness ends now is dropped.
+                        if *allowed_lateness > 0 && event_time {
+                            sessions.remove(&end.saturating_sub(*allowed_lateness))?;
+                        }
+                        return Ok(());
+                    }
                     // The window whose last millisecond this is fires.
-                    let fire = assigner.window_ending(timer.time.saturating_add(1));
+                    let fire = assigner.window_ending(end);
                     if let Some(acc) = contents.get(&fire.end)? {
                         fold.emit(ctx.current_key(), fire, &acc, c)?;
                         if *allowed_lateness == 0 || !event_time {
@@ -496,5 +764,101 @@ mod tests {
         }
         assert_eq!(windows[0], Window { start: 1000, end: 2000 });
         assert_eq!(windows[3], Window { start: 250, end: 1250 });
+    }
+
+    fn w(start: i64, end: i64) -> Window {
+        Window { start, end }
+    }
+
+    #[test]
+    fn a_record_opens_a_session_of_the_gap_and_only_sessions_merge() {
+        let sessions = SessionWindows::with_gap(2000);
+        assert_eq!(assign(&sessions, 1000), vec![w(1000, 3000)]);
+        assert_eq!(sessions.domain(), TimeDomain::EventTime);
+        assert_eq!(SessionWindows::processing_time_with_gap(5).domain(), TimeDomain::ProcessingTime);
+        assert!(sessions.is_merging());
+        assert!(!TumblingWindows::of_event_time(10).is_merging());
+        assert!(!SlidingWindows::of_event_time(10, 5).is_merging());
+        assert_eq!(assign(&SessionWindows::with_gap(0), 7), vec![w(7, 8)], "a gap is at least 1 ms");
+    }
+
+    #[test]
+    fn overlapping_and_touching_windows_merge_as_flinks_time_windows_do() {
+        // Records at 0, 1000 and 2500 with a gap of 2000: one session.
+        assert_eq!(merge_windows(&[w(0, 2000), w(1000, 3000), w(2500, 4500)]), [w(0, 4500)]);
+        // Apart: two sessions, in start order whatever the arrival order.
+        assert_eq!(merge_windows(&[w(10_000, 12_000), w(0, 2000)]), [w(0, 2000), w(10_000, 12_000)]);
+        // Touching windows merge (TimeWindow.intersects is inclusive).
+        assert_eq!(merge_windows(&[w(0, 2000), w(2000, 4000)]), [w(0, 4000)]);
+        assert_eq!(merge_windows(&[w(0, 2000), w(2001, 4001)]), [w(0, 2000), w(2001, 4001)]);
+        // A later window bridges two sessions into one.
+        assert_eq!(merge_windows(&[w(0, 2000), w(3000, 5000), w(1500, 3500)]), [w(0, 5000)]);
+        // A window inside a session leaves it as it is.
+        assert_eq!(merge_windows(&[w(0, 4500), w(1000, 3000)]), [w(0, 4500)]);
+    }
+
+    #[test]
+    fn a_window_absorbs_every_session_it_reaches_in_start_order() {
+        let sessions = [w(6000, 8000), w(0, 2000), w(3000, 5000), w(20_000, 22_000)];
+        assert_eq!(merge_target(&sessions, w(1500, 6500)), (w(0, 8000), vec![1, 2, 0]));
+        assert_eq!(merge_target(&sessions, w(10_000, 12_000)), (w(10_000, 12_000), vec![]));
+        assert_eq!(merge_target(&[], w(1, 2)), (w(1, 2), vec![]));
+    }
+
+    /// Adds records (as windows of `gap`) counting them, as a count aggregate's fold does.
+    fn count(sessions: &mut Sessions<u64>, times: &[i64], gap: i64, late: impl Fn(Window) -> bool + Copy) -> usize {
+        let mut dropped = 0;
+        for &t in times {
+            match sessions.add(w(t, t + gap), late, 0, |a, b| a + b) {
+                Some(acc) => *acc += 1,
+                None => dropped += 1,
+            }
+        }
+        dropped
+    }
+
+    fn state(sessions: &Sessions<u64>) -> Vec<(Window, u64, bool)> {
+        let mut entries = sessions.entries.clone();
+        entries.sort_by_key(|(w, _, _)| w.start);
+        entries
+    }
+
+    #[test]
+    fn sessions_merge_their_accumulators_and_mark_what_changed() {
+        let never = |_: Window| false;
+        let mut sessions = Sessions::new([]);
+        assert_eq!(count(&mut sessions, &[0, 1000, 2500, 10_000], 2000, never), 0);
+        assert_eq!(state(&sessions), [(w(0, 4500), 3, true), (w(10_000, 12_000), 1, true)]);
+
+        // Stored sessions are unchanged until a record reaches them; a bridge sums them.
+        let mut sessions = Sessions::new([(w(0, 2000), 1), (w(3000, 5000), 2), (w(9000, 11_000), 5)]);
+        assert_eq!(count(&mut sessions, &[1500], 2000, never), 0);
+        assert_eq!(state(&sessions), [(w(0, 5000), 4, true), (w(9000, 11_000), 5, false)]);
+        assert!(sessions.ends_at(5000) && sessions.ends_at(11_000) && !sessions.ends_at(2000));
+
+        // A reduce-like fold sees the sessions' accumulators in start order.
+        let mut lists = Sessions::new([(w(3000, 5000), vec![3]), (w(0, 2000), vec![1])]);
+        let acc = lists.add(w(1500, 3500), never, Vec::new(), |mut a, b| {
+            a.extend(b);
+            a
+        });
+        acc.expect("not late").push(2);
+        assert_eq!(lists.entries, [(w(0, 5000), vec![1, 3, 2], true)]);
+    }
+
+    #[test]
+    fn lateness_is_judged_on_the_session_a_record_ends_up_in() {
+        // Watermark 4000, no allowed lateness: a window is late once its last ms <= 4000.
+        let late = |w: Window| w.max_timestamp() <= 4000;
+        let mut sessions = Sessions::new([(w(3500, 5500), 1)]);
+        // 1000 alone makes [1000, 3000): late, dropped, nothing changes.
+        assert_eq!(count(&mut sessions, &[1000], 2000, late), 1);
+        assert_eq!(state(&sessions), [(w(3500, 5500), 1, false)]);
+        // 2000 is older than the watermark but reaches the open session: kept, and extends it.
+        assert_eq!(count(&mut sessions, &[2000], 2000, late), 0);
+        assert_eq!(state(&sessions), [(w(2000, 5500), 2, true)]);
+        // Now 1000 reaches the session too.
+        assert_eq!(count(&mut sessions, &[1000], 2000, late), 0);
+        assert_eq!(state(&sessions), [(w(1000, 5500), 3, true)]);
     }
 }

@@ -108,9 +108,9 @@ fn a_new_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
         "cargo test",
         "weir playground --no-job",
         &run_line,
-        "--bootstrap.servers localhost:9092 --input input --output output",
-        "| weir produce --bootstrap.servers localhost:9092 --topic input",
-        "weir consume --bootstrap.servers localhost:9092 --topic output --from-beginning",
+        "--bootstrap.servers 127.0.0.1:9092 --input input --output output",
+        "| weir produce --bootstrap.servers 127.0.0.1:9092 --topic input",
+        "weir consume --bootstrap.servers 127.0.0.1:9092 --topic output --from-beginning",
         "const SUFFIX: &str = \",v2\";",
         &format!("weir upgrade <jobid> target/wasm32-wasip2/release/{COMPONENT}"),
     ] {
@@ -130,7 +130,7 @@ fn a_new_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
     assert!(tests.status.success(), "cargo test failed:\n{test_out}\n{}", String::from_utf8_lossy(&tests.stderr));
     assert!(test_out.contains("test result: ok. 2 passed"), "{test_out}");
 
-    // On a cluster: run it with the README's arguments (its broker in place of localhost:9092).
+    // On a cluster: run it with the README's arguments (its broker in place of 127.0.0.1:9092).
     let broker = Broker::start();
     let bootstrap = broker.bootstrap();
     let cluster = Cluster::start(1, 2);

@@ -421,7 +421,7 @@ const JOB_TEMPLATE: &str = r#"//! {{name}}: a Weir job on the SDK's typed API (`
 //! keyed state: for each word it reads it writes `word,count`, the word's count so far, to the
 //! output topic.
 //!
-//! Program arguments: `--bootstrap.servers HOST:PORT` (default `localhost:9092`), `--input TOPIC`
+//! Program arguments: `--bootstrap.servers HOST:PORT` (default `127.0.0.1:9092`), `--input TOPIC`
 //! (default `input`), `--output TOPIC` (default `output`), `--bounded` (read the input up to its
 //! end as of the start, then finish).
 
@@ -476,7 +476,7 @@ struct Job;
 impl StreamJob for Job {
     fn build(env: &mut Env, args: Vec<String>) -> Result<(), String> {
         let mut args = Args::parse(&args)?;
-        let servers = args.value_or("bootstrap.servers", "localhost:9092")?;
+        let servers = args.value_or("bootstrap.servers", "127.0.0.1:9092")?;
         let input = args.value_or("input", "input")?;
         let output = args.value_or("output", "output")?;
         let bounded = args.flag("bounded")?;
@@ -523,8 +523,8 @@ mod tests {
 
 const README_TEMPLATE: &str = r#"# {{name}}
 
-A Weir job: lines of text from a Kafka topic in, `word,count` out, the
-running count of every word, kept in keyed state (`src/lib.rs`, on the SDK's typed API).
+A Weir job: lines of text from a Kafka topic in, `word,count` out (the running count of every
+word, kept in keyed state): `src/lib.rs`, on the SDK's typed API.
 
 `weir/` holds the Weir SDK the job is built on (see `weir/README.md`): nothing else is needed
 but Rust (rustup installs the toolchain `rust-toolchain.toml` names) and the `weir` command.
@@ -552,15 +552,16 @@ A broker and a cluster with no job (in a terminal of its own; Ctrl-C stops it):
 weir playground --no-job
 ```
 
-Then, here, submit the job, write a few lines to its input and read its output:
+Then, here, submit the job, write a few lines to its input and read its output (the
+playground's cluster lets jobs reach its own broker, 127.0.0.1:9092, and no other):
 
 ```sh
 weir run -d target/wasm32-wasip2/release/{{crate}}.wasm \
-    --bootstrap.servers localhost:9092 --input input --output output
+    --bootstrap.servers 127.0.0.1:9092 --input input --output output
 Job has been submitted with JobID <jobid>
 
-printf 'to be or not to be\nthat is the question\n' | weir produce --bootstrap.servers localhost:9092 --topic input
-weir consume --bootstrap.servers localhost:9092 --topic output --from-beginning
+printf 'to be or not to be\nthat is the question\n' | weir produce --bootstrap.servers 127.0.0.1:9092 --topic input
+weir consume --bootstrap.servers 127.0.0.1:9092 --topic output --from-beginning
 to,1
 be,1
 or,1
@@ -572,8 +573,8 @@ that,1
 ```
 
 `weir produce` writes each line of its standard input as a record; `weir consume` prints the
-records (Ctrl-C stops it). Words are counted in parallel by key, so lines of different words
-may come in another order; each word's counts come in order.
+records (Ctrl-C stops it). The playground's `input` has two partitions, read side by side, so
+different words may come in another order than written; each word's counts come in order.
 
 ## Upgrade the running job
 
@@ -591,8 +592,8 @@ weir upgrade <jobid> target/wasm32-wasip2/release/{{crate}}.wasm
 Upgrading job "<jobid>" to target/wasm32-wasip2/release/{{crate}}.wasm.
 Upgrade completed: SWAPPED at checkpoint 1 in 65 ms (operators: source, counter).
 
-printf 'to be\n' | weir produce --bootstrap.servers localhost:9092 --topic input
-weir consume --bootstrap.servers localhost:9092 --topic output --from-beginning
+printf 'to be\n' | weir produce --bootstrap.servers 127.0.0.1:9092 --topic input
+weir consume --bootstrap.servers 127.0.0.1:9092 --topic output --from-beginning
 ...
 to,3,v2
 be,3,v2
@@ -601,9 +602,10 @@ be,3,v2
 The job swapped code in place: same job, tasks and Kafka positions, and the counts go on from
 where they were, since the per-word state stays in the cluster through the swap (keep the
 operators' uids, `source`, `counter` and `sink`, for that). A version that fails is rolled back
-by itself. `weir list` shows the job;
-`weir stop <jobid>` stops it with a savepoint, and `weir run -d -s <savepoint> …` starts it
-again from there. Arguments after the component in `weir upgrade` replace the job's arguments.
+by itself. Arguments after the component in `weir upgrade` replace the job's arguments.
+
+`weir list` shows the job; `weir stop <jobid>` stops it with a savepoint, and
+`weir run -d -s <savepoint> …` starts it again from there.
 "#;
 
 #[cfg(test)]

@@ -186,3 +186,26 @@ fn a_new_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
     printed.sort();
     assert_eq!(printed, expected);
 }
+
+/// What `weir new` and `weir build` refuse, each with a clear error and nothing written.
+#[test]
+fn new_and_build_refuse_with_clear_errors() {
+    let home =
+        tempfile::Builder::new().prefix("weir-new-refusals-").tempdir_in(std::env::temp_dir()).expect("a temp dir");
+    let dir = home.path();
+    std::fs::write(dir.join("notes.txt"), "mine").expect("a file");
+    let cases: [(&[&str], &str); 5] = [
+        (&["new", "."], "exists and is not empty"),
+        (&["new", "--lang", "python", "py-job"], "--lang python: not yet"),
+        (&["new", "--name", "serde", "x"], "\"serde\" is taken"),
+        (&["new", "1-job"], "\"1-job\" is not a package name"),
+        (&["build", "nothing-here"], "nothing-here has no Cargo.toml"),
+    ];
+    for (args, message) in cases {
+        let (code, out, err) = weir_in(dir, args);
+        assert_eq!(code, Some(1), "weir {args:?}: {out}{err}");
+        assert!(err.contains(message), "weir {args:?}: {err}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir).expect("the dir").map(|e| e.expect("an entry").file_name()).collect();
+    assert_eq!(left, ["notes.txt"], "a refused weir new wrote nothing");
+}

@@ -50,8 +50,7 @@ impl StreamJob for HourlyTips {
             })
             .name("AddTips")
             .uid("hourly-tips")
-            .key_by(|_: &(i64, i64, f32)| 0u32)
-            .window(TumblingWindows::of_event_time(HOUR_MS))
+            .window_all(TumblingWindows::of_event_time(HOUR_MS))
             .reduce(|max, tips| if tips.2 > max.2 { tips } else { max })
             .name("MaxBy")
             .uid("hourly-max");

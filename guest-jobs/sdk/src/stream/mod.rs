@@ -537,6 +537,12 @@ impl<T: Data> DataStream<T> {
         side
     }
 
+    /// Windows over the whole stream (Flink's `windowAll`): every record goes to one subtask
+    /// (keyed by the constant `0u32`), which the window's functions see as the key.
+    pub fn window_all<A: WindowAssigner>(self, assigner: A) -> WindowedStream<u32, T, A> {
+        self.key_by(|_| 0u32).window(assigner)
+    }
+
     /// Sends every record to every subtask of the operator it is connected to (Flink's
     /// `broadcast()`); see [`KeyedStream::connect_broadcast`].
     pub fn broadcast(self) -> BroadcastStream<T> {

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use super::format::decode_wire;
-use super::function::{Collector, Push};
+use super::function::{Collector, OutputTag, Push, SideWriter};
 use super::operators::{keyed_call, timer_output_timestamp};
 use super::state::{AggregateFunction, MapState};
 use super::{Data, DataStream, KeyedStream};
@@ -314,6 +314,8 @@ struct WindowOperator<K, T, O, A, F: WindowFold<K, T, O>> {
     sessions: MapState<i64, (i64, F::Acc)>,
     late: OnceCell<Counter>,
     next: Box<dyn Push<O>>,
+    /// Where late records go when the stream asked for them (`side_output_late_data`).
+    late_output: Option<(String, SideWriter)>,
     batch: BatchWindows<F::Acc>,
     /// For merging windows, the batch's records per key.
     records: BatchRecords<T>,
@@ -330,7 +332,13 @@ where
     A: WindowAssigner,
     F: WindowFold<K, T, O>,
 {
-    fn new(assigner: A, allowed_lateness: i64, fold: F, next: Box<dyn Push<O>>) -> Self {
+    fn new(
+        assigner: A,
+        allowed_lateness: i64,
+        fold: F,
+        next: Box<dyn Push<O>>,
+        late_output: Option<(String, SideWriter)>,
+    ) -> Self {
         WindowOperator {
             assigner,
             allowed_lateness,
@@ -339,6 +347,7 @@ where
             sessions: MapState::new(CONTENTS),
             late: OnceCell::new(),
             next,
+            late_output,
             batch: HashMap::default(),
             records: HashMap::default(),
             assigned: Vec::new(),
@@ -348,6 +357,19 @@ where
 
     fn event_time(&self) -> bool {
         self.assigner.domain() == TimeDomain::EventTime
+    }
+
+    /// Whether a record at `time` would be dropped as late: event time, not a merging assigner,
+    /// every window it belongs to past its allowed lateness, and the record itself behind the
+    /// watermark by more than the allowed lateness.
+    fn is_late_for_every_window(&mut self, time: i64, watermark: i64) -> bool {
+        if !self.event_time() || self.assigner.is_merging() || time.saturating_add(self.allowed_lateness) > watermark {
+            return false;
+        }
+        self.assigned.clear();
+        self.assigner.assign(time, &mut self.assigned);
+        let lateness = self.allowed_lateness;
+        self.assigned.iter().all(|w| w.max_timestamp().saturating_add(lateness) <= watermark)
     }
 
     /// Folds one record into the batch's accumulators.
@@ -515,6 +537,15 @@ where
             } else {
                 record.timestamp
             };
+            // A record every window of which is past its allowed lateness, and itself behind
+            // the watermark by more than that, goes to the late-data side output when there is
+            // one (Flink's `isSkippedElement && isElementLate`).
+            if self.late_output.is_some() && self.is_late_for_every_window(time, watermark) {
+                if let Some((tag, writer)) = &mut self.late_output {
+                    writer.write(tag, &value, time, out)?;
+                }
+                continue;
+            }
             if self.assigner.is_merging() {
                 let records = match self.records.get_mut(record.key) {
                     Some(records) => records,
@@ -680,11 +711,12 @@ pub struct WindowedStream<K, T, A> {
     keyed: KeyedStream<K, T>,
     assigner: A,
     allowed_lateness: i64,
+    late_data: Option<String>,
 }
 
 impl<K, T, A> WindowedStream<K, T, A> {
     pub(super) fn new(keyed: KeyedStream<K, T>, assigner: A) -> Self {
-        WindowedStream { keyed, assigner, allowed_lateness: 0 }
+        WindowedStream { keyed, assigner, allowed_lateness: 0, late_data: None }
     }
 }
 
@@ -696,10 +728,20 @@ impl<K: Codec + 'static, T: Data + Clone, A: WindowAssigner> WindowedStream<K, T
         self
     }
 
+    /// Sends records too late for their window (behind the watermark by more than the allowed
+    /// lateness) to the side output `tag` instead of dropping them (Flink's
+    /// `sideOutputLateData`); read it with `get_side_output(&tag)` on the window's result. For
+    /// tumbling and sliding windows in event time.
+    pub fn side_output_late_data(mut self, tag: &OutputTag<T>) -> Self {
+        self.late_data = Some(tag.id().to_string());
+        self
+    }
+
     fn run<O: 'static, F: WindowFold<K, T, O>>(self, name: &str, fold: F) -> DataStream<O> {
-        let WindowedStream { keyed, assigner, allowed_lateness } = self;
-        keyed.keyed(("window", name), move |next, _sides| {
-            Box::new(WindowOperator::new(assigner, allowed_lateness, fold, next))
+        let WindowedStream { keyed, assigner, allowed_lateness, late_data } = self;
+        keyed.keyed(("window", name), move |next, sides| {
+            let late_output = late_data.map(|tag| (tag, sides));
+            Box::new(WindowOperator::new(assigner, allowed_lateness, fold, next, late_output))
         })
     }
 

@@ -9,11 +9,35 @@ fn job_id(out: &str) -> String {
     out.trim().rsplit(' ').next().expect("a job id").to_string()
 }
 
+/// A job component of the typed API as a user holds it: a Rust one the build made
+/// (`guest-jobs/testing`), or a Python one `guest-jobs/python/build` made (which `tests/run`
+/// runs).
+fn component(cluster: &Cluster, name: &str) -> String {
+    if name.ends_with("_py") {
+        let built = target_dir().join("guest-jobs/python").join(format!("{name}.wasm"));
+        assert!(built.exists(), "{} is missing: build it with guest-jobs/python/build", built.display());
+        let path = cluster.dir.path().join(format!("{name}.wasm"));
+        std::fs::copy(&built, &path).expect("copy the component");
+        return path.display().to_string();
+    }
+    guest_component(cluster.dir.path(), name, &format!("{name}.wasm"))
+}
+
 /// docs/JOBS.md, side outputs: a keyed function's main output and two side outputs each reach
 /// their own sink at p=2, every record in exactly one of them, and the main output's keyed
 /// state (a running sum per last digit) is exact.
 #[test]
 fn a_keyed_functions_side_outputs_reach_their_own_sinks() {
+    side_outputs("side_output_job");
+}
+
+/// The same with the Python typed API (`guest-jobs/python/testing/side_output_py.py`).
+#[test]
+fn a_python_keyed_functions_side_outputs_reach_their_own_sinks() {
+    side_outputs("side_output_py");
+}
+
+fn side_outputs(name: &str) {
     let broker = Broker::start();
     let bootstrap = broker.bootstrap();
     let cluster = Cluster::start(1, 8);
@@ -21,7 +45,7 @@ fn a_keyed_functions_side_outputs_reach_their_own_sinks() {
     lines.insert(100, "not a number".into());
     lines.insert(300, "12x".into());
     produce(&bootstrap, "numbers", &lines);
-    let job = guest_component(cluster.dir.path(), "side_output_job", "side_output_job.wasm");
+    let job = component(&cluster, name);
     let (code, out, err) = cluster.cli("run", &["-d", "-p", "2", &job, "--bootstrap.servers", &bootstrap, "--bounded"]);
     assert_eq!(code, Some(0), "{out}{err}");
     let id = job_id(&out);
@@ -75,10 +99,21 @@ fn assert_topic(bootstrap: &str, topic: &str, expected: &[String], what: &str) {
 /// where the subtasks own other key groups.
 #[test]
 fn broadcast_records_reach_every_subtask_once_and_their_state_survives_a_rescale() {
+    broadcast("broadcast_job");
+}
+
+/// The same with the Python typed API (`guest-jobs/python/testing/broadcast_py.py`), whose
+/// broadcast keys and state are the Rust SDK's.
+#[test]
+fn python_broadcast_records_reach_every_subtask_once_and_their_state_survives_a_rescale() {
+    broadcast("broadcast_py");
+}
+
+fn broadcast(name: &str) {
     let broker = Broker::start();
     let bootstrap = broker.bootstrap();
     let cluster = Cluster::start(1, 12);
-    let job = guest_component(cluster.dir.path(), "broadcast_job", "broadcast_job.wasm");
+    let job = component(&cluster, name);
     let numbers = |range: std::ops::RangeInclusive<u64>| range.map(|n| n.to_string()).collect::<Vec<_>>();
     let products = |range: std::ops::RangeInclusive<u64>, f: u64| range.map(move |n| format!("{n}*{f}={}", n * f));
     produce(&bootstrap, "factors", &["3".to_string()]);

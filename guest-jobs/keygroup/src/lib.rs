@@ -86,6 +86,8 @@ mod tests {
         assert_eq!(java_hash(b"/help"), 46604272);
         assert_eq!(key_group(b"/help", 128), 111);
         assert_eq!(key_group(b"/index", 128), 16);
+        // Beyond the BMP: two UTF-16 code units (the Python SDK's test checks the same value).
+        assert_eq!(java_hash("a😀".as_bytes()), (97 * 31 + 0xD83D) * 31 + 0xDE00);
     }
 
     #[test]

@@ -17,6 +17,7 @@ import args  # noqa: E402  (weir_sdk/args.py, importable without the component's
 import click_event  # noqa: E402
 import encoding  # noqa: E402
 import frame  # noqa: E402
+import keygroup  # noqa: E402
 
 
 class FrameTest(unittest.TestCase):
@@ -129,3 +130,16 @@ class ClickEventTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class KeyGroupTest(unittest.TestCase):
+    def test_pages_land_in_flinks_key_groups_as_the_rust_crate_computes_them(self):
+        self.assertEqual(keygroup.java_hash(b"/help"), 46604272)
+        self.assertEqual(keygroup.key_group(b"/help", 128), 111)
+        self.assertEqual(keygroup.key_group(b"/index", 128), 16)
+        self.assertEqual(keygroup.key_group(b"flink", 128), 98)
+        self.assertEqual(keygroup.java_hash(b"/index"), 1445916163)
+        # Beyond the BMP: two UTF-16 code units, as Java's String.hashCode sees them.
+        self.assertEqual(keygroup.java_hash("a😀".encode()), ((97 * 31 + 0xD83D) * 31 + 0xDE00))
+        # Not UTF-8: Java's Arrays.hashCode(byte[]) of signed bytes.
+        self.assertEqual(keygroup.java_hash(bytes([0xFF])), 31 * 1 - 1)

@@ -43,6 +43,7 @@ from . import Job, Operator, Output, Records
 from . import graph as g
 from . import time
 from .metrics import Counter, Level, RateLimitedLog
+from .keygroup import key_group
 from .time import EVENT_TIME, MIN_TIMESTAMP, PROCESSING_TIME, Timer
 
 __all__ = [
@@ -70,6 +71,10 @@ __all__ = [
     "TumblingWindows",
     "SlidingWindows",
     "Window",
+    "OutputTag",
+    "BroadcastState",
+    "KeyedBroadcastProcessFunction",
+    "key_group",
 ]
 
 _I64 = struct.Struct("<q")
@@ -375,13 +380,46 @@ class AggregatingState:
 # Keyed functions
 
 
+class OutputTag:
+    """Names a side output (Flink's ``OutputTag``)."""
+
+    def __init__(self, id: str) -> None:
+        self.id = id
+
+
+class _SideOutputs:
+    """The side outputs an operator's downstream reads: the n-th goes out with tag byte n + 1
+    (main records with 0), once any is read (the Rust SDK's layout)."""
+
+    def __init__(self) -> None:
+        self.tags: List[str] = []
+
+    def register(self, id: str) -> int:
+        if id not in self.tags:
+            self.tags.append(id)
+        index = self.tags.index(id) + 1
+        if index > 254:
+            raise ValueError("an operator has more than 254 side outputs")
+        return index
+
+    def write(self, id: str, value: Any, timestamp: int, out: Output) -> None:
+        if id in self.tags:
+            out.emit(timestamp, b"", bytes([self.tags.index(id) + 1]) + pickle.dumps(value))
+
+
 class Collector:
     """Emits a function's records downstream, with the input's (or the timer's) timestamp."""
 
-    __slots__ = ("_push", "_out", "timestamp")
+    __slots__ = ("_push", "_out", "timestamp", "_sides")
 
-    def __init__(self, push: Callable[[Any, int, Output], None], out: Output, timestamp: int) -> None:
-        self._push, self._out, self.timestamp = push, out, timestamp
+    def __init__(self, push: Callable[[Any, int, Output], None], out: Output, timestamp: int,
+                 sides: Optional[_SideOutputs] = None) -> None:
+        self._push, self._out, self.timestamp, self._sides = push, out, timestamp, sides
+
+    def output(self, tag: OutputTag, value: Any) -> None:
+        """Emits to the side output ``tag`` (dropped when nothing reads it)."""
+        if self._sides is not None:
+            self._sides.write(tag.id, value, self.timestamp, self._out)
 
     def collect(self, value: Any) -> None:
         self._push(value, self.timestamp, self._out)
@@ -497,28 +535,144 @@ class _WireHead(Operator):
 
 
 class _KeyedHead(Operator):
-    """Runs a keyed function: each record carries its key and value, pickled."""
+    """Runs a keyed function: each record carries its key and value, pickled. With
+    ``broadcast``, input 1 is a broadcast stream (one copy per key group; the first owned
+    group's is this subtask's)."""
 
-    def __init__(self, function: Any, push: Push, key_type: Optional[type], two_inputs: bool = False) -> None:
+    def __init__(self, function: Any, push: Push, key_type: Optional[type], two_inputs: bool = False,
+                 sides: Optional[_SideOutputs] = None, broadcast: bool = False) -> None:
         self._f, self._push, self._two, self._key_type = function, push, two_inputs, key_type
+        self._sides, self._broadcast = sides, broadcast
 
     def process(self, input: int, records: Records, out: Output) -> None:
         f = self._f
+        if self._broadcast and input == 1:
+            first = _owned_groups()[0]
+            for r in records:
+                if key_group(r.key, _SUBTASK[2]) != first:
+                    continue
+                collector = Collector(self._push, out, r.timestamp, self._sides)
+                _WRITABLE[0] = True
+                try:
+                    f.process_broadcast_element(pickle.loads(r.value), collector)
+                finally:
+                    _WRITABLE[0] = False
+            return
         call = (f.process_element2 if input == 1 else f.process_element1) if self._two else f.process_element
         for r in records:
             key, value = pickle.loads(r.value)
             if self._key_type is None:
                 self._key_type = type(key)
             ctx = Context(key, r.key, r.timestamp)
-            collector = Collector(self._push, out, r.timestamp)
+            collector = Collector(self._push, out, r.timestamp, self._sides)
             _keyed(r.key, key, lambda: call(value, ctx, collector))
 
     def on_timers(self, timers: List[Timer], out: Output) -> None:
         for t in timers:
             key = decode_key(t.key, self._key_type)
             ctx = Context(key, t.key, t.time, t.domain)
-            collector = Collector(self._push, out, _timer_output_timestamp(t))
+            collector = Collector(self._push, out, _timer_output_timestamp(t), self._sides)
             _keyed(t.key, key, lambda: self._f.on_timer(t.time, ctx, collector))
+
+
+class _TaggedHead(Operator):
+    """The records of one output of an operator with side outputs (tag byte ``accept``)."""
+
+    def __init__(self, accept: int, push: Push) -> None:
+        self._accept, self._push = accept, push
+
+    def process(self, input: int, records: Records, out: Output) -> None:
+        for r in records:
+            if r.value[:1] == bytes([self._accept]):
+                self._push(pickle.loads(r.value[1:]), r.timestamp, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Broadcast: the keys of each key group
+
+_SUBTASK = [0, 1, 128]  # index, parallelism, max parallelism; set when the subtask opens
+_WRITABLE = [False]
+_GROUP_KEYS: dict = {}
+
+
+def _group_keys(max_parallelism: int) -> List[bytes]:
+    """A key per key group (``b0``, ``b1``, … as the Rust SDK finds them)."""
+    keys = _GROUP_KEYS.get(max_parallelism)
+    if keys is None:
+        found: List[Optional[bytes]] = [None] * max_parallelism
+        missing, n = max_parallelism, 0
+        while missing:
+            k = f"b{n}".encode()
+            g = key_group(k, max_parallelism)
+            if found[g] is None:
+                found[g] = k
+                missing -= 1
+            n += 1
+        keys = [k for k in found if k is not None]
+        _GROUP_KEYS[max_parallelism] = keys
+    return keys
+
+
+def _owned_groups() -> List[int]:
+    index, parallelism, m = _SUBTASK
+    start = -(-index * m // parallelism)
+    end = ((index + 1) * m - 1) // parallelism
+    return list(range(start, end + 1))
+
+
+class BroadcastState:
+    """A map every subtask of a broadcast-connected operator holds the same copy of (Flink's
+    ``BroadcastState``; the Rust SDK's layout): written only in ``process_broadcast_element``."""
+
+    def __init__(self, name: str, kind: Optional[type] = None) -> None:
+        self.name, self.kind = f"broadcast/{name}", kind
+        self._handle: Any = None
+
+    def _h(self) -> Any:
+        if self._handle is None:
+            self._handle = host_state.MapState(self.name)
+        return self._handle
+
+    def _keys(self) -> List[bytes]:
+        keys = _group_keys(_SUBTASK[2])
+        return [keys[g] for g in _owned_groups()]
+
+    @staticmethod
+    def _writable() -> None:
+        if not _WRITABLE[0]:
+            raise RuntimeError("broadcast state is written only in process_broadcast_element (elsewhere it is read-only)")
+
+    def get(self, key: Any) -> Any:
+        data = self._h().get(self._keys()[0], b"", to_json(key))
+        return None if data is None else from_json(data, self.kind)
+
+    def entries(self) -> List[Tuple[Any, Any]]:
+        return [(json.loads(k), from_json(v, self.kind)) for k, v in self._h().entries(self._keys()[0], b"")]
+
+    def put(self, key: Any, value: Any) -> None:
+        self._writable()
+        k, v = to_json(key), to_json(value)
+        for group in self._keys():
+            self._h().put(group, b"", k, v)
+
+    def remove(self, key: Any) -> None:
+        self._writable()
+        k = to_json(key)
+        for group in self._keys():
+            self._h().remove(group, b"", k)
+
+
+class KeyedBroadcastProcessFunction:
+    """A function over a keyed stream connected to a broadcast stream."""
+
+    def process_element(self, value: Any, ctx: Context, out: Collector) -> None:
+        raise NotImplementedError
+
+    def process_broadcast_element(self, value: Any, out: Collector) -> None:
+        raise NotImplementedError
+
+    def on_timer(self, timestamp: int, ctx: Context, out: Collector) -> None:
+        pass
 
 
 def decode_key(key_bytes: bytes, key_type: Optional[type]) -> Any:
@@ -713,6 +867,7 @@ class _Pending:
         self.uid: Optional[str] = None
         self.names, self.base, self.kind, self.build = names, base, kind, build
         self.parallelism: Optional[int] = None
+        self.sides: Optional[_SideOutputs] = None
 
 
 class _Inner:
@@ -724,6 +879,7 @@ class _Inner:
         self.next_index = 0
         self.sinks: List[dict] = []
         self.errors: List[str] = []
+        self.max_parallelism = g.DEFAULT_MAX_PARALLELISM
 
     def register(self, uid: str) -> None:
         if uid in self.uids:
@@ -761,10 +917,42 @@ class DataStream:
 
     def __init__(self, inner: _Inner, pending: _Pending) -> None:
         self._inner, self._p = inner, pending
+        self._split: Optional[Tuple[g.OperatorRef, _SideOutputs, Optional[int]]] = None
+
+    def get_side_output(self, tag: OutputTag) -> "DataStream":
+        """The records the keyed function emitted to ``tag`` (call it on what ``process``
+        returned, before chaining stages after it)."""
+        if self._split is None:
+            sides = self._p.sides
+            if sides is None:
+                raise ValueError(f"side output '{tag.id}' is read from a stream that is not a keyed function's output")
+            parallelism = self._p.parallelism
+
+            def main_end() -> Push:
+                return lambda v, ts, out: out.emit(ts, b"", b"\x00" + pickle.dumps(v))
+
+            op = self._inner.materialize(self._p, main_end)
+            self._split = (op, sides, parallelism)
+            self._p = self._tagged(0, "Main Output")
+        op, sides, parallelism = self._split
+        return DataStream(self._inner, self._tagged(sides.register(tag.id), tag.id))
+
+    def _tagged(self, tag: int, name: str) -> _Pending:
+        assert self._split is not None
+        op, _, parallelism = self._split
+        p = _Pending([name], "main-output" if tag == 0 else "side-output", ("transform", [(op, g.FORWARD)]),
+                     lambda nxt: _TaggedHead(tag, nxt))
+        p.parallelism = parallelism
+        return p
+
+    def broadcast(self) -> "BroadcastStream":
+        """Sends every record to every subtask of the operator it is connected to."""
+        return BroadcastStream(self)
 
     def _chain(self, name: str, stage: Callable[[Push], Push]) -> "DataStream":
         build = self._p.build
         self._p.names.append(name)
+        self._p.sides = None  # side outputs come from the function itself
         self._p.build = lambda nxt: build(stage(nxt))
         return self
 
@@ -882,8 +1070,14 @@ class KeyedStream:
     def _keyed_op(self, names: Tuple[str, str], function: Callable[[], Any]) -> DataStream:
         inner = self._stream._inner
         edge = self._input()
-        return DataStream(inner, _Pending([names[1]], names[0], ("transform", [edge]),
-                                          lambda nxt: _KeyedHead(function(), nxt, self.key_type)))
+        sides = _SideOutputs()
+        p = _Pending([names[1]], names[0], ("transform", [edge]),
+                     lambda nxt: _KeyedHead(function(), nxt, self.key_type, sides=sides))
+        p.sides = sides
+        return DataStream(inner, p)
+
+    def connect_broadcast(self, broadcast: "BroadcastStream") -> "BroadcastConnectedStream":
+        return BroadcastConnectedStream(self, broadcast)
 
     def process(self, function: KeyedProcessFunction) -> DataStream:
         return self._keyed_op(("process", "KeyedProcess"), lambda: function)
@@ -907,8 +1101,46 @@ class ConnectedStreams:
     def process(self, function: KeyedCoProcessFunction) -> DataStream:
         inner = self._first._stream._inner
         edges = [self._first._input(), self._second._input()]
-        return DataStream(inner, _Pending(["KeyedCoProcess"], "co-process", ("transform", edges),
-                                          lambda nxt: _KeyedHead(function, nxt, self._first.key_type, two_inputs=True)))
+        sides = _SideOutputs()
+        p = _Pending(["KeyedCoProcess"], "co-process", ("transform", edges),
+                     lambda nxt: _KeyedHead(function, nxt, self._first.key_type, two_inputs=True, sides=sides))
+        p.sides = sides
+        return DataStream(inner, p)
+
+
+class BroadcastStream:
+    """A stream whose records every subtask of the next operator receives."""
+
+    def __init__(self, stream: DataStream) -> None:
+        self.stream = stream
+
+
+class BroadcastConnectedStream:
+    """A keyed stream connected to a broadcast stream."""
+
+    def __init__(self, keyed: KeyedStream, broadcast: BroadcastStream) -> None:
+        self._keyed, self._broadcast = keyed, broadcast
+
+    def process(self, function: KeyedBroadcastProcessFunction) -> DataStream:
+        inner = self._keyed._stream._inner
+        keyed = self._keyed._input()
+        m = inner.max_parallelism
+
+        def end() -> Push:
+            def push(v: Any, ts: int, out: Output) -> None:
+                data = pickle.dumps(v)
+                for key in _group_keys(m):
+                    out.emit(ts, key, data)
+
+            return push
+
+        broadcast = (inner.materialize(self._broadcast.stream._p, end), g.HASH)
+        sides = _SideOutputs()
+        key_type = self._keyed.key_type
+        p = _Pending(["KeyedBroadcastProcess"], "broadcast-process", ("transform", [keyed, broadcast]),
+                     lambda nxt: _KeyedHead(function, nxt, key_type, sides=sides, broadcast=True))
+        p.sides = sides
+        return DataStream(inner, p)
 
 
 class Env:
@@ -928,6 +1160,7 @@ class Env:
 
     def set_max_parallelism(self, max_parallelism: int) -> None:
         self._inner.graph.max_parallelism(max_parallelism)
+        self._inner.max_parallelism = max_parallelism
 
     def from_source(self, source: Any, schema: Any) -> DataStream:
         connector, name = source.connector()
@@ -962,6 +1195,7 @@ class _Streamed(Job):
         return inner.graph.build()
 
     def open(self, context: Any) -> Operator:
+        _SUBTASK[:] = [context.subtask_index, context.parallelism, context.max_parallelism]
         args = json.loads(context.config)
         inner = _Inner(context.config, context.function)
         self._job.build(Env(inner), list(args))

@@ -2,28 +2,9 @@
 //! and its tokenizing source, and the Click Event Count window operator in event time and in
 //! processing time.
 
-use std::path::PathBuf;
+mod common;
 
 use weir_test_harness::{HarnessError, OperatorHarness, RegisteredTimer, TimeDomain};
-
-/// Where the host's build script (host/build.rs) puts the guest components:
-/// `<target>/guest-jobs/wasm32-wasip2/release`, or `$WEIR_GUEST_DIR` when set.
-fn guest_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("WEIR_GUEST_DIR") {
-        return PathBuf::from(dir);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("guest-jobs/wasm32-wasip2/release")
-}
-
-fn component(name: &str) -> Vec<u8> {
-    let path = guest_dir().join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("cannot read {} ({e}): build the guest components first (`cargo build -p weir`)", path.display())
-    })
-}
 
 fn word(w: &str) -> (String, u64) {
     (w.to_string(), 1)
@@ -31,7 +12,7 @@ fn word(w: &str) -> (String, u64) {
 
 #[test]
 fn word_count_emits_running_counts_and_keeps_them_in_reduce_state() -> Result<(), HarnessError> {
-    let mut counter = OperatorHarness::open(&component("word_count"), &[], "counter")?;
+    let mut counter = OperatorHarness::open(&common::component("word_count"), &[], "counter")?;
     assert!(counter.is_keyed());
     for (i, w) in ["to", "be", "or", "not", "to", "be"].into_iter().enumerate() {
         counter.process_typed(w.as_bytes(), &word(w), 1_000 + i as i64)?;
@@ -60,7 +41,7 @@ fn word_count_emits_running_counts_and_keeps_them_in_reduce_state() -> Result<()
 
 #[test]
 fn word_count_source_tokenizes_and_keys_by_word() -> Result<(), HarnessError> {
-    let mut source = OperatorHarness::open(&component("word_count"), &[], "source-0")?;
+    let mut source = OperatorHarness::open(&common::component("word_count"), &[], "source-0")?;
     assert!(!source.is_keyed());
     source.process_element(b"", b"To be, or not to be", 7)?;
     let output = source.take_output()?;
@@ -77,7 +58,7 @@ fn word_count_source_tokenizes_and_keys_by_word() -> Result<(), HarnessError> {
 
 #[test]
 fn unknown_operators_sinks_and_inputs_are_refused_with_what_there_is() {
-    let wasm = component("word_count");
+    let wasm = common::component("word_count");
     let error = OperatorHarness::open(&wasm, &[], "nope").unwrap_err();
     let text = error.to_string();
     assert!(matches!(error, HarnessError::NoSuchOperator { .. }), "{text}");
@@ -110,7 +91,8 @@ fn window_timer(domain: TimeDomain, page: &str, start: i64) -> RegisteredTimer {
 
 #[test]
 fn event_time_windows_fire_when_the_watermark_reaches_them() -> Result<(), HarnessError> {
-    let mut counter = OperatorHarness::open(&component("click_event_count"), &["--event-time"], "click-event-counter")?;
+    let mut counter =
+        OperatorHarness::open(&common::component("click_event_count"), &["--event-time"], "click-event-counter")?;
     counter.process_element(b"/index", b"", 1_000)?;
     counter.process_element(b"/help", b"", 3_000)?;
     counter.process_elements(0, [(b"/index", b"", 2_000), (b"/index", b"", 16_000)])?;
@@ -158,7 +140,7 @@ fn event_time_windows_fire_when_the_watermark_reaches_them() -> Result<(), Harne
 
 #[test]
 fn processing_time_windows_follow_the_manual_clock() -> Result<(), HarnessError> {
-    let mut counter = OperatorHarness::open(&component("click_event_count"), &[], "click-event-counter")?;
+    let mut counter = OperatorHarness::open(&common::component("click_event_count"), &[], "click-event-counter")?;
     // Event time does not matter here: the windows follow the clock the harness sets.
     counter.set_processing_time(1_000)?;
     let clicks: [(&[u8], &[u8], i64); 3] = [(b"/index", b"", 99_000_000), (b"/index", b"", 5), (b"/jobs", b"", 5)];
@@ -193,7 +175,7 @@ fn processing_time_windows_follow_the_manual_clock() -> Result<(), HarnessError>
 
 #[test]
 fn a_two_input_operator_takes_records_on_either_input() -> Result<(), HarnessError> {
-    let wasm = component("merge_job");
+    let wasm = common::component("merge_job");
     let mut windows = OperatorHarness::open(&wasm, &["--mode", "windows"], "windows")?;
     assert_eq!((windows.inputs(), windows.is_keyed()), (2, true));
     windows.set_processing_time(1_500)?;

@@ -3,26 +3,12 @@
 //! `late-data-job` test component: its `counter` window counts `(word, time)` records per word in
 //! 10-second windows.
 
-use std::path::PathBuf;
+mod common;
 
 use weir_test_harness::{HarnessError, OperatorHarness};
 
-/// Where the host's build script puts the guest components (as `sessions.rs` finds them).
-fn guest_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("WEIR_GUEST_DIR") {
-        return PathBuf::from(dir);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("guest-jobs/wasm32-wasip2/release")
-}
-
 fn open(args: &[&str]) -> Result<OperatorHarness, HarnessError> {
-    let path = guest_dir().join("late_data_job.wasm");
-    let wasm = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("cannot read {} ({e}): build the guest components first (`cargo build -p weir`)", path.display())
-    });
+    let wasm = common::component("late_data_job");
     OperatorHarness::open(&wasm, args, "counter")
 }
 

@@ -3,27 +3,12 @@
 //! emits `(user,start,end,count)`. Sessions merge as records arrive, their timers move to the
 //! merged session's end, and late records are dropped as Flink drops them.
 
-use std::path::PathBuf;
+mod common;
 
 use weir_test_harness::{HarnessError, OperatorHarness, RegisteredTimer, TimeDomain};
 
-/// Where the host's build script (host/build.rs) puts the guest components:
-/// `<target>/guest-jobs/wasm32-wasip2/release`, or `$WEIR_GUEST_DIR` when set.
-fn guest_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("WEIR_GUEST_DIR") {
-        return PathBuf::from(dir);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("guest-jobs/wasm32-wasip2/release")
-}
-
 fn open(args: &[&str]) -> Result<OperatorHarness, HarnessError> {
-    let path = guest_dir().join("session_job.wasm");
-    let wasm = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("cannot read {} ({e}): build the guest components first (`cargo build -p weir`)", path.display())
-    });
+    let wasm = common::component("session_job");
     OperatorHarness::open(&wasm, args, "sessions")
 }
 

@@ -27,13 +27,7 @@ impl StreamJob for HourlyTips {
         env.set_job_name("Hourly Tips");
         // Fares are in order: monotonous timestamps.
         env.set_event_time(0, None);
-        let mut datagen = Datagen::new();
-        if let Some(n) = events {
-            datagen = datagen.count(n);
-        }
-        if let Some(r) = rate {
-            datagen = datagen.rate(r);
-        }
+        let datagen = Datagen::new().count(events).rate(rate);
         let mut generator = TaxiFareGenerator::new();
         let hourly_max = env
             .from_source(datagen, Raw)

@@ -84,13 +84,7 @@ impl StreamJob for LongRideAlerts {
 
         env.set_job_name("Long Taxi Rides");
         env.set_event_time(60_000, None);
-        let mut datagen = Datagen::new();
-        if let Some(n) = events {
-            datagen = datagen.count(n);
-        }
-        if let Some(r) = rate {
-            datagen = datagen.rate(r);
-        }
+        let datagen = Datagen::new().count(events).rate(rate);
         let rides = match input {
             Some(topic) => {
                 let mut kafka = KafkaSource::new(&servers, &topic).group_id("long-ride-alerts");

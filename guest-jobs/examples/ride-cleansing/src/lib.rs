@@ -22,13 +22,7 @@ impl StreamJob for RideCleansing {
         a.finish()?;
 
         env.set_job_name("Taxi Ride Cleansing");
-        let mut datagen = Datagen::new();
-        if let Some(n) = events {
-            datagen = datagen.count(n);
-        }
-        if let Some(r) = rate {
-            datagen = datagen.rate(r);
-        }
+        let datagen = Datagen::new().count(events).rate(rate);
         let mut generator = TaxiRideGenerator::new();
         let rides = env
             .from_source(datagen, Raw)

@@ -62,11 +62,7 @@ impl StreamJob for RidesAndFares {
         a.finish()?;
 
         env.set_job_name("Join Rides with Fares");
-        let datagen = || {
-            let d = Datagen::new();
-            let d = if let Some(n) = events { d.count(n) } else { d };
-            if let Some(r) = rate { d.rate(r) } else { d }
-        };
+        let datagen = || Datagen::new().count(events).rate(rate);
         let mut ride_generator = TaxiRideGenerator::new();
         let rides = env
             .from_source(datagen(), Raw)

@@ -13,7 +13,7 @@ use click_event::{WINDOW_SIZE_MS, timestamp, write_statistics};
 use serde::Deserialize;
 use weir_sdk::args::Args;
 use weir_sdk::stream::connectors::{Datagen, KafkaSink, KafkaSource};
-use weir_sdk::stream::state::AggregateFunction;
+use weir_sdk::stream::state::Count;
 use weir_sdk::stream::{DataStream, Env, Json, SerializationSchema, StreamJob, TumblingWindows};
 
 /// A click as the generator writes it.
@@ -41,25 +41,6 @@ impl SerializationSchema<Statistics> for StatisticsJson {
     }
 }
 
-/// Counts records (Flink's `CountingAggregator` in the playground job).
-struct CountClicks;
-
-impl<T> AggregateFunction<T, i64> for CountClicks {
-    type Acc = i64;
-    fn create_accumulator(&self) -> i64 {
-        0
-    }
-    fn add(&self, _value: T, acc: i64) -> i64 {
-        acc + 1
-    }
-    fn get_result(&self, acc: &i64) -> i64 {
-        *acc
-    }
-    fn merge(&self, a: i64, b: i64) -> i64 {
-        a + b
-    }
-}
-
 struct TypedClickEventCount;
 
 impl StreamJob for TypedClickEventCount {
@@ -82,14 +63,7 @@ impl StreamJob for TypedClickEventCount {
             env.enable_checkpointing(1000);
         }
         let clicks: DataStream<ClickEvent> = if source == "datagen" {
-            let mut datagen = Datagen::new();
-            if let Some(count) = count {
-                datagen = datagen.count(count);
-            }
-            if let Some(rate) = rate {
-                datagen = datagen.rate(rate);
-            }
-            env.from_source(datagen, Json::new())
+            env.from_source(Datagen::new().count(count).rate(rate), Json::new())
         } else {
             let mut kafka = KafkaSource::new(&servers, &input).group_id("click-event-count");
             if bounded {
@@ -109,11 +83,11 @@ impl StreamJob for TypedClickEventCount {
             .filter_map_timestamps()
             .key_by(|(page, _): &(String, i64)| page.clone())
             .window(windows)
-            .aggregate(CountClicks, |page: &String, window, count| Statistics {
+            .aggregate(Count, |page: &String, window, count: u64| Statistics {
                 window_start: window.start,
                 window_end: window.end,
                 page: page.clone(),
-                count,
+                count: i64::try_from(count).unwrap_or(i64::MAX),
             })
             .name("ClickEvent Counter")
             .uid("click-event-counter");

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use super::format::{decode_wire, encode_wire};
 use super::function::{Collector, Context, Push, SideWriter};
-use super::operators::{CallTimes, keyed_call_with_sides, stage};
+use super::operators::{KeyedEmit, stage};
 use crate::bindings::weir::job::state as host;
 use crate::state::Codec;
 use crate::time::Timer;
@@ -197,14 +197,13 @@ pub trait KeyedBroadcastProcessFunction<K, I, B, O>: 'static {
 /// input 1 the broadcast one.
 pub(crate) struct BroadcastHead<K, I, B, O, F> {
     function: F,
-    next: Box<dyn Push<O>>,
-    sides: SideWriter,
+    emit: KeyedEmit<O>,
     _types: PhantomData<fn(K, I, B)>,
 }
 
 impl<K, I, B, O, F> BroadcastHead<K, I, B, O, F> {
     pub(crate) fn new(function: F, next: Box<dyn Push<O>>, sides: SideWriter) -> Self {
-        BroadcastHead { function, next, sides, _types: PhantomData }
+        BroadcastHead { function, emit: KeyedEmit::new(next, sides), _types: PhantomData }
     }
 }
 
@@ -219,17 +218,7 @@ where
         match input {
             0 => {
                 for record in records {
-                    let value: I = decode_wire(record.value)?;
-                    let function = &mut self.function;
-                    let times = CallTimes::record(record.timestamp);
-                    keyed_call_with_sides(
-                        record.key,
-                        times,
-                        self.next.as_mut(),
-                        Some(&mut self.sides),
-                        out,
-                        |ctx, c| function.process_element(value, ctx, c),
-                    )?;
+                    self.emit.record(&record, out, |value, ctx, c| self.function.process_element(value, ctx, c))?;
                 }
                 Ok(())
             }
@@ -242,8 +231,7 @@ where
                         continue;
                     }
                     let value: B = decode_wire(record.value)?;
-                    let mut collector =
-                        Collector::new(self.next.as_mut(), out, record.timestamp, Some(&mut self.sides));
+                    let mut collector = self.emit.collector(out, record.timestamp);
                     WRITABLE.with(|w| w.set(true));
                     let result = self.function.process_broadcast_element(value, &mut collector);
                     WRITABLE.with(|w| w.set(false));
@@ -257,14 +245,7 @@ where
     }
 
     fn on_timers(&mut self, timers: Vec<Timer>, out: &mut Output) -> Result<(), String> {
-        for timer in timers {
-            let function = &mut self.function;
-            let times = CallTimes::timer(&timer);
-            keyed_call_with_sides(&timer.key, times, self.next.as_mut(), Some(&mut self.sides), out, |ctx, c| {
-                function.on_timer(timer.time, ctx, c)
-            })?;
-        }
-        Ok(())
+        self.emit.timers(timers, out, |time, ctx, c| self.function.on_timer(time, ctx, c))
     }
 }
 

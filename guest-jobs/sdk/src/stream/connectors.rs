@@ -93,15 +93,15 @@ impl Datagen {
         Datagen::default()
     }
 
-    /// Stops after `count` records over all subtasks.
-    pub fn count(mut self, count: u64) -> Self {
-        self.count = Some(count);
+    /// Stops after `count` records over all subtasks (`None`: never).
+    pub fn count(mut self, count: impl Into<Option<u64>>) -> Self {
+        self.count = count.into();
         self
     }
 
-    /// Generates `rate` records per second over all subtasks.
-    pub fn rate(mut self, rate: u64) -> Self {
-        self.rate = Some(rate);
+    /// Generates `rate` records per second over all subtasks (`None`: as fast as it goes).
+    pub fn rate(mut self, rate: impl Into<Option<u64>>) -> Self {
+        self.rate = rate.into();
         self
     }
 }

@@ -11,7 +11,7 @@ use super::state::with_current_key;
 use crate::metrics::{Counter, Level, RateLimitedLog};
 use crate::state::Codec;
 use crate::time::{MIN_TIMESTAMP, TimeDomain, Timer};
-use crate::{Operator, Output, Records};
+use crate::{Operator, Output, Record, Records};
 
 /// A chain stage or encoder written as a closure.
 pub(crate) struct FnPush<T, F> {
@@ -197,56 +197,90 @@ pub(crate) fn keyed_call_with_sides<K: Codec, O>(
     })
 }
 
+/// Where a keyed function's calls go: each record or timer with its key made current, into
+/// the chain after the function and its side outputs. The one loop every keyed head runs.
+pub(crate) struct KeyedEmit<O> {
+    next: Box<dyn Push<O>>,
+    sides: SideWriter,
+}
+
+impl<O> KeyedEmit<O> {
+    pub(crate) fn new(next: Box<dyn Push<O>>, sides: SideWriter) -> Self {
+        KeyedEmit { next, sides }
+    }
+
+    /// Calls `call` with the record's value, its key current.
+    pub(crate) fn record<K: Codec, V: serde::de::DeserializeOwned>(
+        &mut self,
+        record: &Record<'_>,
+        out: &mut Output,
+        call: impl FnOnce(V, &mut Context<'_, K>, &mut Collector<'_, O>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let value: V = decode_wire(record.value)?;
+        let times = CallTimes::record(record.timestamp);
+        keyed_call_with_sides(record.key, times, self.next.as_mut(), Some(&mut self.sides), out, |ctx, c| {
+            call(value, ctx, c)
+        })
+    }
+
+    /// Calls `call` for each timer, in order, its key current.
+    pub(crate) fn timers<K: Codec>(
+        &mut self,
+        timers: Vec<Timer>,
+        out: &mut Output,
+        mut call: impl FnMut(i64, &mut Context<'_, K>, &mut Collector<'_, O>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        for timer in timers {
+            let times = CallTimes::timer(&timer);
+            keyed_call_with_sides(&timer.key, times, self.next.as_mut(), Some(&mut self.sides), out, |ctx, c| {
+                call(timer.time, ctx, c)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A collector outside any key (a broadcast record's).
+    pub(crate) fn collector<'a>(&'a mut self, out: &'a mut Output, timestamp: i64) -> Collector<'a, O> {
+        Collector::new(self.next.as_mut(), out, timestamp, Some(&mut self.sides))
+    }
+}
+
 /// A keyed operator running a [`KeyedProcessFunction`].
 pub(crate) struct KeyedHead<K, I, O, F> {
     function: F,
-    next: Box<dyn Push<O>>,
-    sides: SideWriter,
+    emit: KeyedEmit<O>,
     _types: PhantomData<fn(K, I)>,
 }
 
 impl<K, I, O, F> KeyedHead<K, I, O, F> {
     pub(crate) fn new(function: F, next: Box<dyn Push<O>>, sides: SideWriter) -> Self {
-        KeyedHead { function, next, sides, _types: PhantomData }
+        KeyedHead { function, emit: KeyedEmit::new(next, sides), _types: PhantomData }
     }
 }
 
 impl<K: Codec, I: serde::de::DeserializeOwned, O, F: KeyedProcessFunction<K, I, O>> Operator for KeyedHead<K, I, O, F> {
     fn process(&mut self, _input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
         for record in records {
-            let value: I = decode_wire(record.value)?;
-            let function = &mut self.function;
-            let times = CallTimes::record(record.timestamp);
-            keyed_call_with_sides(record.key, times, self.next.as_mut(), Some(&mut self.sides), out, |ctx, c| {
-                function.process_element(value, ctx, c)
-            })?;
+            self.emit.record(&record, out, |value, ctx, c| self.function.process_element(value, ctx, c))?;
         }
         Ok(())
     }
 
     fn on_timers(&mut self, timers: Vec<Timer>, out: &mut Output) -> Result<(), String> {
-        for timer in timers {
-            let function = &mut self.function;
-            let times = CallTimes::timer(&timer);
-            keyed_call_with_sides(&timer.key, times, self.next.as_mut(), Some(&mut self.sides), out, |ctx, c| {
-                function.on_timer(timer.time, ctx, c)
-            })?;
-        }
-        Ok(())
+        self.emit.timers(timers, out, |time, ctx, c| self.function.on_timer(time, ctx, c))
     }
 }
 
 /// A keyed operator with two inputs running a [`KeyedCoProcessFunction`].
 pub(crate) struct KeyedCoHead<K, I1, I2, O, F> {
     function: F,
-    next: Box<dyn Push<O>>,
-    sides: SideWriter,
+    emit: KeyedEmit<O>,
     _types: PhantomData<fn(K, I1, I2)>,
 }
 
 impl<K, I1, I2, O, F> KeyedCoHead<K, I1, I2, O, F> {
     pub(crate) fn new(function: F, next: Box<dyn Push<O>>, sides: SideWriter) -> Self {
-        KeyedCoHead { function, next, sides, _types: PhantomData }
+        KeyedCoHead { function, emit: KeyedEmit::new(next, sides), _types: PhantomData }
     }
 }
 
@@ -260,21 +294,9 @@ where
     fn process(&mut self, input: u32, records: Records<'_>, out: &mut Output) -> Result<(), String> {
         for record in records {
             let function = &mut self.function;
-            let times = CallTimes::record(record.timestamp);
-            let (next, sides) = (self.next.as_mut(), Some(&mut self.sides));
             match input {
-                0 => {
-                    let value: I1 = decode_wire(record.value)?;
-                    keyed_call_with_sides(record.key, times, next, sides, out, |ctx, c| {
-                        function.process_element1(value, ctx, c)
-                    })?
-                }
-                1 => {
-                    let value: I2 = decode_wire(record.value)?;
-                    keyed_call_with_sides(record.key, times, next, sides, out, |ctx, c| {
-                        function.process_element2(value, ctx, c)
-                    })?
-                }
+                0 => self.emit.record(&record, out, |v: I1, ctx, c| function.process_element1(v, ctx, c))?,
+                1 => self.emit.record(&record, out, |v: I2, ctx, c| function.process_element2(v, ctx, c))?,
                 other => return Err(format!("a two-input operator got records on input {other}")),
             }
         }
@@ -282,14 +304,7 @@ where
     }
 
     fn on_timers(&mut self, timers: Vec<Timer>, out: &mut Output) -> Result<(), String> {
-        for timer in timers {
-            let function = &mut self.function;
-            let times = CallTimes::timer(&timer);
-            keyed_call_with_sides(&timer.key, times, self.next.as_mut(), Some(&mut self.sides), out, |ctx, c| {
-                function.on_timer(timer.time, ctx, c)
-            })?;
-        }
-        Ok(())
+        self.emit.timers(timers, out, |time, ctx, c| self.function.on_timer(time, ctx, c))
     }
 }
 

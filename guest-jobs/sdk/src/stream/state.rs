@@ -318,6 +318,26 @@ pub trait AggregateFunction<In, Out> {
     fn merge(&self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
 }
 
+/// Counts the values added (Flink's `CountAggregate`): the aggregate most windows need.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Count;
+
+impl<T> AggregateFunction<T, u64> for Count {
+    type Acc = u64;
+    fn create_accumulator(&self) -> u64 {
+        0
+    }
+    fn add(&self, _value: T, acc: u64) -> u64 {
+        acc.saturating_add(1)
+    }
+    fn get_result(&self, acc: &u64) -> u64 {
+        *acc
+    }
+    fn merge(&self, a: u64, b: u64) -> u64 {
+        a.saturating_add(b)
+    }
+}
+
 /// One accumulator per key that values are added to; read as the aggregate's result (Flink's
 /// `AggregatingState`).
 pub struct AggregatingState<In, Out, A: AggregateFunction<In, Out>> {

@@ -8,26 +8,8 @@
 
 use weir_sdk::args::Args;
 use weir_sdk::stream::connectors::Datagen;
-use weir_sdk::stream::state::AggregateFunction;
+use weir_sdk::stream::state::Count;
 use weir_sdk::stream::{Env, OutputTag, Raw, StreamJob, TumblingWindows};
-
-struct Count;
-
-impl AggregateFunction<(String, i64), u64> for Count {
-    type Acc = u64;
-    fn create_accumulator(&self) -> u64 {
-        0
-    }
-    fn add(&self, _value: (String, i64), acc: u64) -> u64 {
-        acc + 1
-    }
-    fn get_result(&self, acc: &u64) -> u64 {
-        *acc
-    }
-    fn merge(&self, a: u64, b: u64) -> u64 {
-        a + b
-    }
-}
 
 struct LateDataJob;
 

@@ -10,27 +10,8 @@
 
 use weir_sdk::args::Args;
 use weir_sdk::stream::connectors::{Datagen, KafkaSink};
-use weir_sdk::stream::state::AggregateFunction;
+use weir_sdk::stream::state::Count;
 use weir_sdk::stream::{Env, Json, Raw, SessionWindows, StreamJob};
-
-/// Counts a session's records.
-struct Count;
-
-impl AggregateFunction<(String, i64), u64> for Count {
-    type Acc = u64;
-    fn create_accumulator(&self) -> u64 {
-        0
-    }
-    fn add(&self, _value: (String, i64), acc: u64) -> u64 {
-        acc + 1
-    }
-    fn get_result(&self, acc: &u64) -> u64 {
-        *acc
-    }
-    fn merge(&self, a: u64, b: u64) -> u64 {
-        a + b
-    }
-}
 
 struct SessionJob;
 
@@ -50,13 +31,7 @@ impl StreamJob for SessionJob {
 
         env.set_job_name("Sessions");
         env.set_event_time(0, None);
-        let mut datagen = Datagen::new();
-        if let Some(n) = events {
-            datagen = datagen.count(n);
-        }
-        if let Some(r) = rate {
-            datagen = datagen.rate(r);
-        }
+        let datagen = Datagen::new().count(events).rate(rate);
         let assigner =
             if processing_time { SessionWindows::processing_time_with_gap(gap) } else { SessionWindows::with_gap(gap) };
         let mut i = 0i64;

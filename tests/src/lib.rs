@@ -337,6 +337,35 @@ pub fn curl(args: &[&str]) -> HttpAnswer {
     HttpAnswer { status: status.trim().parse().unwrap_or(0), body: body.to_string() }
 }
 
+/// A failed test's cluster leaves its story: the warnings and errors of every process's log
+/// (and each log's last lines) go to stderr, which nextest prints with the failure, so a flaky
+/// failure in CI can be read without running it again.
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else { return };
+        let mut logs: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "log")).collect();
+        logs.sort();
+        for log in logs {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let notable: Vec<&str> =
+                lines.iter().copied().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+            eprintln!("──── {} ({} lines): warnings and errors", log.display(), lines.len());
+            for line in notable.iter().rev().take(80).rev() {
+                eprintln!("{line}");
+            }
+            eprintln!("──── its last lines");
+            for line in &lines[lines.len().saturating_sub(25)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 impl Cluster {
     /// Starts a JobManager and `taskmanagers` TaskManagers with `slots` slots each, and waits
     /// until they have registered.

@@ -48,16 +48,24 @@ impl WriterTask<'_> {
             return Err(TaskError::Barrier(self.ctx.name(), refused));
         }
         let at = SnapshotContext { barrier: &barrier, uid: &vertex.uid, subtask: self.ctx.subtask };
-        let taken = self.sink.flush(FLUSH_TIMEOUT).and_then(|()| self.sink.snapshot(&at));
-        match taken {
+        if let Err(error) = self.sink.flush(FLUSH_TIMEOUT) {
+            // A sink that cannot flush cannot promise what it wrote: fail the task.
+            self.ctx.listener.decline(barrier.id, error.to_string());
+            return Err(self.connector(error));
+        }
+        match self.sink.snapshot(&at) {
             Ok(sink) => {
                 let snapshot = SubtaskSnapshot { subtask: self.ctx.subtask, sink, ..Default::default() };
                 self.ctx.listener.acknowledge(barrier.id, snapshot);
             }
             Err(error) => {
-                // A sink that cannot flush cannot promise what it wrote: fail the task.
+                // Everything written is durable, but this checkpoint's part could not be
+                // written (its checkpoint may have been given up, its directory deleted, while
+                // the barrier was on its way): the checkpoint is declined, as an operator's
+                // is, and the writer runs on. What it holds stays held, and the next
+                // checkpoint carries it.
+                tracing::warn!(task = self.ctx.name(), checkpoint = barrier.id, %error, "sink snapshot failed");
                 self.ctx.listener.decline(barrier.id, error.to_string());
-                return Err(self.connector(error));
             }
         }
         self.downstream.broadcast(StreamElement::Barrier(barrier)).map_err(|e| self.network(e))?;
@@ -190,5 +198,146 @@ pub fn run_committer(ctx: &TaskContext, mut gate: InputGate) -> Result<TaskOutco
             Ok(_) => {}
             Err(e) => return outcome_of(TaskError::Network(ctx.name(), e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use weir_connectors::ConnectorError;
+    use weir_core::cancel::CancelToken;
+    use weir_core::checkpoint::{BarrierKind, SinkState, SnapshotFormat};
+    use weir_core::jobgraph::{JobGraph, JobVertex, SinkConnector, TimeCharacteristic, VertexKind};
+    use weir_network::{EdgeWriter, InputChannel, Partitioner};
+
+    /// What the task told the JobManager: acknowledged and declined checkpoints.
+    #[derive(Default)]
+    struct Heard {
+        acknowledged: Mutex<Vec<u64>>,
+        declined: Mutex<Vec<u64>>,
+    }
+
+    impl super::super::TaskListener for Heard {
+        fn running(&self) {}
+        fn acknowledge(&self, checkpoint: u64, _: SubtaskSnapshot) {
+            self.acknowledged.lock().unwrap().push(checkpoint);
+        }
+        fn decline(&self, checkpoint: u64, _: String) {
+            self.declined.lock().unwrap().push(checkpoint);
+        }
+    }
+
+    /// A sink whose snapshots fail for the checkpoints in `failing` (a given-up checkpoint
+    /// whose directory is gone) and whose flushes fail once `flush_fails` is set.
+    struct Flaky {
+        failing: Vec<u64>,
+        flush_fails: bool,
+    }
+
+    impl weir_connectors::SinkWriter for Flaky {
+        fn write(&mut self, _: &[u8]) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+        fn flush(&mut self, _: Duration) -> Result<(), ConnectorError> {
+            match self.flush_fails {
+                true => Err(ConnectorError::Restore("the broker is gone".into())),
+                false => Ok(()),
+            }
+        }
+        fn snapshot(&mut self, at: &SnapshotContext<'_>) -> Result<Option<SinkState>, ConnectorError> {
+            match self.failing.contains(&at.barrier.id) {
+                true => Err(ConnectorError::Restore(format!("{}: No such file or directory", at.barrier.location))),
+                false => Ok(None),
+            }
+        }
+    }
+
+    fn context(listener: Arc<Heard>) -> TaskContext {
+        let vertex = JobVertex {
+            id: "v".into(),
+            uid: "sink".into(),
+            name: "Sink: Writer".into(),
+            kind: VertexKind::SinkWriter { connector: SinkConnector::Discard },
+            parallelism: 1,
+            inputs: Vec::new(),
+            config: String::new(),
+        };
+        let job = JobGraph {
+            job_id: "job".into(),
+            name: "job".into(),
+            vertices: vec![vertex],
+            time: TimeCharacteristic::ProcessingTime,
+            checkpoint_interval_ms: Some(1000),
+            max_parallelism: 128,
+        };
+        TaskContext {
+            job: Arc::new(job),
+            vertex: 0,
+            subtask: 0,
+            cancel: CancelToken::new(),
+            metrics: Arc::default(),
+            listener,
+            attempt: 0,
+            commands: crossbeam_channel::never(),
+            restore: None,
+            upgrade: Arc::default(),
+        }
+    }
+
+    fn barrier(id: u64) -> StreamElement {
+        StreamElement::Barrier(Barrier {
+            id,
+            kind: BarrierKind::Checkpoint,
+            location: Arc::from(format!("/checkpoints/job/chk-{id}").as_str()),
+            format: SnapshotFormat::Native,
+        })
+    }
+
+    /// Runs a writer over `elements` and returns how it ended, what it told the JobManager and
+    /// what it passed downstream.
+    fn run(
+        sink: Flaky,
+        elements: Vec<StreamElement>,
+    ) -> (Result<TaskOutcome, TaskError>, Arc<Heard>, Vec<StreamElement>) {
+        let heard = Arc::new(Heard::default());
+        let ctx = context(heard.clone());
+        let (input, gate_side) = weir_network::channel();
+        for e in elements {
+            input.send(e).unwrap();
+        }
+        drop(input);
+        let gate = InputGate::new(vec![InputChannel::new(gate_side, 0)]);
+        let (out, downstream_side) = weir_network::channel();
+        let writer = RecordWriter::new(
+            vec![EdgeWriter::new(Partitioner::Forward, vec![out])],
+            ctx.metrics.clone(),
+            ctx.cancel.clone(),
+        );
+        let outcome = run_writer(&ctx, gate, Box::new(sink), writer);
+        (outcome, heard, downstream_side.try_iter().collect())
+    }
+
+    /// A checkpoint given up while its barrier was on the way (superseded by an upgrade
+    /// barrier, its directory deleted) costs that checkpoint, not the task: the writer declines
+    /// it, passes the barrier on and takes the next one.
+    #[test]
+    fn a_snapshot_that_cannot_be_written_declines_its_checkpoint_and_the_writer_runs_on() {
+        let sink = Flaky { failing: vec![21], flush_fails: false };
+        let (outcome, heard, downstream) = run(sink, vec![barrier(21), barrier(22), StreamElement::EndOfInput]);
+        assert!(matches!(outcome, Ok(TaskOutcome::Finished)), "{outcome:?}");
+        assert_eq!(*heard.declined.lock().unwrap(), [21]);
+        assert_eq!(*heard.acknowledged.lock().unwrap(), [22]);
+        assert_eq!(downstream, [barrier(21), barrier(22), StreamElement::EndOfInput]);
+    }
+
+    /// A flush that fails leaves records the sink cannot vouch for: the task fails.
+    #[test]
+    fn a_flush_that_fails_fails_the_writer() {
+        let sink = Flaky { failing: Vec::new(), flush_fails: true };
+        let (outcome, heard, _) = run(sink, vec![barrier(3), StreamElement::EndOfInput]);
+        assert!(outcome.is_err(), "{outcome:?}");
+        assert_eq!(*heard.declined.lock().unwrap(), [3]);
     }
 }

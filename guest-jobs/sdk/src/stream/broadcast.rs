@@ -88,7 +88,7 @@ pub(crate) fn broadcast_encoder<T: Serialize + 'static>(max_parallelism: u32) ->
     let mut scratch = Vec::new();
     stage(move |value: T, timestamp, out: &mut Output| {
         scratch.clear();
-        scratch = encode_wire(&value, std::mem::take(&mut scratch))?;
+        encode_wire(&value, &mut scratch)?;
         with_group_keys(max_parallelism, |keys| {
             for key in keys {
                 out.emit(timestamp, key, &scratch);

@@ -88,7 +88,7 @@ impl SideWriter {
         let Some(tag) = self.outputs.tag_of(id) else { return Ok(()) };
         self.scratch.clear();
         self.scratch.push(tag);
-        self.scratch = encode_wire(value, std::mem::take(&mut self.scratch))?;
+        encode_wire(value, &mut self.scratch)?;
         out.emit(timestamp, b"", &self.scratch);
         Ok(())
     }

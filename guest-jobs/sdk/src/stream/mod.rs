@@ -51,6 +51,7 @@ pub mod connectors;
 mod format;
 mod function;
 mod operators;
+mod short_str;
 pub mod state;
 mod window;
 
@@ -60,6 +61,7 @@ use std::rc::Rc;
 pub use broadcast::{BroadcastState, KeyedBroadcastProcessFunction};
 pub use format::{Data, DeserializationSchema, Json, Keyed, Raw, SerializationSchema, Text};
 pub use function::{Collector, Context, KeyedCoProcessFunction, KeyedProcessFunction, OutputTag};
+pub use short_str::Str;
 pub use window::{SessionWindows, SlidingWindows, TumblingWindows, Window, WindowAssigner, WindowedStream};
 
 use self::connectors::{Sink, Source};

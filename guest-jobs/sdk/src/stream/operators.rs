@@ -39,7 +39,7 @@ pub(crate) fn wire_encoder<T: serde::Serialize + 'static>() -> Box<dyn Push<T>> 
     let mut scratch = Vec::new();
     stage(move |value: T, timestamp, out: &mut Output| {
         scratch.clear();
-        scratch = encode_wire(&value, std::mem::take(&mut scratch))?;
+        encode_wire(&value, &mut scratch)?;
         out.emit(timestamp, b"", &scratch);
         Ok(())
     })
@@ -56,7 +56,7 @@ pub(crate) fn keyed_wire_encoder<T: serde::Serialize + 'static, K: Codec + 'stat
         key.clear();
         key_of(&value).encode(&mut key);
         scratch.clear();
-        scratch = encode_wire(&value, std::mem::take(&mut scratch))?;
+        encode_wire(&value, &mut scratch)?;
         out.emit(timestamp, &key, &scratch);
         Ok(())
     })
@@ -340,7 +340,7 @@ pub(crate) fn tagged_wire_encoder<T: serde::Serialize + 'static>(tag: u8) -> Box
     stage(move |value: T, timestamp, out: &mut Output| {
         scratch.clear();
         scratch.push(tag);
-        scratch = encode_wire(&value, std::mem::take(&mut scratch))?;
+        encode_wire(&value, &mut scratch)?;
         out.emit(timestamp, b"", &scratch);
         Ok(())
     })

@@ -18,8 +18,10 @@ use crate::bindings::weir::job::state as host;
 use crate::time;
 
 thread_local! {
-    /// The encoded key of the record or timer being processed; `None` outside a keyed call.
-    static CURRENT_KEY: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    /// The encoded key of the record or timer being processed, and whether one is (outside a
+    /// keyed call there is none). The buffer is kept from call to call: a keyed function runs
+    /// once per record, and its key is copied here without allocating.
+    static CURRENT_KEY: RefCell<(Vec<u8>, bool)> = const { RefCell::new((Vec::new(), false)) };
 }
 
 /// The namespace of state used by keyed process functions (windows use their own).
@@ -29,24 +31,19 @@ const NAMESPACE: &[u8] = b"";
 pub(crate) fn with_current_key<R>(key: &[u8], f: impl FnOnce() -> R) -> R {
     CURRENT_KEY.with(|k| {
         let mut k = k.borrow_mut();
-        let mut buffer = k.take().unwrap_or_default();
-        buffer.clear();
-        buffer.extend_from_slice(key);
-        *k = Some(buffer);
+        k.0.clear();
+        super::format::extend_short(&mut k.0, key);
+        k.1 = true;
     });
     let result = f();
-    CURRENT_KEY.with(|k| {
-        if let Some(mut buffer) = k.borrow_mut().take() {
-            buffer.clear();
-        }
-    });
+    CURRENT_KEY.with(|k| k.borrow_mut().1 = false);
     result
 }
 
 fn current_key<R>(f: impl FnOnce(&[u8]) -> R) -> Result<R, String> {
-    CURRENT_KEY.with(|k| match k.borrow().as_deref() {
-        Some(key) => Ok(f(key)),
-        None => Err("keyed state used outside of a keyed function (process_element or on_timer)".to_string()),
+    CURRENT_KEY.with(|k| match &*k.borrow() {
+        (key, true) => Ok(f(key)),
+        _ => Err("keyed state used outside of a keyed function (process_element or on_timer)".to_string()),
     })
 }
 

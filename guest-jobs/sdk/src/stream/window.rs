@@ -59,6 +59,13 @@ pub trait WindowAssigner: 'static {
     fn is_merging(&self) -> bool {
         false
     }
+    /// Whether every timestamp belongs to exactly one window, and every timestamp of that
+    /// window to it alone (tumbling windows): the operator then reuses the window of the
+    /// record before when it holds a record's time, instead of calling
+    /// [`WindowAssigner::assign`] for every record.
+    fn is_tumbling(&self) -> bool {
+        false
+    }
 }
 
 /// The start of the window of `size` (shifted by `offset`) holding `timestamp`, as Flink's
@@ -106,6 +113,10 @@ impl WindowAssigner for TumblingWindows {
 
     fn domain(&self) -> TimeDomain {
         self.domain
+    }
+
+    fn is_tumbling(&self) -> bool {
+        true
     }
 }
 
@@ -294,12 +305,86 @@ trait WindowFold<K, T, O>: 'static {
     fn emit(&mut self, key: &K, window: Window, acc: &Self::Acc, out: &mut Collector<'_, O>) -> Result<(), String>;
 }
 
+/// A batch's entries per key (encoded), in the order the keys first came: what the batch
+/// gathered, merged into state once per batch.
+///
+/// A batch holds few keys, and records of different keys tend to follow one another in the
+/// same order: the key used last and the one after it are tried first, then the short list,
+/// and only past [`ByKey::LIST_MAX`] keys a hash map. The key bytes are compared as they came
+/// from the exchange, never decoded per record.
+struct ByKey<V> {
+    entries: Vec<(Vec<u8>, V)>,
+    /// Where each key is, once there are too many to scan.
+    index: HashMap<Vec<u8>, usize, FxBuildHasher>,
+    /// The entry used last.
+    last: usize,
+}
+
+impl<V> Default for ByKey<V> {
+    fn default() -> Self {
+        ByKey { entries: Vec::new(), index: HashMap::default(), last: 0 }
+    }
+}
+
+/// Whether two keys are the same bytes: keys are short, and a byte loop inlined here beats a
+/// call to the guest's `memcmp`.
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(true, |eq, (x, y)| eq & (x == y))
+}
+
+impl<V: Default> ByKey<V> {
+    const LIST_MAX: usize = 16;
+
+    /// The entry of `key`, a new (default) one if the batch had none.
+    #[inline]
+    fn entry(&mut self, key: &[u8]) -> &mut V {
+        let at = match self.find(key) {
+            Some(at) => at,
+            None => {
+                self.entries.push((key.to_vec(), V::default()));
+                let at = self.entries.len() - 1;
+                if self.entries.len() == Self::LIST_MAX + 1 {
+                    self.index = self.entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+                } else if self.entries.len() > Self::LIST_MAX {
+                    self.index.insert(key.to_vec(), at);
+                }
+                at
+            }
+        };
+        self.last = at;
+        &mut self.entries[at].1
+    }
+
+    #[inline]
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        if let Some((k, _)) = self.entries.get(self.last)
+            && same_key(k, key)
+        {
+            return Some(self.last);
+        }
+        let next = if self.last + 1 < self.entries.len() { self.last + 1 } else { 0 };
+        match self.entries.get(next) {
+            Some((k, _)) if same_key(k, key) => Some(next),
+            _ if self.entries.len() <= Self::LIST_MAX => self.entries.iter().position(|(k, _)| same_key(k, key)),
+            _ => self.index.get(key).copied(),
+        }
+    }
+
+    /// Takes every entry out, in the order the keys first came.
+    fn drain(&mut self) -> std::vec::Drain<'_, (Vec<u8>, V)> {
+        self.index.clear();
+        self.last = 0;
+        self.entries.drain(..)
+    }
+}
+
 /// A batch's accumulators per key (encoded) and window end, merged into state once per batch.
-type BatchWindows<Acc> = HashMap<Vec<u8>, Vec<(i64, Acc)>, FxBuildHasher>;
+type BatchWindows<Acc> = ByKey<Vec<(i64, Acc)>>;
 
 /// A batch's records per key (encoded), with their times, for merging windows: applied to the
 /// key's sessions in order once per batch.
-type BatchRecords<T> = HashMap<Vec<u8>, Vec<(i64, T)>, FxBuildHasher>;
+type BatchRecords<T> = ByKey<Vec<(i64, T)>>;
 
 /// The operator behind every windowed stream. A batch's records are first folded per (key,
 /// window) in memory, then merged into the key's state once per batch: a batch of thousands of
@@ -321,6 +406,8 @@ struct WindowOperator<K, T, O, A, F: WindowFold<K, T, O>> {
     records: BatchRecords<T>,
     /// The windows of the record being gathered (kept to reuse its allocation).
     assigned: Vec<Window>,
+    /// For tumbling windows, the window of the record gathered last.
+    last_window: Option<Window>,
     _types: PhantomData<fn(K, T)>,
 }
 
@@ -348,9 +435,10 @@ where
             late: OnceCell::new(),
             next,
             late_output,
-            batch: HashMap::default(),
-            records: HashMap::default(),
+            batch: ByKey::default(),
+            records: ByKey::default(),
             assigned: Vec::new(),
+            last_window: None,
             _types: PhantomData,
         }
     }
@@ -374,36 +462,54 @@ where
 
     /// Folds one record into the batch's accumulators.
     fn gather(&mut self, key: &[u8], time: i64, watermark: i64, value: T) {
+        if self.assigner.is_tumbling() {
+            // The record before's window when it holds this one's time: no division per record.
+            let window = match self.last_window {
+                Some(w) if w.start <= time && time < w.end => w,
+                _ => {
+                    self.assigned.clear();
+                    self.assigner.assign(time, &mut self.assigned);
+                    let Some(&w) = self.assigned.first() else { return };
+                    self.last_window = Some(w);
+                    w
+                }
+            };
+            self.gather_into(key, window, watermark, value);
+            return;
+        }
         let mut assigned = std::mem::take(&mut self.assigned);
         assigned.clear();
         self.assigner.assign(time, &mut assigned);
-        let mut value = Some(value);
-        let last = assigned.len().saturating_sub(1);
-        for (i, &window) in assigned.iter().enumerate() {
-            let cleanup = window.max_timestamp().saturating_add(self.allowed_lateness);
-            if self.event_time() && cleanup <= watermark {
-                self.late.get_or_init(|| Counter::new("numLateRecordsDropped")).inc(1);
-                continue;
-            }
-            let windows = match self.batch.get_mut(key) {
-                Some(windows) => windows,
-                None => self.batch.entry(key.to_vec()).or_default(),
-            };
-            let index = match windows.iter().position(|(end, _)| *end == window.end) {
-                Some(index) => index,
-                None => {
-                    windows.push((window.end, self.fold.create()));
-                    windows.len() - 1
-                }
-            };
+        if let Some((&last, others)) = assigned.split_last() {
             // The last window takes the record itself; only sliding windows copy it.
-            let record = if i == last { value.take() } else { value.clone() };
-            let Some(record) = record else { break };
-            let (_, acc) = &mut windows[index];
-            let current = std::mem::replace(acc, self.fold.create());
-            *acc = self.fold.add(current, record);
+            for &window in others {
+                self.gather_into(key, window, watermark, value.clone());
+            }
+            self.gather_into(key, last, watermark, value);
         }
         self.assigned = assigned;
+    }
+
+    /// Folds one record into the batch's accumulator of one of its windows, unless that window
+    /// is past its allowed lateness (the record is then counted as dropped).
+    #[inline]
+    fn gather_into(&mut self, key: &[u8], window: Window, watermark: i64, value: T) {
+        let cleanup = window.max_timestamp().saturating_add(self.allowed_lateness);
+        if self.event_time() && cleanup <= watermark {
+            self.late.get_or_init(|| Counter::new("numLateRecordsDropped")).inc(1);
+            return;
+        }
+        let windows = self.batch.entry(key);
+        let acc = match windows.iter_mut().rev().find(|(end, _)| *end == window.end) {
+            Some((_, acc)) => acc,
+            None => {
+                windows.push((window.end, self.fold.create()));
+                let last = windows.len() - 1;
+                &mut windows[last].1
+            }
+        };
+        let current = std::mem::replace(acc, self.fold.create());
+        *acc = self.fold.add(current, value);
     }
 
     /// Merges the batch's accumulators into state, registers the windows' timers, and fires
@@ -547,11 +653,7 @@ where
                 continue;
             }
             if self.assigner.is_merging() {
-                let records = match self.records.get_mut(record.key) {
-                    Some(records) => records,
-                    None => self.records.entry(record.key.to_vec()).or_default(),
-                };
-                records.push((time, value));
+                self.records.entry(record.key).push((time, value));
             } else {
                 self.gather(record.key, time, watermark, value);
             }

@@ -91,7 +91,8 @@ fn ensure_wasm_target(root: &Path) {
 }
 
 /// Writes `$OUT_DIR/project_files.rs`: every file `weir new` copies into a job project (the SDK
-/// crates, the WIT world, the guest workspace's manifest and lock file, the toolchain file), as
+/// crates, the WIT world, the guest workspace's manifest and lock file, the toolchain file; the
+/// Python SDK's package `guest-jobs/python/weir_sdk`), as
 /// `(path in the repository, include_bytes!(…))`, sorted by path.
 fn embed_project_files(root: &Path, out_dir: &Path) {
     let mut files = Vec::new();
@@ -100,6 +101,8 @@ fn embed_project_files(root: &Path, out_dir: &Path) {
     for dir in crates.iter().map(|c| format!("guest-jobs/{c}")).chain(["wit".to_string()]) {
         collect_files(root, &root.join(dir), &mut files);
     }
+    // The Python SDK, for `weir new --lang python`.
+    collect_files(root, &root.join("guest-jobs/python/weir_sdk"), &mut files);
     for file in ["guest-jobs/Cargo.toml", "guest-jobs/Cargo.lock", "rust-toolchain.toml"] {
         files.push(file.to_string());
     }
@@ -178,14 +181,15 @@ fn sdk_path_dependencies(guest: &Path, crates: &mut Vec<String>) {
     }
 }
 
-/// Adds the files under `dir` (but not `target/` or hidden ones), as paths relative to `root`.
+/// Adds the files under `dir` (but not `target/`, `__pycache__/` or hidden ones), as paths
+/// relative to `root`.
 fn collect_files(root: &Path, dir: &Path, files: &mut Vec<String>) {
     let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
     for entry in entries {
         let entry = entry.expect("a directory entry");
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "target" {
+        if name.starts_with('.') || name == "target" || name == "__pycache__" {
             continue;
         }
         let path = entry.path();

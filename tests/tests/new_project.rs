@@ -5,6 +5,10 @@
 //! The project's first build compiles its dependencies (serde, wit-bindgen, …): a few minutes on
 //! two cores. It builds into `target/new-project-target` (`CARGO_TARGET_DIR`), shared between
 //! runs, so later runs take seconds.
+//!
+//! The same path for `weir new --lang python`: the project's unit tests on `weir_sdk.testing`,
+//! `weir build` with the componentize-py `guest-jobs/python/build` installs (found through
+//! `$WEIR_PYTHON`, as the README offers), the job on a cluster, and its upgrade.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -194,12 +198,13 @@ fn new_and_build_refuse_with_clear_errors() {
         tempfile::Builder::new().prefix("weir-new-refusals-").tempdir_in(std::env::temp_dir()).expect("a temp dir");
     let dir = home.path();
     std::fs::write(dir.join("notes.txt"), "mine").expect("a file");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["new", "."], "exists and is not empty"),
-        (&["new", "--lang", "python", "py-job"], "--lang python: not yet"),
+        (&["new", "--lang", "go", "go-job"], "--lang go: weir new makes Rust (--lang rust) and Python"),
         (&["new", "--name", "serde", "x"], "\"serde\" is taken"),
         (&["new", "1-job"], "\"1-job\" is not a package name"),
         (&["build", "nothing-here"], "nothing-here has no Cargo.toml"),
+        (&["new", "--lang", "python", "json"], "\"json\" is taken"),
     ];
     for (args, message) in cases {
         let (code, out, err) = weir_in(dir, args);
@@ -208,4 +213,143 @@ fn new_and_build_refuse_with_clear_errors() {
     }
     let left: Vec<_> = std::fs::read_dir(dir).expect("the dir").map(|e| e.expect("an entry").file_name()).collect();
     assert_eq!(left, ["notes.txt"], "a refused weir new wrote nothing");
+}
+
+/// The Python project's name, and its component's path in the project.
+const PY_NAME: &str = "word-tally-py";
+const PY_COMPONENT: &str = "target/word_tally_py.wasm";
+
+/// The Python whose environment has componentize-py: the one `guest-jobs/python/build`
+/// installs (tests/run calls it).
+fn componentize_python() -> PathBuf {
+    let python = target_dir().join("python-build-venv/bin/python");
+    assert!(
+        python.with_file_name("componentize-py").is_file(),
+        "{} has no componentize-py: run guest-jobs/python/build (tests/run does)",
+        python.display()
+    );
+    python
+}
+
+/// `weir build` in the Python project, with `$WEIR_PYTHON` as its README offers; returns the
+/// component's path after checking the line it printed.
+fn build_python(project: &Path) -> PathBuf {
+    let out = Command::new(weir_bin())
+        .arg("build")
+        .current_dir(project)
+        .env("WEIR_PYTHON", componentize_python())
+        .output()
+        .expect("run weir build");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "weir build failed:\n{stdout}\n{stderr}");
+    let line = stdout.lines().last().unwrap_or_default();
+    assert!(line.starts_with(&format!("Built {PY_COMPONENT} (")) && line.ends_with(" MiB)"), "{stdout}");
+    let component = project.join(PY_COMPONENT);
+    assert!(component.is_file());
+    component
+}
+
+/// The project's unit tests, as its README runs them: `python3 -m unittest discover -s tests`.
+fn python_unit_tests(project: &Path) {
+    let out = Command::new(python())
+        .args(["-B", "-m", "unittest", "discover", "-s", "tests"])
+        .current_dir(project)
+        .output()
+        .expect("run the unit tests");
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && report.contains("Ran 3 tests") && report.trim_end().ends_with("OK"), "{report}");
+}
+
+#[test]
+fn a_new_python_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
+    let home =
+        tempfile::Builder::new().prefix("weir-new-python-").tempdir_in(std::env::temp_dir()).expect("a temp dir");
+    let project = home.path().join(PY_NAME);
+
+    // weir new --lang python: the project, outside the checkout, with the SDK it is built on.
+    let (code, out, err) = weir_in(home.path(), &["new", "--lang", "python", PY_NAME]);
+    assert_eq!(code, Some(0), "weir new failed:\n{out}\n{err}");
+    for file in [
+        "weir.toml",
+        "src/word_tally_py.py",
+        "tests/test_word_tally_py.py",
+        "README.md",
+        ".gitignore",
+        "weir/weir_sdk/stream.py",
+        "weir/weir_sdk/testing.py",
+        "weir/wit/world.wit",
+    ] {
+        assert!(project.join(file).is_file(), "weir new wrote no {file}");
+    }
+    let readme = std::fs::read_to_string(project.join("README.md")).expect("README.md");
+    let run_line = format!("weir run -d {PY_COMPONENT} \\");
+    for command in [
+        "python3 -m venv .venv && .venv/bin/pip install componentize-py==0.25.1",
+        "weir build",
+        "python3 -m unittest discover -s tests",
+        "weir playground --no-job",
+        &run_line,
+        "--bootstrap.servers 127.0.0.1:9092 --input input --output output",
+        "| weir produce --bootstrap.servers 127.0.0.1:9092 --topic input",
+        "weir consume --bootstrap.servers 127.0.0.1:9092 --topic output --from-beginning",
+        "SUFFIX = \",v2\"",
+        &format!("weir upgrade <jobid> {PY_COMPONENT}"),
+    ] {
+        assert!(readme.contains(command), "the README lacks `{command}`:\n{readme}");
+    }
+
+    // Without componentize-py, weir build says what to install.
+    let missing = home.path().join("no-python/bin/python");
+    let (code, _, err) = weir_in(&project, &["build", "--python", &missing.display().to_string()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no componentize-py next to") && err.contains("pip install componentize-py==0.25.1"), "{err}");
+
+    // The unit tests (weir_sdk.testing, plain CPython), and weir build.
+    python_unit_tests(&project);
+    let component = build_python(&project);
+
+    // On a cluster: run it with the README's arguments (its broker in place of 127.0.0.1:9092).
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let cluster = Cluster::start(1, 2);
+    let v1 = cluster.dir.path().join("v1.wasm");
+    std::fs::copy(&component, &v1).expect("copy the component");
+    let v1 = v1.display().to_string();
+    let (code, out, err) =
+        cluster.cli("run", &["-d", &v1, "--bootstrap.servers", &bootstrap, "--input", "input", "--output", "output"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let job = out.trim().rsplit(' ').next().expect("a job id").to_string();
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(120));
+
+    let mut totals = std::collections::BTreeMap::new();
+    let first = ["to be or not to be", "that is the question"];
+    produce_lines(&cluster, &bootstrap, &first);
+    let mut expected = expected_counts(&first, &mut totals, "");
+    let mut got = witness(&bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the counts");
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "{}", cluster.taskmanager_log(0));
+
+    // The README's upgrade: the suffix set, the unit tests still passing, built again, swapped in.
+    let source_path = project.join("src/word_tally_py.py");
+    let source = std::fs::read_to_string(&source_path).expect("the job's source");
+    assert_eq!(source.matches("\nSUFFIX = \"\"\n").count(), 1, "{source}");
+    std::fs::write(&source_path, source.replace("\nSUFFIX = \"\"\n", "\nSUFFIX = \",v2\"\n")).expect("edit the job");
+    python_unit_tests(&project);
+    let component = build_python(&project);
+    let v2 = cluster.dir.path().join("v2.wasm");
+    std::fs::copy(&component, &v2).expect("copy the component");
+    let (code, out, err) = cluster.cli("upgrade", &[&job, &v2.display().to_string()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Upgrade completed: SWAPPED at checkpoint "), "{out}{err}");
+    assert!(out.contains("(operators: source, counter)."), "{out}{err}");
+
+    let second = ["to be", "The end"];
+    produce_lines(&cluster, &bootstrap, &second);
+    expected.extend(expected_counts(&second, &mut totals, ",v2"));
+    let mut got = witness(&bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the counts");
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "{}", cluster.taskmanager_log(0));
+    assert!(got.contains(&"to,3,v2".to_string()) && got.contains(&"the,2,v2".to_string()));
 }

@@ -21,7 +21,18 @@ The concepts, names and state layouts are the Rust SDK's (``guest-jobs/sdk``).
 
 from __future__ import annotations
 
+import sys
 from typing import Iterator, List, Tuple
+
+try:
+    import wit_world  # noqa: F401  (componentize-py's bindings of the host, inside a component)
+except ModuleNotFoundError as _error:
+    # Plain CPython (a unit test): the in-memory host that weir_sdk.testing drives.
+    if _error.name != "wit_world" or sys.platform == "wasi":
+        raise
+    from . import _host
+
+    _host.install()
 
 from wit_world.exports.operator import OperatorContext
 from wit_world.imports import collector

@@ -868,6 +868,34 @@ class _Pending:
         self.names, self.base, self.kind, self.build = names, base, kind, build
         self.parallelism: Optional[int] = None
         self.sides: Optional[_SideOutputs] = None
+        # How a value enters each input as the upstream sends it: (key, value) bytes
+        # (weir_sdk.testing feeds values through them).
+        self.encoders: List[Callable[[Any], Tuple[bytes, bytes]]] = []
+
+
+def _wire_encoder(value: Any) -> Tuple[bytes, bytes]:
+    return b"", pickle.dumps(value)
+
+
+def _keyed_encoder(key_of: Callable[[Any], Any]) -> Callable[[Any], Tuple[bytes, bytes]]:
+    def encode(value: Any) -> Tuple[bytes, bytes]:
+        key = key_of(value)
+        return encode_key(key), pickle.dumps((key, value))
+
+    return encode
+
+
+def _decoding(push: Push, decode: Callable[[bytes], Any]) -> Push:
+    """``push`` marked with how the next operator reads what it emits (for weir_sdk.testing)."""
+    push.decode = decode  # type: ignore[attr-defined]
+    return push
+
+
+def _sink_value(value: bytes) -> Any:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value
 
 
 class _Inner:
@@ -875,6 +903,8 @@ class _Inner:
         self.graph = g.GraphBuilder("Weir Job")
         self.config, self.selected = config, selected
         self.operator: Optional[Operator] = None
+        self.pending: Optional[_Pending] = None
+        self.output_decode: Optional[Callable[[bytes], Any]] = None
         self.uids: List[str] = []
         self.next_index = 0
         self.sinks: List[dict] = []
@@ -901,7 +931,9 @@ class _Inner:
         if p.parallelism is not None:
             self.graph.set_parallelism(op, p.parallelism)
         if self.selected == uid:
-            self.operator = p.build(end())
+            push = end()
+            self.operator = p.build(push)
+            self.pending, self.output_decode = p, getattr(push, "decode", None)
         return op
 
 
@@ -909,7 +941,7 @@ def _wire_end() -> Push:
     def push(value: Any, ts: int, out: Output) -> None:
         out.emit(ts, b"", pickle.dumps(value))
 
-    return push
+    return _decoding(push, pickle.loads)
 
 
 class DataStream:
@@ -929,7 +961,8 @@ class DataStream:
             parallelism = self._p.parallelism
 
             def main_end() -> Push:
-                return lambda v, ts, out: out.emit(ts, b"", b"\x00" + pickle.dumps(v))
+                return _decoding(lambda v, ts, out: out.emit(ts, b"", b"\x00" + pickle.dumps(v)),
+                                 lambda b: pickle.loads(b[1:]))
 
             op = self._inner.materialize(self._p, main_end)
             self._split = (op, sides, parallelism)
@@ -942,6 +975,7 @@ class DataStream:
         op, _, parallelism = self._split
         p = _Pending([name], "main-output" if tag == 0 else "side-output", ("transform", [(op, g.FORWARD)]),
                      lambda nxt: _TaggedHead(tag, nxt))
+        p.encoders = [lambda v: (b"", bytes([tag]) + pickle.dumps(v))]
         p.parallelism = parallelism
         return p
 
@@ -996,7 +1030,9 @@ class DataStream:
 
     def _boundary(self, others: List["DataStream"], strategy: Any, names: Tuple[str, str]) -> "DataStream":
         inputs = [(self._inner.materialize(s._p, _wire_end), strategy) for s in [self] + others]
-        return DataStream(self._inner, _Pending([names[1]], names[0], ("transform", inputs), _WireHead))
+        p = _Pending([names[1]], names[0], ("transform", inputs), _WireHead)
+        p.encoders = [_wire_encoder] * len(inputs)
+        return DataStream(self._inner, p)
 
     def union(self, *others: "DataStream") -> "DataStream":
         return self._boundary(list(others), g.REBALANCE, ("union", "Union"))
@@ -1023,15 +1059,15 @@ class DataStream:
                 key, value = schema.encode(v)
                 out.emit(ts, key, value)
 
-            return push
+            return _decoding(push, _sink_value)
 
         return self._sink(connector, name, end)
 
     def print(self) -> "StreamSink":
-        return self._sink(g.PRINT, "Print to Std. Out", lambda: lambda v, ts, out: out.emit(ts, b"", str(v).encode()))
+        return self._sink(g.PRINT, "Print to Std. Out", lambda: _decoding(lambda v, ts, out: out.emit(ts, b"", str(v).encode()), _sink_value))
 
     def discard(self) -> "StreamSink":
-        return self._sink(g.DISCARD, "Discard", lambda: lambda v, ts, out: out.emit(ts, b"", b""))
+        return self._sink(g.DISCARD, "Discard", lambda: _decoding(lambda v, ts, out: out.emit(ts, b"", b""), _sink_value))
 
 
 class StreamSink:
@@ -1063,7 +1099,7 @@ class KeyedStream:
                 key = key_of(v)
                 out.emit(ts, encode_key(key), pickle.dumps((key, v)))
 
-            return push
+            return _decoding(push, lambda b: pickle.loads(b)[1])
 
         return self._stream._inner.materialize(self._stream._p, end), g.HASH
 
@@ -1074,6 +1110,7 @@ class KeyedStream:
         p = _Pending([names[1]], names[0], ("transform", [edge]),
                      lambda nxt: _KeyedHead(function(), nxt, self.key_type, sides=sides))
         p.sides = sides
+        p.encoders = [_keyed_encoder(self._key)]
         return DataStream(inner, p)
 
     def connect_broadcast(self, broadcast: "BroadcastStream") -> "BroadcastConnectedStream":
@@ -1105,6 +1142,7 @@ class ConnectedStreams:
         p = _Pending(["KeyedCoProcess"], "co-process", ("transform", edges),
                      lambda nxt: _KeyedHead(function, nxt, self._first.key_type, two_inputs=True, sides=sides))
         p.sides = sides
+        p.encoders = [_keyed_encoder(self._first._key), _keyed_encoder(self._second._key)]
         return DataStream(inner, p)
 
 
@@ -1132,7 +1170,7 @@ class BroadcastConnectedStream:
                 for key in _group_keys(m):
                     out.emit(ts, key, data)
 
-            return push
+            return _decoding(push, pickle.loads)
 
         broadcast = (inner.materialize(self._broadcast.stream._p, end), g.HASH)
         sides = _SideOutputs()
@@ -1140,6 +1178,8 @@ class BroadcastConnectedStream:
         p = _Pending(["KeyedBroadcastProcess"], "broadcast-process", ("transform", [keyed, broadcast]),
                      lambda nxt: _KeyedHead(function, nxt, key_type, sides=sides, broadcast=True))
         p.sides = sides
+        p.encoders = [_keyed_encoder(self._keyed._key),
+                      lambda v: (_group_keys(m)[_owned_groups()[0]], pickle.dumps(v))]
         return DataStream(inner, p)
 
 
@@ -1164,8 +1204,9 @@ class Env:
 
     def from_source(self, source: Any, schema: Any) -> DataStream:
         connector, name = source.connector()
-        return DataStream(self._inner, _Pending([name], "source", ("source", connector),
-                                                lambda nxt: _SourceHead(schema, nxt)))
+        p = _Pending([name], "source", ("source", connector), lambda nxt: _SourceHead(schema, nxt))
+        p.encoders = [schema.encode]
+        return DataStream(self._inner, p)
 
 
 class StreamJob:
@@ -1195,13 +1236,20 @@ class _Streamed(Job):
         return inner.graph.build()
 
     def open(self, context: Any) -> Operator:
+        operator = self.open_inner(context).operator
+        assert operator is not None
+        return operator
+
+    def open_inner(self, context: Any) -> _Inner:
+        """The pipeline built for ``context``'s operator (its operator, input encodings and
+        output decoding: what weir_sdk.testing reads)."""
         _SUBTASK[:] = [context.subtask_index, context.parallelism, context.max_parallelism]
         args = json.loads(context.config)
         inner = _Inner(context.config, context.function)
         self._job.build(Env(inner), list(args))
         if inner.operator is None:
             raise ValueError(f"this job has no operator with uid '{context.function}'")
-        return inner.operator
+        return inner
 
 
 def export_stream(job: StreamJob) -> Tuple[type, type]:

@@ -6,11 +6,16 @@
 //! `weir/wit`, so that the SDK's `path: "../../wit"` holds), their manifests rewritten to stand
 //! alone. The guest workspace's `Cargo.lock` comes along, so the project builds with the
 //! dependency versions Weir is tested with.
+//!
+//! `--lang python` makes a Python project instead ([`python`]): the Python SDK's package and the
+//! WIT world under `weir/`, built by `weir build` with componentize-py.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+
+pub(crate) mod python;
 
 mod files {
     include!(concat!(env!("OUT_DIR"), "/project_files.rs"));
@@ -35,27 +40,34 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    match args.lang.as_str() {
-        "rust" => {}
-        "python" => bail!(
-            "--lang python: not yet. A Python job is built with componentize-py on the Python SDK: \
-             see docs/JOBS.md and the README's \"Writing a job in Python\" in the Weir repository"
-        ),
-        other => bail!("--lang {other}: weir new makes Rust projects (--lang rust)"),
-    }
+    let python = match args.lang.as_str() {
+        "rust" => false,
+        "python" => true,
+        other => bail!("--lang {other}: weir new makes Rust (--lang rust) and Python (--lang python) projects"),
+    };
     let name = match args.name {
         Some(name) => name,
         None => default_name(&args.dir)?,
     };
     check_name(&name)?;
+    let module = if python { Some(python::module_name(&name)?) } else { None };
     check_empty(&args.dir)?;
-    let files = project_files(&name)?;
-    for (path, contents) in &files {
-        let path = args.dir.join(path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let files = match &module {
+        Some(module) => python::project_files(&name, module)?,
+        None => project_files(&name)?,
+    };
+    write_files(&args.dir, &files)?;
+    if let Some(module) = module {
+        println!("Created the Python job project \"{name}\" in {}", args.dir.display());
+        if args.dir != Path::new(".") {
+            println!("  cd {}", args.dir.display());
         }
-        std::fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("  weir build                              # builds target/{module}.wasm with componentize-py");
+        println!("  python3 -m unittest discover -s tests   # runs the job's unit tests");
+        println!(
+            "Its README.md says how to install componentize-py, run the job on `weir playground --no-job` and upgrade it."
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     println!("Created the job project \"{name}\" in {}", args.dir.display());
     if args.dir != Path::new(".") {
@@ -65,6 +77,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("  cargo test    # runs the job's unit tests");
     println!("Its README.md says how to run it on `weir playground --no-job` and upgrade it.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `files` (paths relative to `dir`), creating their directories.
+fn write_files(dir: &Path, files: &[(PathBuf, Vec<u8>)]) -> anyhow::Result<()> {
+    for (path, contents) in files {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The directory's last component, as a package name.
@@ -153,7 +177,7 @@ fn project_files(name: &str) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
     let mut out: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for (path, bytes) in files::FILES {
         // The rest are the SDK's crates (its path dependencies included) and the WIT world.
-        if WORKSPACE_FILES.contains(path) {
+        if WORKSPACE_FILES.contains(path) || path.starts_with(python::SDK_DIR) {
             continue;
         }
         let contents = if path.ends_with("/Cargo.toml") {
@@ -627,6 +651,38 @@ mod tests {
         assert!(sdk.contains("weir-frame = { path = \"../frame\" }"), "{sdk}");
         assert!(sdk.contains("version = \"0.1.0\""), "{sdk}");
         assert!(files.iter().any(|(p, _)| p == Path::new("weir/wit/world.wit")));
+        assert!(!files.iter().any(|(p, _)| p.to_string_lossy().contains("weir_sdk") || p.ends_with("stream.py")));
+    }
+
+    #[test]
+    fn a_python_project_carries_the_python_sdk_and_the_wit_world() {
+        let files = python::project_files("my-job", "my_job").expect("the project's files");
+        let paths: Vec<&Path> = files.iter().map(|(p, _)| p.as_path()).collect();
+        for expected in [
+            "weir.toml",
+            "src/my_job.py",
+            "tests/test_my_job.py",
+            "README.md",
+            "weir/weir_sdk/__init__.py",
+            "weir/weir_sdk/stream.py",
+            "weir/weir_sdk/testing.py",
+            "weir/weir_sdk/_host.py",
+            "weir/wit/world.wit",
+        ] {
+            assert!(paths.contains(&Path::new(expected)), "no {expected} in {paths:?}");
+        }
+        assert!(!paths.iter().any(|p| p.to_string_lossy().contains("__pycache__") || p.ends_with("Cargo.toml")));
+        assert!(python::module_name("import").is_err());
+        assert!(python::module_name("json").is_err());
+        assert!(python::module_name("weir-sdk").is_err());
+        assert_eq!(python::module_name("word-tally").expect("a module name"), "word_tally");
+    }
+
+    #[test]
+    fn weir_build_pins_the_componentize_py_the_repository_builds_with() {
+        let script = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-jobs/python/build"));
+        let pin = format!("componentize_py_version=\"{}\"", python::COMPONENTIZE_PY_VERSION);
+        assert!(script.contains(&pin), "guest-jobs/python/build does not pin {pin}");
     }
 
     #[test]

@@ -599,9 +599,15 @@ impl<K: Codec + 'static, T: Data> KeyedStream<K, T> {
     /// Ends the upstream chain with the keyed encoder and returns the edge into the next
     /// operator.
     fn into_input(self) -> (Rc<RefCell<Inner>>, (OperatorRef, ShipStrategy)) {
+        self.into_input_with(true)
+    }
+
+    /// [`into_input`](Self::into_input); without `values`, records cross the exchange as their
+    /// keys alone (for an operator that never reads them).
+    fn into_input_with(self, values: bool) -> (Rc<RefCell<Inner>>, (OperatorRef, ShipStrategy)) {
         let KeyedStream { stream, key } = self;
         let env = stream.env;
-        let input = env.borrow_mut().materialize(stream.pending, move || operators::keyed_wire_encoder(key));
+        let input = env.borrow_mut().materialize(stream.pending, move || operators::keyed_wire_encoder(key, values));
         (env, (input, ShipStrategy::Hash))
     }
 
@@ -610,7 +616,17 @@ impl<K: Codec + 'static, T: Data> KeyedStream<K, T> {
         names: (&'static str, &str),
         head: impl FnOnce(Box<dyn Push<U>>, SideWriter) -> Box<dyn Operator> + 'static,
     ) -> DataStream<U> {
-        let (env, input) = self.into_input();
+        self.keyed_with(names, true, head)
+    }
+
+    /// [`keyed`](Self::keyed); without `values`, the operator gets its records' keys alone.
+    fn keyed_with<U: 'static>(
+        self,
+        names: (&'static str, &str),
+        values: bool,
+        head: impl FnOnce(Box<dyn Push<U>>, SideWriter) -> Box<dyn Operator> + 'static,
+    ) -> DataStream<U> {
+        let (env, input) = self.into_input_with(values);
         let sides = SideOutputs::default();
         let writer = SideWriter::new(sides.clone());
         let pending = Pending {

@@ -46,9 +46,11 @@ pub(crate) fn wire_encoder<T: serde::Serialize + 'static>() -> Box<dyn Push<T>> 
 }
 
 /// The end of a chain whose records go to a keyed operator: the key (encoded as keyed state
-/// encodes it) is what the hash exchange partitions on.
+/// encodes it) is what the hash exchange partitions on. Without `values`, only the key and
+/// the timestamp go (to an operator that never reads the records: a window that counts).
 pub(crate) fn keyed_wire_encoder<T: serde::Serialize + 'static, K: Codec + 'static>(
     mut key_of: impl FnMut(&T) -> K + 'static,
+    values: bool,
 ) -> Box<dyn Push<T>> {
     let mut key = Vec::new();
     let mut scratch = Vec::new();
@@ -56,7 +58,9 @@ pub(crate) fn keyed_wire_encoder<T: serde::Serialize + 'static, K: Codec + 'stat
         key.clear();
         key_of(&value).encode(&mut key);
         scratch.clear();
-        encode_wire(&value, &mut scratch)?;
+        if values {
+            encode_wire(&value, &mut scratch)?;
+        }
         out.emit(timestamp, &key, &scratch);
         Ok(())
     })

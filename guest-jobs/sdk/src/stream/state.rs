@@ -313,6 +313,14 @@ pub trait AggregateFunction<In, Out> {
     fn get_result(&self, acc: &Self::Acc) -> Out;
     /// Merges two accumulators (session windows).
     fn merge(&self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    /// For an aggregate whose `add` never reads its input (a count): the accumulator with one
+    /// more input added, so that a window need neither send nor decode its records (only their
+    /// keys and timestamps cross to it). `None` (the default) means `add` needs the input. It
+    /// must answer alike for every accumulator: `Some` for one means `Some` for all.
+    fn add_unread(&self, acc: &Self::Acc) -> Option<Self::Acc> {
+        let _ = acc;
+        None
+    }
 }
 
 /// Counts the values added (Flink's `CountAggregate`): the aggregate most windows need.
@@ -332,6 +340,9 @@ impl<T> AggregateFunction<T, u64> for Count {
     }
     fn merge(&self, a: u64, b: u64) -> u64 {
         a.saturating_add(b)
+    }
+    fn add_unread(&self, acc: &u64) -> Option<u64> {
+        Some(acc.saturating_add(1))
     }
 }
 

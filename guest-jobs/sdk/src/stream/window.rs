@@ -299,6 +299,13 @@ trait WindowFold<K, T, O>: 'static {
     type Acc: Data;
     fn create(&self) -> Self::Acc;
     fn add(&mut self, acc: Self::Acc, value: T) -> Self::Acc;
+    /// The accumulator with one more record added without reading it, when the fold never
+    /// reads its records ([`AggregateFunction::add_unread`]); `None` when it does. The same
+    /// for every accumulator: when it is `Some`, records may come without their values.
+    fn add_unread(&mut self, acc: &Self::Acc) -> Option<Self::Acc> {
+        let _ = acc;
+        None
+    }
     /// Combines what a batch gathered (`b`) with what the window held (`a`); for session
     /// windows, two merging sessions' accumulators (`a` the earlier).
     fn merge(&mut self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
@@ -460,8 +467,10 @@ where
         self.assigned.iter().all(|w| w.max_timestamp().saturating_add(lateness) <= watermark)
     }
 
-    /// Folds one record into the batch's accumulators.
-    fn gather(&mut self, key: &[u8], time: i64, watermark: i64, value: T) {
+    /// Folds one record (`bytes`, as the previous operator sent it) into the batch's
+    /// accumulators. The record is decoded once, and only if a fold reads it.
+    fn gather(&mut self, key: &[u8], time: i64, watermark: i64, bytes: &[u8]) -> Result<(), String> {
+        let mut value = None;
         if self.assigner.is_tumbling() {
             // The record before's window when it holds this one's time: no division per record.
             let window = match self.last_window {
@@ -469,47 +478,74 @@ where
                 _ => {
                     self.assigned.clear();
                     self.assigner.assign(time, &mut self.assigned);
-                    let Some(&w) = self.assigned.first() else { return };
+                    let Some(&w) = self.assigned.first() else { return Ok(()) };
                     self.last_window = Some(w);
                     w
                 }
             };
-            self.gather_into(key, window, watermark, value);
-            return;
+            return self.gather_into(key, window, watermark, bytes, &mut value, true);
         }
         let mut assigned = std::mem::take(&mut self.assigned);
         assigned.clear();
         self.assigner.assign(time, &mut assigned);
-        if let Some((&last, others)) = assigned.split_last() {
+        let last = assigned.len().saturating_sub(1);
+        let mut result = Ok(());
+        for (i, &window) in assigned.iter().enumerate() {
             // The last window takes the record itself; only sliding windows copy it.
-            for &window in others {
-                self.gather_into(key, window, watermark, value.clone());
+            result = self.gather_into(key, window, watermark, bytes, &mut value, i == last);
+            if result.is_err() {
+                break;
             }
-            self.gather_into(key, last, watermark, value);
         }
         self.assigned = assigned;
+        result
     }
 
     /// Folds one record into the batch's accumulator of one of its windows, unless that window
-    /// is past its allowed lateness (the record is then counted as dropped).
+    /// is past its allowed lateness (the record is then counted as dropped). `value` is the
+    /// record once decoded; the `last` window takes it, the others a copy.
     #[inline]
-    fn gather_into(&mut self, key: &[u8], window: Window, watermark: i64, value: T) {
+    fn gather_into(
+        &mut self,
+        key: &[u8],
+        window: Window,
+        watermark: i64,
+        bytes: &[u8],
+        value: &mut Option<T>,
+        last: bool,
+    ) -> Result<(), String> {
         let cleanup = window.max_timestamp().saturating_add(self.allowed_lateness);
         if self.event_time() && cleanup <= watermark {
             self.late.get_or_init(|| Counter::new("numLateRecordsDropped")).inc(1);
-            return;
+            return Ok(());
         }
         let windows = self.batch.entry(key);
         let acc = match windows.iter_mut().rev().find(|(end, _)| *end == window.end) {
             Some((_, acc)) => acc,
             None => {
                 windows.push((window.end, self.fold.create()));
-                let last = windows.len() - 1;
-                &mut windows[last].1
+                let at = windows.len() - 1;
+                &mut windows[at].1
             }
         };
+        if let Some(next) = self.fold.add_unread(acc) {
+            *acc = next;
+            return Ok(());
+        }
+        let record = match value.take() {
+            Some(record) => record,
+            None => decode_wire(bytes)?,
+        };
+        let record = if last {
+            record
+        } else {
+            let copy = record.clone();
+            *value = Some(record);
+            copy
+        };
         let current = std::mem::replace(acc, self.fold.create());
-        *acc = self.fold.add(current, value);
+        *acc = self.fold.add(current, record);
+        Ok(())
     }
 
     /// Merges the batch's accumulators into state, registers the windows' timers, and fires
@@ -633,7 +669,6 @@ where
         // One clock reading per batch: the batch is processed in microseconds.
         let now = if self.event_time() { MIN_TIMESTAMP } else { time::current_processing_time() };
         for record in records {
-            let value: T = decode_wire(record.value)?;
             let time = if !self.event_time() {
                 now
             } else if record.timestamp == MIN_TIMESTAMP {
@@ -648,14 +683,16 @@ where
             // one (Flink's `isSkippedElement && isElementLate`).
             if self.late_output.is_some() && self.is_late_for_every_window(time, watermark) {
                 if let Some((tag, writer)) = &mut self.late_output {
+                    let value: T = decode_wire(record.value)?;
                     writer.write(tag, &value, time, out)?;
                 }
                 continue;
             }
             if self.assigner.is_merging() {
+                let value: T = decode_wire(record.value)?;
                 self.records.entry(record.key).push((time, value));
             } else {
-                self.gather(record.key, time, watermark, value);
+                self.gather(record.key, time, watermark, record.value)?;
             }
         }
         if self.assigner.is_merging() { self.flush_sessions(watermark, out) } else { self.flush(watermark, out) }
@@ -767,6 +804,9 @@ where
     fn add(&mut self, acc: Agg::Acc, value: T) -> Agg::Acc {
         self.aggregate.add(value, acc)
     }
+    fn add_unread(&mut self, acc: &Agg::Acc) -> Option<Agg::Acc> {
+        self.aggregate.add_unread(acc)
+    }
     fn merge(&mut self, a: Agg::Acc, b: Agg::Acc) -> Agg::Acc {
         self.aggregate.merge(a, b)
     }
@@ -839,9 +879,13 @@ impl<K: Codec + 'static, T: Data + Clone, A: WindowAssigner> WindowedStream<K, T
         self
     }
 
-    fn run<O: 'static, F: WindowFold<K, T, O>>(self, name: &str, fold: F) -> DataStream<O> {
+    fn run<O: 'static, F: WindowFold<K, T, O>>(self, name: &str, mut fold: F) -> DataStream<O> {
         let WindowedStream { keyed, assigner, allowed_lateness, late_data } = self;
-        keyed.keyed(("window", name), move |next, sides| {
+        // A fold that never reads its records (a count), of windows that keep none (not
+        // merging) and send none late: the records cross the exchange as their keys alone.
+        let unread = fold.add_unread(&fold.create()).is_some();
+        let values = !(unread && late_data.is_none() && !assigner.is_merging());
+        keyed.keyed_with(("window", name), values, move |next, sides| {
             let late_output = late_data.map(|tag| (tag, sides));
             Box::new(WindowOperator::new(assigner, allowed_lateness, fold, next, late_output))
         })

@@ -388,6 +388,16 @@ fn during_probation_a_second_upgrade_is_refused_and_a_lost_taskmanager_rolls_bac
     let again = post(&cluster, &format!("/jobs/{job}/upgrade"), serde_json::json!({ "jarId": jar, "dryRun": true }));
     assert_eq!(again.status, 409, "{}", again.body);
     assert!(again.body.contains("already in progress"), "{}", again.body);
+    // A rescale shares the upgrade's barrier and probation: refused too, the job untouched.
+    let vertices: serde_json::Map<String, serde_json::Value> = cluster
+        .vertices(&job)
+        .into_iter()
+        .map(|(id, _)| (id, serde_json::json!({"parallelism": {"lowerBound": 1, "upperBound": 1}})))
+        .collect();
+    let url = cluster.url(&format!("/jobs/{job}/resource-requirements"));
+    let rescale = curl(&["-X", "PUT", "-d", &serde_json::Value::Object(vertices).to_string(), &url]);
+    assert_eq!(rescale.status, 409, "{}", rescale.body);
+    assert!(rescale.body.contains("already in progress"), "{}", rescale.body);
 
     // A TaskManager lost in probation: the job goes back to version 1 and recovers as usual.
     cluster.kill_taskmanager(0);

@@ -451,6 +451,124 @@ impl Frontend<'_> {
     /// `weir upgrade [--operators uids] [--dry-run] [-n] <job id> <component file or jar id>
     /// [<arguments>]`: replaces the running job's code at a barrier, keeping its state. Without
     /// arguments the job's own are kept. One line when it starts, one when it ends, as `stop`.
+    /// `weir rescale <jobid> -p N` (or `--vertex id=N,...`): sets the job's resource
+    /// requirements, then waits until the rescale is done and says how it went.
+    pub(super) fn rescale(&mut self, params: &[String]) -> Result<(), CliError> {
+        let cmd = parse(&options::rescale(), params, false)?;
+        if cmd.has(options::HELP.short) {
+            self.print(&help::rescale());
+            return Ok(());
+        }
+        let job_id = parse_job_id(cmd.args().first().map(String::as_str))?;
+        let all: Option<u32> =
+            match cmd.value(options::PARALLELISM.short) {
+                Some(p) => Some(p.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    CliError::Args(format!("The parallelism must be a positive number, not \"{p}\"."))
+                })?),
+                None => None,
+            };
+        let mut named: Vec<(String, u32)> = Vec::new();
+        for pair in cmd.value(options::RESCALE_VERTICES.short).unwrap_or_default().split(',').map(str::trim) {
+            if pair.is_empty() {
+                continue;
+            }
+            let parsed = pair.rsplit_once('=').and_then(|(v, p)| Some((v.trim().to_string(), p.trim().parse().ok()?)));
+            match parsed {
+                Some((vertex, p)) if p > 0 && !vertex.is_empty() => named.push((vertex, p)),
+                _ => {
+                    return Err(CliError::Args(format!(
+                        "\"{pair}\" is not a vertex and a parallelism: write it as <vertex id or name>=<parallelism>."
+                    )));
+                }
+            }
+        }
+        if all.is_none() && named.is_empty() {
+            return Err(CliError::Args(
+                "Missing the parallelism: give -p <parallelism> for every vertex, or --vertex <vertex>=<parallelism>."
+                    .to_string(),
+            ));
+        }
+        let (active, config) = self.active_command_line(&cmd)?;
+        let (client, config) = self.rest_client(&cmd, active, config)?;
+        let timeout = client_timeout(&config)?;
+        let could_not = || format!("Could not rescale job \"{job_id}\".");
+        let failed = |e: &RestError| wrap_failure(could_not(), e.to_failure());
+        let details = client.get(&format!("/jobs/{job_id}")).map_err(|e| failed(&e))?;
+        let vertices: Vec<(String, String, u32)> = details["vertices"]
+            .as_array()
+            .map(|vs| {
+                vs.iter()
+                    .map(|v| {
+                        let p = v["parallelism"].as_u64().and_then(|p| u32::try_from(p).ok()).unwrap_or(0);
+                        (
+                            v["id"].as_str().unwrap_or_default().to_string(),
+                            v["name"].as_str().unwrap_or_default().to_string(),
+                            p,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (vertex, _) in &named {
+            if !vertices.iter().any(|(id, name, _)| id == vertex || name == vertex) {
+                let known: Vec<String> = vertices.iter().map(|(id, name, _)| format!("{name} ({id})")).collect();
+                return Err(CliError::Args(format!(
+                    "The job has no vertex \"{vertex}\"; its vertices: {}.",
+                    known.join(", ")
+                )));
+            }
+        }
+        let target = |id: &str, name: &str, current: u32| {
+            named.iter().find(|(v, _)| v == id || v == name).map(|(_, p)| *p).or(all).unwrap_or(current)
+        };
+        let bounds: Vec<(String, u32, u32)> =
+            vertices.iter().map(|(id, name, current)| (id.clone(), 1, target(id, name, *current))).collect();
+        let from: Vec<String> = vertices.iter().map(|(_, _, p)| p.to_string()).collect();
+        let to: Vec<String> = bounds.iter().map(|(_, _, p)| p.to_string()).collect();
+        if from == to {
+            client.set_resource_requirements(&job_id, &bounds).map_err(|e| failed(&e))?;
+            self.println(&format!("Job \"{job_id}\" already runs at parallelism {}.", to.join(",")));
+            return Ok(());
+        }
+        let before = client.get(&format!("/jobs/{job_id}/upgrades")).map_err(|e| failed(&e))?;
+        let known = before["upgrades"].as_array().map_or(0, Vec::len);
+        self.println(&format!("Rescaling job \"{job_id}\" from parallelism {} to {}.", from.join(","), to.join(",")));
+        client.set_resource_requirements(&job_id, &bounds).map_err(|e| failed(&e))?;
+        let op = self
+            .poll_until(timeout, || {
+                let history = client.get(&format!("/jobs/{job_id}/upgrades")).map_err(|e| e.to_failure())?;
+                let Some(list) = history["upgrades"].as_array().filter(|l| l.len() > known) else { return Ok(None) };
+                let newest = &list[0];
+                Ok((newest["status"]["id"] == "COMPLETED").then(|| newest["operation"].clone()))
+            })
+            .map_err(|cause| wrap_failure(could_not(), cause))?;
+        match op["result"].as_str() {
+            Some("REDEPLOYED") => {
+                self.println(&format!(
+                    "Rescale completed: parallelism {} in {} ms (restored from checkpoint {}).",
+                    to.join(","),
+                    op["duration"],
+                    op["checkpoint-id"]
+                ));
+                Ok(())
+            }
+            result => {
+                let trace = op["failure-cause"]["stack-trace"].as_str().unwrap_or_default();
+                let cause = trace.strip_prefix("org.apache.flink.util.FlinkException: ").unwrap_or(trace).to_string();
+                self.println(&format!(
+                    "Rescale completed: {} in {} ms; the job runs at parallelism {} again.",
+                    result.unwrap_or("FAILED"),
+                    op["duration"],
+                    from.join(",")
+                ));
+                Err(wrap_failure(
+                    format!("The rescale of job \"{job_id}\" was rolled back."),
+                    Failure::new(class::FLINK_EXCEPTION, cause),
+                ))
+            }
+        }
+    }
+
     pub(super) fn upgrade(&mut self, params: &[String]) -> Result<(), CliError> {
         let cmd = parse(&options::upgrade(), params, true)?;
         if cmd.has(options::HELP.short) {

@@ -312,6 +312,20 @@ impl RestClient {
         self.post_json(&format!("/jobs/{job_id}/upgrade"), request)
     }
 
+    /// `PUT /jobs/:id/resource-requirements` (Flink 1.18+): sets each vertex's parallelism
+    /// bounds, `(vertex id, lower, upper)`, which rescales the job.
+    pub fn set_resource_requirements(&self, job_id: &str, bounds: &[(String, u32, u32)]) -> Result<(), RestError> {
+        let body: serde_json::Map<String, serde_json::Value> = bounds
+            .iter()
+            .map(|(vertex, lower, upper)| {
+                (vertex.clone(), serde_json::json!({"parallelism": {"lowerBound": lower, "upperBound": upper}}))
+            })
+            .collect();
+        let bytes = serde_json::to_vec(&body).map_err(|e| RestError::Response(e.to_string()))?;
+        let path = format!("/jobs/{job_id}/resource-requirements");
+        self.json::<serde_json::Value>(Method::Put, &path, Some(("application/json", bytes))).map(|_| ())
+    }
+
     /// `GET /jobs/:id/upgrade/:requestid`.
     pub fn upgrade_status(&self, job_id: &str, request_id: &str) -> Result<serde_json::Value, RestError> {
         self.json(Method::Get, &format!("/jobs/{job_id}/upgrade/{}", segment(request_id)), None)
@@ -395,6 +409,10 @@ impl RestClient {
             }
             (Method::Post, None) => authorize(self.agent.post(&url), authorization).send_empty(),
             (Method::Patch, _) => authorize(self.agent.patch(&url), authorization).send_empty(),
+            (Method::Put, Some((content_type, bytes))) => {
+                authorize(self.agent.put(&url), authorization).header("Content-Type", content_type).send(&bytes[..])
+            }
+            (Method::Put, None) => authorize(self.agent.put(&url), authorization).send_empty(),
         };
         let mut response = result.map_err(|e| self.transport_error(e))?;
         let status = response.status().as_u16();
@@ -440,6 +458,7 @@ enum Method {
     Get,
     Post,
     Patch,
+    Put,
 }
 
 /// The error of an error answer: Flink's `{"errors": [...]}`, else the body itself.

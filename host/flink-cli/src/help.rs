@@ -57,6 +57,16 @@ pub fn upgrade() -> String {
     )
 }
 
+/// `weir rescale -h` (Weir's own action).
+pub fn rescale() -> String {
+    action(
+        "Action \"rescale\" changes a running job's parallelism (PUT /jobs/:jobid/resource-requirements), keeping its state (Weir).",
+        "rescale [OPTIONS] <Job ID>",
+        Some(("  \"rescale\" action options:", options::rescale_help())),
+        CustomOptions::All,
+    )
+}
+
 /// `flink info -h`.
 pub fn info() -> String {
     action(

@@ -111,6 +111,7 @@ impl<'a> Frontend<'a> {
             "stop" => self.stop(params),
             "savepoint" => self.savepoint(params),
             "upgrade" => self.upgrade(params),
+            "rescale" => self.rescale(params),
             "-h" | "--help" => {
                 let help = help::full(self.program_name);
                 self.print(&help);

@@ -201,6 +201,13 @@ pub const UPGRADE_OPERATORS: CliOption = CliOption::with_arg(
     Some("uids"),
     "Swap only these operators (uids, separated by commas); the others keep their code.",
 );
+/// `rescale --vertex` (Weir's own).
+pub const RESCALE_VERTICES: CliOption = CliOption::with_arg(
+    "vp",
+    "vertex",
+    Some("vertex=parallelism"),
+    "Rescale only these vertices (id or name, then = and the parallelism; separated by commas); the others keep theirs.",
+);
 /// `upgrade --dry-run`.
 pub const DRY_RUN: CliOption =
     CliOption::flag("dry", "dry-run", "Show what the upgrade would change, and change nothing.");
@@ -324,6 +331,16 @@ pub fn upgrade() -> Options {
 /// The options `upgrade`'s help lists.
 pub fn upgrade_help() -> Options {
     Options::new().with(UPGRADE_OPERATORS).with(DRY_RUN).with(ALLOW_NON_RESTORED_STATE)
+}
+
+/// What `rescale` parses.
+pub fn rescale() -> Options {
+    with_custom_options(general().with(PARALLELISM).with(RESCALE_VERTICES))
+}
+
+/// The options `rescale`'s help lists.
+pub fn rescale_help() -> Options {
+    Options::new().with(PARALLELISM).with(RESCALE_VERTICES)
 }
 
 /// What `info` parses.

@@ -14,6 +14,7 @@
 //! - [`metrics`]: the metric endpoints, vertex backpressure and watermarks.
 //! - [`prometheus`]: `/metrics`, the cluster's metrics for a Prometheus scrape.
 //! - [`upgrades`]: Weir's hot-swap upgrades: start one, poll it, a job's history.
+//! - [`resource_requirements`]: Flink's per-vertex parallelism bounds; setting them rescales.
 //! - [`web`]: the web UI at `/`.
 //! - [`accumulators`], [`subtasks`], [`logs`], [`flamegraph`]: a job's accumulators, a vertex's
 //!   subtasks and TaskManagers, the processes' logs and thread dumps, flame graphs.
@@ -30,6 +31,7 @@ mod jobs;
 mod logs;
 mod metrics;
 mod prometheus;
+mod resource_requirements;
 mod routes;
 pub mod security;
 mod subtasks;
@@ -93,6 +95,7 @@ fn routes(max_upload: usize) -> Routes {
         .route("/jobs/{jobid}/upgrade", post(upgrades::upgrade))
         .route("/jobs/{jobid}/upgrade/{requestid}", get(upgrades::status))
         .route("/jobs/{jobid}/upgrades", get(upgrades::history))
+        .route("/jobs/{jobid}/resource-requirements", get(resource_requirements::get).put(resource_requirements::put))
         .route("/jobs/{jobid}/savepoints", post(checkpoints::savepoint))
         .route("/jobs/{jobid}/savepoints/{triggerid}", get(checkpoints::savepoint_status))
         .route("/jobs/{jobid}/checkpoints", get(checkpoints::statistics).post(checkpoints::trigger_checkpoint))

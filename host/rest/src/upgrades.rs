@@ -38,6 +38,7 @@ fn mode_name(mode: UpgradeMode) -> &'static str {
     match mode {
         UpgradeMode::InPlace => "IN_PLACE",
         UpgradeMode::Redeploy => "REDEPLOY",
+        UpgradeMode::Rescale => "RESCALE",
     }
 }
 

@@ -142,11 +142,11 @@ fn cancel_on_signal(token: CancelToken) {
 }
 
 /// The actions the Flink-compatible frontend handles (and its version option).
-const FLINK_ACTIONS: [&str; 10] =
-    ["run", "run-application", "info", "list", "stop", "cancel", "savepoint", "upgrade", "-v", "--version"];
+const FLINK_ACTIONS: [&str; 11] =
+    ["run", "run-application", "info", "list", "stop", "cancel", "savepoint", "upgrade", "rescale", "-v", "--version"];
 
 /// Flink's actions as `weir` lists them in its short help, one line each.
-const FLINK_ACTION_LINES: [(&str, &str); 8] = [
+const FLINK_ACTION_LINES: [(&str, &str); 9] = [
     ("run", "Submit a job component (a \"jar\"): weir run -d [-p N] [-s <savepoint> [-n]] <job.wasm> <args...>"),
     ("run-application", "Refused: Weir runs jobs on a session cluster"),
     ("info", "Print a job component's plan as JSON, planned here (nothing is uploaded)"),
@@ -155,6 +155,7 @@ const FLINK_ACTION_LINES: [(&str, &str); 8] = [
     ("cancel", "Cancel a job: weir cancel <job id>"),
     ("savepoint", "Trigger a savepoint (weir savepoint <job id> [dir]) or dispose one (-d <path>)"),
     ("upgrade", "Weir: swap a running job's code, state kept: weir upgrade [--dry-run] <job id> <job.wasm> [args]"),
+    ("rescale", "Weir: change a running job's parallelism, state kept: weir rescale <job id> -p N | --vertex <v>=N"),
 ];
 
 /// `weir`, `weir -h`: a short help of every action, Flink's and Weir's, and the options Weir honours.
@@ -163,7 +164,7 @@ fn short_help() -> String {
     let mut text = String::from(
         "Weir: a stream-processing cluster whose job logic is WebAssembly components.\n\n\
          Usage: weir <ACTION> [OPTIONS] [ARGUMENTS]\n\n\
-         Flink's actions (the same as Flink's CLI, over the JobManager's REST API), and upgrade:\n",
+         Flink's actions (the same as Flink's CLI, over the JobManager's REST API), upgrade and rescale:\n",
     );
     for (name, about) in FLINK_ACTION_LINES {
         text.push_str(&format!("  {name:<16} {about}\n"));

@@ -355,6 +355,7 @@ impl JobManager {
             latest_checkpoint: None,
             vertex_components: BTreeMap::new(),
             upgrades: Vec::new(),
+            resource_requirements: BTreeMap::new(),
         };
         record.transition(JobStatus::Created);
         let mut subtasks: Vec<Vec<Subtask>> =

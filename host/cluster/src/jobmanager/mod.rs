@@ -16,6 +16,7 @@
 pub mod checkpoint_coordinator;
 pub mod dispatcher;
 pub mod metrics;
+pub mod rescale;
 pub mod resource_manager;
 mod rpc_server;
 pub mod scheduler;
@@ -150,6 +151,9 @@ pub struct JobRecord {
     /// The job's upgrades, oldest first (its upgrade metrics are counted from them).
     #[serde(default)]
     pub upgrades: Vec<upgrade::UpgradeRecord>,
+    /// The parallelism bounds last set per vertex id (`PUT /jobs/:jobid/resource-requirements`).
+    #[serde(default)]
+    pub resource_requirements: rescale::ResourceRequirements,
 }
 
 impl JobRecord {

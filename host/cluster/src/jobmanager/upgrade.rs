@@ -103,6 +103,16 @@ pub enum UpgradeMode {
     InPlace,
     /// The graph changes: snapshot, then the new graph deploys and restores by uid.
     Redeploy,
+    /// The same code at other parallelisms (`rescale`): snapshot, then the graph deploys
+    /// again and restores by uid, its key groups and partitions redistributed.
+    Rescale,
+}
+
+impl UpgradeMode {
+    /// True if the job stops at the barrier and deploys again (a redeploy or a rescale).
+    pub fn redeploys(self) -> bool {
+        self != UpgradeMode::InPlace
+    }
 }
 
 /// How an upgrade ended.
@@ -381,6 +391,21 @@ pub fn plan(
     Ok(Plan { mode: UpgradeMode::InPlace, operators, added: Vec::new(), removed: Vec::new(), graph, vertex_components })
 }
 
+/// A planned change of a running job, ready to begin.
+pub(super) struct Change {
+    /// What it does.
+    pub plan: Plan,
+    /// Its entry in the job's history.
+    pub history: UpgradeRecord,
+    /// The component the job runs after it, and its content.
+    pub component_hash: String,
+    pub component: Arc<Vec<u8>>,
+    /// The program arguments the job runs with after it.
+    pub program_args: Vec<String>,
+    /// The uploaded jar the component came from.
+    pub jar_id: Option<String>,
+}
+
 impl JobManager {
     /// Starts an upgrade of `job_id` (or, with `dry_run`, says what it would do). Blocking: it
     /// compiles the component and runs its plan.
@@ -403,7 +428,7 @@ impl JobManager {
         })?;
         self.check_kafka(&new)?;
         let plan = plan(&record, new, component.hash(), &request)?;
-        let mut history = UpgradeRecord {
+        let history = UpgradeRecord {
             id: hex::encode(rand::random::<[u8; 16]>()),
             jar_id: Some(meta.id.clone()),
             component_name: meta.name.clone(),
@@ -425,8 +450,23 @@ impl JobManager {
             return Ok(Started::DryRun(Box::new((plan, history))));
         }
         self.store_component(&meta.hash, &bytes)?;
-        // TaskManagers are sent the hash; those without the component fetch it once.
-        let in_place = (plan.mode == UpgradeMode::InPlace).then(|| meta.hash.clone());
+        let change = Change {
+            plan,
+            history,
+            component_hash: meta.hash.clone(),
+            component: Arc::new(bytes),
+            program_args: args,
+            jar_id: Some(meta.id),
+        };
+        let id = self.begin(job_id, change)?;
+        Ok(Started::Running(id))
+    }
+
+    /// Starts a planned change of a running job (an upgrade or a rescale): records it in the
+    /// job's history, and sends in-place swaps to the TaskManagers to prepare, or triggers a
+    /// redeploy's barrier. Refused if the job changed meanwhile (409).
+    pub(super) fn begin(&self, job_id: &str, change: Change) -> Result<String, DispatchError> {
+        let Change { plan, mut history, component_hash, component, program_args, jar_id } = change;
         let id = history.id.clone();
         let mut state = self.state();
         let job =
@@ -443,19 +483,19 @@ impl JobManager {
                 .filter(|(_, v)| plan.operators.contains(&v.uid))
                 .flat_map(|(i, v)| (0..v.parallelism).map(move |s| (i, s)))
                 .collect(),
-            UpgradeMode::Redeploy => BTreeSet::new(),
+            UpgradeMode::Redeploy | UpgradeMode::Rescale => BTreeSet::new(),
         };
         let taskmanagers: BTreeSet<String> = job.slots.iter().cloned().collect();
         let phase = match plan.mode {
             UpgradeMode::InPlace => Phase::Preparing { waiting: taskmanagers.clone() },
-            UpgradeMode::Redeploy => Phase::Ready,
+            UpgradeMode::Redeploy | UpgradeMode::Rescale => Phase::Ready,
         };
         tracing::info!(
             job = job_id,
             upgrade = id,
             mode = ?plan.mode,
             operators = ?plan.operators,
-            component = &meta.hash[..12],
+            component = &component_hash[..component_hash.len().min(12)],
             "upgrade requested"
         );
         history.requested = now_ms();
@@ -467,22 +507,22 @@ impl JobManager {
             phase,
             new_graph: plan.graph.clone(),
             new_vertex_components: plan.vertex_components,
-            component_hash: meta.hash.clone(),
-            component: Arc::new(bytes),
-            program_args: args,
-            jar_id: Some(meta.id),
+            component_hash: component_hash.clone(),
+            component,
+            program_args,
+            jar_id,
             operators: plan.operators.clone(),
             swaps_waiting,
             failure: None,
             old: None,
         });
-        if let Some(component) = in_place {
+        if plan.mode == UpgradeMode::InPlace {
             for tm in &taskmanagers {
                 if let Some(entry) = state.taskmanagers.get(tm) {
                     entry.send(ToTaskManager::PrepareUpgrade {
                         job: job_id.to_string(),
                         upgrade: id.clone(),
-                        component: component.clone(),
+                        component: component_hash.clone(),
                         graph: Box::new(plan.graph.clone()),
                         operators: plan.operators.clone(),
                     });
@@ -491,7 +531,7 @@ impl JobManager {
         } else {
             trigger_if_ready(&mut state, job_id, self);
         }
-        Ok(Started::Running(id))
+        Ok(id)
     }
 
     /// A TaskManager has staged (or failed to stage) an upgrade's component.
@@ -655,11 +695,11 @@ impl JobManager {
 fn check_upgradable(job: &super::JobEntry) -> Result<(), DispatchError> {
     let id = job.record.id();
     if job.upgrade.is_some() {
-        return Err(DispatchError::Conflict(format!("An upgrade of job {id} is already in progress.")));
+        return Err(DispatchError::Conflict(format!("An upgrade or rescale of job {id} is already in progress.")));
     }
     if job.record.status != JobStatus::Running || !job.all_subtasks().all(|s| s.state == ExecutionState::Running) {
         return Err(DispatchError::Conflict(format!(
-            "The job {id} is {} with not all tasks running: an upgrade needs every task running.",
+            "The job {id} is {} with not all tasks running: an upgrade or rescale needs every task running.",
             job.record.status.name()
         )));
     }
@@ -685,7 +725,7 @@ pub(super) fn trigger_if_ready(state: &mut ClusterState, job_id: &str, jm: &JobM
     let (kind, location) = match flight.mode {
         UpgradeMode::InPlace => (BarrierKind::Upgrade, jm.next_checkpoint_location(job_id, &job.checkpoints)),
         // The redeploy's snapshot is its own, beside the job's checkpoints.
-        UpgradeMode::Redeploy => (
+        UpgradeMode::Redeploy | UpgradeMode::Rescale => (
             BarrierKind::Stop { drain: false },
             jm.checkpoint_directory(job_id).join(format!("upgrade-{}", &flight.id[..12])),
         ),
@@ -798,7 +838,7 @@ fn commit(job: &mut super::JobEntry, result: UpgradeResult) {
     let Some(flight) = job.upgrade.as_ref() else { return };
     job.record.graph = flight.new_graph.clone();
     job.record.vertex_components = flight.new_vertex_components.clone();
-    if flight.mode == UpgradeMode::Redeploy
+    if flight.mode.redeploys()
         || flight.operators.len() == job.record.graph.vertices.iter().filter(|v| v.function().is_some()).count()
     {
         job.record.program_args = flight.program_args.clone();
@@ -878,7 +918,7 @@ pub(super) fn redeploy_if_stopped(state: &mut ClusterState, job_id: &str) -> boo
     let stopped = job.all_subtasks().all(|s| s.state == ExecutionState::Finished);
     let Some(flight) = job.upgrade.as_ref() else { return false };
     let Phase::Barrier { checkpoint, completed, .. } = flight.phase else { return false };
-    if flight.mode != UpgradeMode::Redeploy || !stopped {
+    if !flight.mode.redeploys() || !stopped {
         return false;
     }
     let snapshot = job.checkpoints.history.iter().find(|c| c.id == checkpoint).and_then(|c| c.external_path.clone());

@@ -21,6 +21,7 @@ from weir_sdk.stream import (  # noqa: E402
     OutputTag,
     StreamJob,
     Text,
+    Ttl,
     TumblingWindows,
     ValueState,
 )
@@ -32,6 +33,7 @@ from weir_sdk.testing import (  # noqa: E402
     OperatorHarness,
     RegisteredTimer,
 )
+from weir_sdk.stream import SessionWindows  # noqa: E402
 
 TOO_LATE = OutputTag("too-late")
 
@@ -246,6 +248,138 @@ class JobTest(unittest.TestCase):
             else:
                 self.assertEqual(h.take_values(), ["be", "to+to"])
                 self.assertEqual(h.operator("window").map_state_json("window-contents", "be"), {})
+
+
+class Remember(KeyedProcessFunction):
+    """Per key: the last word (value state) and the words seen (map state), each for 1 s of
+    processing time."""
+
+    def __init__(self):
+        self.last = ValueState("last").with_ttl(Ttl.millis(1_000))
+        self.seen = MapState("seen").with_ttl(Ttl.millis(1_000))
+        self.words = ListState("words").with_ttl(Ttl.millis(1_000))
+
+    def process_element(self, word, ctx, out):
+        out.collect(f"{word} after {self.last.value()} {sorted(w for w, _ in self.seen.entries())} {self.words.get()}")
+        self.last.update(word)
+        self.seen.put(word, True)
+        self.words.add(word)
+
+
+class RememberJob(StreamJob):
+    def build(self, env, args):
+        (env.from_source(KafkaSource("k:9092", "in"), Text())
+            .key_by(lambda w: w[0]).process(Remember()).uid("remember").print())
+
+
+LATE = OutputTag("late")
+
+
+class LateTotals(StreamJob):
+    def build(self, env, args):
+        totals = (readings(env).key_by(lambda r: r.sensor)
+                  .window(TumblingWindows.of_event_time(100))
+                  .allowed_lateness(50)
+                  .side_output_late_data(LATE)
+                  .aggregate(Sum(), lambda key, w, total: f"{key} [{w.start},{w.end}) {total}")
+                  .uid("window"))
+        late = totals.get_side_output(LATE)
+        totals.print().uid("totals")
+        late.map(lambda r: f"late {r.sensor} {r.value} at {r.time}").print().uid("late")
+
+
+class LateDataTest(unittest.TestCase):
+    def test_records_within_the_lateness_fire_again_later_ones_go_to_the_side_output(self):
+        h = OperatorHarness.open(LateTotals(), [], "window")
+        h.process_element(Reading("a", 1, 10), timestamp=10)
+        h.advance_watermark(120)
+        self.assertEqual(h.take_values(), ["a [0,100) 1"])
+        h.process_element(Reading("a", 2, 20), timestamp=20)  # within the lateness: fires again
+        self.assertEqual(h.take_timestamped_values(), [("a [0,100) 3", 99)])
+        h.advance_watermark(149)  # the window's cleanup time: 99 + 50
+        self.assertEqual(h.map_state_json("window-contents", "a"), {})
+        h.process_element(Reading("a", 4, 30), timestamp=30)  # too late
+        self.assertEqual(h.take_values(), [])
+        self.assertEqual(h.take_side_output(LATE), [Reading("a", 4, 30)])
+        self.assertNotIn("numLateRecordsDropped", h.metrics())
+
+    def test_the_late_records_reach_their_own_sink(self):
+        h = JobHarness.open(LateTotals())
+        h.send("a,1,10")
+        h.advance_watermark(200)
+        h.send("a,7,60")
+        h.finish()
+        self.assertEqual(h.take_values("totals"), ["a [0,100) 1"])
+        self.assertEqual(h.take_values("late"), ["late a 7 at 60"])
+
+
+class Sessions(StreamJob):
+    def build(self, env, args):
+        (readings(env).key_by(lambda r: r.sensor)
+            .window(SessionWindows.with_gap(10))
+            .aggregate(Sum(), lambda key, w, total: f"{key} [{w.start},{w.end}) {total}")
+            .uid("sessions").print())
+
+
+class ProcessingTimeSessions(StreamJob):
+    def build(self, env, args):
+        (env.from_source(KafkaSource("k:9092", "in"), Text())
+            .key_by(lambda w: w)
+            .window(SessionWindows.processing_time_with_gap(100))
+            .process(lambda key, w, words, out: out.collect(f"{key} x{len(words)} [{w.start},{w.end})"))
+            .uid("sessions").print())
+
+
+class SessionWindowTest(unittest.TestCase):
+    def test_windows_that_overlap_or_touch_merge_into_one_session(self):
+        h = OperatorHarness.open(Sessions(), [], "sessions")
+        for value, ts in [(1, 0), (2, 5), (4, 30), (8, 12)]:
+            h.process_element(Reading("a", value, ts), timestamp=ts)
+        # [0,10) and [5,15) merged, [12,22) touches them; [30,40) apart. The Rust SDK's layout.
+        self.assertEqual(h.map_state("window-contents", "a"), [(b"22", b"[0,11]"), (b"40", b"[30,4]")])
+        self.assertEqual([t.time for t in h.timers()], [21, 39])
+        h.process_element(Reading("a", 16, 21), timestamp=21)  # [21,31) joins both
+        self.assertEqual(h.map_state_json("window-contents", "a"), {40: [0, 31]})
+        self.assertEqual([t.time for t in h.timers()], [39])
+        h.advance_watermark(38)
+        h.process_element(Reading("a", 32, 25), timestamp=25)  # behind the watermark, in an open session
+        h.advance_watermark(39)
+        self.assertEqual(h.take_timestamped_values(), [("a [0,40) 63", 39)])
+        h.process_element(Reading("a", 64, 20), timestamp=20)  # its session would be closed: late
+        self.assertEqual(h.metrics()["numLateRecordsDropped"], 1)
+        self.assertEqual(h.map_state("window-contents", "a"), [])
+
+    def test_processing_time_sessions_end_a_gap_after_their_last_record(self):
+        h = JobHarness.open(ProcessingTimeSessions())
+        for at, line in [(0, "to"), (50, "be"), (60, "to"), (260, "to")]:
+            h.set_processing_time(at)
+            h.send(line)
+        self.assertEqual(h.take_values(), ["be x1 [50,150)", "to x2 [0,160)"])
+        h.finish()
+        self.assertEqual(h.take_values(), ["to x1 [260,360)"])
+
+
+class TtlTest(unittest.TestCase):
+    def test_state_expires_after_its_ttl_in_processing_time(self):
+        h = OperatorHarness.open(RememberJob(), [], "remember")
+        h.set_processing_time(10_000)
+        h.process_element("apple")
+        h.set_processing_time(10_999)
+        h.process_element("avocado")
+        # The Rust SDK's layout: the time written (i64, little-endian), then the JSON.
+        self.assertEqual(h.value_state("last", "a"), (10_999).to_bytes(8, "little") + b'"avocado"')
+        self.assertEqual(h.map_state("seen", "a"), [(b'"apple"', (10_000).to_bytes(8, "little") + b"true"),
+                                                    (b'"avocado"', (10_999).to_bytes(8, "little") + b"true")])
+        h.set_processing_time(11_000)  # apple's entry is 1 s old: gone; avocado's is not
+        h.process_element("apricot")
+        h.set_processing_time(13_000)  # everything is 2 s old
+        h.process_element("almond")
+        self.assertEqual(h.take_values(), [
+            "apple after None [] []",
+            "avocado after apple ['apple'] ['apple']",
+            "apricot after avocado ['avocado'] ['apple', 'avocado']",
+            "almond after None [] []",
+        ])
 
 
 class DocsExampleTest(unittest.TestCase):

@@ -65,11 +65,13 @@ __all__ = [
     "Collector",
     "ValueState",
     "ListState",
+    "Ttl",
     "MapState",
     "ReducingState",
     "AggregatingState",
     "TumblingWindows",
     "SlidingWindows",
+    "SessionWindows",
     "Window",
     "OutputTag",
     "BroadcastState",
@@ -238,12 +240,49 @@ def _key() -> bytes:
     return key
 
 
+class Ttl:
+    """A time to live for state values (Flink's ``StateTtlConfig.newBuilder(ttl)`` with
+    ``OnCreateAndWrite`` and ``NeverReturnExpired``): a value not written for this long, in
+    processing time, reads as absent and is cleared. Such a value is stored as the Rust SDK's
+    ``Ttl`` stores it: the processing time it was written (8 bytes, little-endian), then its JSON."""
+
+    def __init__(self, millis: int) -> None:
+        self.millis_ = max(1, int(millis))
+
+    @staticmethod
+    def millis(ms: int) -> "Ttl":
+        return Ttl(ms)
+
+
+def _encode_state(value: Any, ttl: Optional[Ttl]) -> bytes:
+    data = to_json(value)
+    return data if ttl is None else _I64.pack(time.current_processing_time()) + data
+
+
+def _decode_state(data: bytes, ttl: Optional[Ttl], kind: Optional[type]) -> Tuple[bool, Any]:
+    """(expired, value)."""
+    if ttl is not None:
+        if len(data) < 8:
+            raise ValueError("a state value with a TTL is shorter than its stamp")
+        written = _I64.unpack(data[:8])[0]
+        if time.current_processing_time() - written >= ttl.millis_:
+            return True, None
+        data = data[8:]
+    return False, from_json(data, kind)
+
+
 class ValueState:
     """One value per key (Flink's ``ValueState``), stored as JSON; ``kind`` decodes a dataclass."""
 
     def __init__(self, name: str, kind: Optional[type] = None) -> None:
         self.name, self.kind = name, kind
         self._handle: Any = None
+        self._ttl: Optional[Ttl] = None
+
+    def with_ttl(self, ttl: Ttl) -> "ValueState":
+        """Lets values expire ``ttl`` after they were written."""
+        self._ttl = ttl
+        return self
 
     def _h(self) -> Any:
         if self._handle is None:
@@ -252,10 +291,15 @@ class ValueState:
 
     def value(self) -> Any:
         data = self._h().get(_key(), _NAMESPACE)
-        return None if data is None else from_json(data, self.kind)
+        if data is None:
+            return None
+        expired, value = _decode_state(data, self._ttl, self.kind)
+        if expired:
+            self.clear()
+        return value
 
     def update(self, value: Any) -> None:
-        self._h().set(_key(), _NAMESPACE, to_json(value))
+        self._h().set(_key(), _NAMESPACE, _encode_state(value, self._ttl))
 
     def clear(self) -> None:
         self._h().clear(_key(), _NAMESPACE)
@@ -267,6 +311,11 @@ class ListState:
     def __init__(self, name: str, kind: Optional[type] = None) -> None:
         self._inner = ValueState(name)
         self.kind = kind
+
+    def with_ttl(self, ttl: Ttl) -> "ListState":
+        """Lets the list expire ``ttl`` after it was last changed."""
+        self._inner.with_ttl(ttl)
+        return self
 
     def get(self) -> List[Any]:
         items = self._inner.value() or []
@@ -292,6 +341,12 @@ class MapState:
     def __init__(self, name: str, kind: Optional[type] = None) -> None:
         self.name, self.kind = name, kind
         self._handle: Any = None
+        self._ttl: Optional[Ttl] = None
+
+    def with_ttl(self, ttl: Ttl) -> "MapState":
+        """Lets entries expire ``ttl`` after they were written."""
+        self._ttl = ttl
+        return self
 
     def _h(self) -> Any:
         if self._handle is None:
@@ -299,11 +354,17 @@ class MapState:
         return self._handle
 
     def get(self, map_key: Any) -> Any:
-        data = self._h().get(_key(), _NAMESPACE, to_json(map_key))
-        return None if data is None else from_json(data, self.kind)
+        k = to_json(map_key)
+        data = self._h().get(_key(), _NAMESPACE, k)
+        if data is None:
+            return None
+        expired, value = _decode_state(data, self._ttl, self.kind)
+        if expired:
+            self._h().remove(_key(), _NAMESPACE, k)
+        return value
 
     def put(self, map_key: Any, value: Any) -> None:
-        self._h().put(_key(), _NAMESPACE, to_json(map_key), to_json(value))
+        self._h().put(_key(), _NAMESPACE, to_json(map_key), _encode_state(value, self._ttl))
 
     def remove(self, map_key: Any) -> None:
         self._h().remove(_key(), _NAMESPACE, to_json(map_key))
@@ -312,7 +373,13 @@ class MapState:
         return self.get(map_key) is not None
 
     def entries(self) -> List[Tuple[Any, Any]]:
-        return [(json.loads(k), from_json(v, self.kind)) for k, v in self._h().entries(_key(), _NAMESPACE)]
+        """The entries that have not expired, ordered by encoded map key."""
+        out = []
+        for k, v in self._h().entries(_key(), _NAMESPACE):
+            expired, value = _decode_state(v, self._ttl, self.kind)
+            if not expired:
+                out.append((json.loads(k), value))
+        return out
 
     def is_empty(self) -> bool:
         return not self.entries()
@@ -765,14 +832,42 @@ class SlidingWindows:
         return Window(end - self.size, end)
 
 
+class SessionWindows:
+    """Session windows (Flink's ``EventTimeSessionWindows.withGap`` and
+    ``ProcessingTimeSessionWindows.withGap``): each record opens ``[ts, ts + gap)``, and a key's
+    windows that overlap or touch merge into one session."""
+
+    merging = True
+
+    def __init__(self, gap_ms: int, domain: Any) -> None:
+        self.gap, self.domain = max(1, gap_ms), domain
+
+    @staticmethod
+    def with_gap(gap_ms: int) -> "SessionWindows":
+        return SessionWindows(gap_ms, EVENT_TIME)
+
+    @staticmethod
+    def processing_time_with_gap(gap_ms: int) -> "SessionWindows":
+        return SessionWindows(gap_ms, PROCESSING_TIME)
+
+    def assign(self, ts: int) -> List[Window]:
+        return [Window(ts, ts + self.gap)]
+
+    def window_ending(self, end: int) -> Window:
+        return Window(end - self.gap, end)
+
+
 class _WindowFunction(KeyedProcessFunction):
     """Each key's open windows in the map state ``window-contents`` (window end → accumulator,
-    as JSON: the Rust SDK's layout); a timer at a window's last millisecond fires it."""
+    as JSON: the Rust SDK's layout; for sessions window end → ``[start, accumulator]``); a timer
+    at a window's last millisecond fires it."""
 
     def __init__(self, assigner: Any, lateness: int, create: Callable[[], Any], add: Callable[[Any, Any], Any],
-                 emit: Callable[[Any, Window, Any, Collector], None]) -> None:
-        self._assigner, self._lateness = assigner, lateness
-        self._create, self._add, self._emit = create, add, emit
+                 emit: Callable[[Any, Window, Any, Collector], None], late_tag: Optional[OutputTag] = None,
+                 merge: Optional[Callable[[Any, Any], Any]] = None) -> None:
+        self._assigner, self._lateness, self._late_tag = assigner, lateness, late_tag
+        self._create, self._add, self._emit, self._merge = create, add, emit, merge
+        self._merging = getattr(assigner, "merging", False)
         self._contents = MapState("window-contents")
         self._late: Optional[Counter] = None
 
@@ -791,7 +886,18 @@ class _WindowFunction(KeyedProcessFunction):
         else:
             ts = ctx.current_processing_time()
         watermark = ctx.current_watermark()
-        for w in self._assigner.assign(ts):
+        if self._merging:
+            self._add_to_session(value, ts, ctx, out, event_time, watermark)
+            return
+        windows = self._assigner.assign(ts)
+        # Late for every window it belongs to, and behind the watermark by more than the allowed
+        # lateness: to the late-data side output when there is one (the Rust SDK's rule, Flink's
+        # isSkippedElement && isElementLate).
+        if (self._late_tag is not None and event_time and ts + self._lateness <= watermark
+                and all(w.max_timestamp() + self._lateness <= watermark for w in windows)):
+            out.output(self._late_tag, value)
+            return
+        for w in windows:
             cleanup = w.max_timestamp() + self._lateness
             if event_time and cleanup <= watermark:
                 if self._late is None:
@@ -808,8 +914,75 @@ class _WindowFunction(KeyedProcessFunction):
             if self._lateness > 0 and event_time:
                 self._register(ctx, cleanup)
 
+    def _drop_late(self) -> None:
+        if self._late is None:
+            self._late = Counter("numLateRecordsDropped")
+        self._late.inc(1)
+
+    def _add_to_session(self, value: Any, ts: int, ctx: Context, out: Collector, event_time: bool,
+                        watermark: int) -> None:
+        """The record's window merged with every session of the key it overlaps or touches
+        (Flink's ``MergingWindowSet.addWindow``); late only if the session it makes is."""
+        lateness = self._lateness if event_time else 0
+        stored = {end: (entry[0], entry[1]) for end, entry in self._contents.entries()}
+        merged = self._assigner.assign(ts)[0]
+        absorbed: List[int] = []
+        grew = True
+        while grew:
+            grew = False
+            for end, (start, _) in stored.items():
+                if end not in absorbed and merged.start <= end and start <= merged.end:
+                    merged = Window(min(merged.start, start), max(merged.end, end))
+                    absorbed.append(end)
+                    grew = True
+        if event_time and merged.max_timestamp() + lateness <= watermark:
+            self._drop_late()
+            return
+        accs = [stored[end][1] for end in sorted(absorbed, key=lambda e: (stored[e][0], e))]
+        acc = self._create()
+        if accs:
+            acc = accs[0]
+            for other in accs[1:]:
+                acc = self._merge(acc, other) if self._merge is not None else acc
+        acc = self._add(acc, value)
+
+        def timers_of(end: int) -> List[int]:
+            return [end - 1] + ([end - 1 + lateness] if lateness > 0 else [])
+
+        def delete(at: int) -> None:
+            if event_time:
+                ctx.delete_event_time_timer(at)
+            else:
+                ctx.delete_processing_time_timer(at)
+
+        remaining = [end for end in stored if end not in absorbed] + [merged.end]
+        needed = [t for end in remaining for t in timers_of(end)]
+        for end in absorbed:
+            if end != merged.end:
+                self._contents.remove(end)
+                for at in timers_of(end):
+                    if at not in needed:
+                        delete(at)
+        self._contents.put(merged.end, [merged.start, acc])
+        if event_time and merged.max_timestamp() <= watermark:
+            self._emit(ctx.current_key(), merged, _plain(acc), out)
+        else:
+            self._register(ctx, merged.max_timestamp())
+        if lateness > 0:
+            self._register(ctx, merged.max_timestamp() + lateness)
+
     def on_timer(self, timestamp: int, ctx: Context, out: Collector) -> None:
         event_time = self._assigner.domain == EVENT_TIME
+        if self._merging:
+            end = timestamp + 1
+            entry = self._contents.get(end)
+            if entry is not None:
+                self._emit(ctx.current_key(), Window(entry[0], end), entry[1], out)
+                if self._lateness == 0 or not event_time:
+                    self._contents.remove(end)
+            if self._lateness > 0 and event_time:
+                self._contents.remove(end - self._lateness)
+            return
         fire = self._assigner.window_ending(timestamp + 1)
         acc = self._contents.get(fire.end)
         if acc is not None:
@@ -825,15 +998,28 @@ class WindowedStream:
 
     def __init__(self, keyed: "KeyedStream", assigner: Any) -> None:
         self._keyed, self._assigner, self._lateness = keyed, assigner, 0
+        self._late_tag: Optional[OutputTag] = None
 
     def allowed_lateness(self, millis: int) -> "WindowedStream":
         self._lateness = max(0, millis)
         return self
 
+    def side_output_late_data(self, tag: OutputTag) -> "WindowedStream":
+        """Sends records too late for their windows (behind the watermark by more than the
+        allowed lateness) to the side output ``tag`` instead of dropping them (Flink's
+        ``sideOutputLateData``); read it with ``get_side_output(tag)`` on the window's result.
+        Event-time tumbling and sliding windows."""
+        self._late_tag = tag
+        return self
+
     def _run(self, name: str, create: Callable[[], Any], add: Callable[[Any, Any], Any],
-             emit: Callable[[Any, Window, Any, Collector], None]) -> "DataStream":
-        assigner, lateness = self._assigner, self._lateness
-        return self._keyed._keyed_op(("window", name), lambda: _WindowFunction(assigner, lateness, create, add, emit))
+             emit: Callable[[Any, Window, Any, Collector], None],
+             merge: Optional[Callable[[Any, Any], Any]] = None) -> "DataStream":
+        assigner, lateness, late_tag = self._assigner, self._lateness, self._late_tag
+        if late_tag is not None and getattr(assigner, "merging", False):
+            raise ValueError("side_output_late_data is for tumbling and sliding windows, not sessions")
+        return self._keyed._keyed_op(("window", name),
+                                     lambda: _WindowFunction(assigner, lateness, create, add, emit, late_tag, merge))
 
     def reduce(self, f: Callable[[Any, Any], Any]) -> "DataStream":
         # The accumulator is the reduced value itself (the Rust SDK's `Option<T>`, never null).
@@ -843,17 +1029,21 @@ class WindowedStream:
         def emit(key: Any, w: Window, acc: Any, out: Collector) -> None:
             out.collect_with_timestamp(acc, w.max_timestamp())
 
-        return self._run("Window(Reduce)", lambda: None, add, emit)
+        def merge(a: Any, b: Any) -> Any:
+            return b if a is None else a if b is None else _plain(f(a, b))
+
+        return self._run("Window(Reduce)", lambda: None, add, emit, merge)
 
     def aggregate(self, aggregate: AggregateFunction, result: Callable[[Any, Window, Any], Any]) -> "DataStream":
         def emit(key: Any, w: Window, acc: Any, out: Collector) -> None:
             out.collect_with_timestamp(result(key, w, aggregate.get_result(acc)), w.max_timestamp())
 
-        return self._run("Window(Aggregate)", aggregate.create_accumulator, lambda acc, v: aggregate.add(v, acc), emit)
+        return self._run("Window(Aggregate)", aggregate.create_accumulator, lambda acc, v: aggregate.add(v, acc), emit,
+                         aggregate.merge)
 
     def process(self, f: Callable[[Any, Window, List[Any], Collector], None]) -> "DataStream":
         return self._run("Window(Process)", list, lambda acc, v: acc + [_plain(v)],
-                         lambda key, w, acc, out: f(key, w, acc, out))
+                         lambda key, w, acc, out: f(key, w, acc, out), lambda a, b: a + b)
 
 
 # ---------------------------------------------------------------------------------------------

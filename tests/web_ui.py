@@ -10,7 +10,9 @@ WebDriver with selenium) against a running cluster, as a person would use it:
    offers the jar, its dry run lists the counter as getting new code, its confirmation swaps
    the code in and says so, and the operator table and the job's upgrade history then name the
    new component; a dry run of the same component again says there is nothing to upgrade;
-   screenshots of the plan and of the upgraded job are saved;
+   screenshots of the plan and of the upgraded job are saved; then the Rescale box: every
+   operator at 2 is refused for the datagen source and the page says why, every operator but
+   the source at 2 runs, and the job's history lists the RESCALE;
 6. stop-with-savepoint into a directory typed in the page stops the job with a savepoint, and
    the page says where it is (or shows the cluster's error);
 7. a component uploaded and run through the submit page starts a job;
@@ -277,6 +279,42 @@ def run(args):
         page.click("#upgrade-job-abort")
         page.until("the upgrade box to close", lambda: not page.visible("#upgrade-job-box"))
         log("the same component again: the dry run says there is nothing to upgrade")
+
+        # 5b. Rescale through the job page's Rescale box (Flink's features.web-rescale): first
+        # every operator at 2, which the cluster refuses for the datagen source (its position
+        # cannot be split) and the page says why; then every operator but the source, which
+        # the page follows to its end, and the job's history lists the RESCALE.
+        def ask_parallelism(skip_source):
+            page.click("#rescale-job")
+            page.until("the rescale box", lambda: page.visible("#rescale-job-box"))
+            page.until("the operators' parallelism", lambda: page.js(
+                "return document.querySelectorAll('#rescale-vertices input[data-vertex]').length;") >= 4)
+            for field in driver.find_elements(By.CSS_SELECTOR, "#rescale-vertices input[data-vertex]"):
+                if skip_source and field.get_attribute("data-name").startswith("Source:"):
+                    continue
+                field.clear()
+                field.send_keys("2")
+        ask_parallelism(skip_source=False)
+        page.click("#rescale-job-confirm")
+        page.until("the refusal", lambda: page.attr("#notice", "data-kind") == "error")
+        result["rescaleRefusal"] = page.text("#notice-text")
+        log(f"rescale refused: {result['rescaleRefusal']}")
+        assert "datagen" in result["rescaleRefusal"], result["rescaleRefusal"]
+        ask_parallelism(skip_source=True)
+        page.click("#rescale-job-confirm")
+        page.until(
+            "the outcome of the rescale",
+            lambda: (page.text("#notice-text") or "").startswith("Rescale completed")
+            or (page.attr("#notice", "data-kind") == "error" and page.text("#notice-text") != result["rescaleRefusal"]),
+            timeout=90,
+        )
+        result["rescaleKind"] = page.attr("#notice", "data-kind")
+        result["rescaleMessage"] = page.text("#notice-text")
+        log(f"rescale: {result['rescaleKind']}: {result['rescaleMessage']}")
+        assert result["rescaleKind"] == "success", result["rescaleMessage"]
+        page.until("the rescale in the job's history", lambda: page.js(
+            "return [...document.querySelectorAll('#upgrades-panel tr.upgrade-row')].some(r => r.textContent.includes('RESCALE'));"))
+        page.until("the job running again", lambda: page.attr("#job-state", "data-state") == "RUNNING")
 
         # 6. Stop with savepoint into a directory typed in the page; the UI follows the
         # savepoint and says where it is, or shows the cluster's error.

@@ -95,6 +95,8 @@ fn a_job_rescaled_up_and_down_keeps_its_state_and_every_window_exactly_once() {
     .expect("the rescale down never completed");
     assert_eq!(down["operation"]["mode"], "RESCALE", "{down}");
     assert_eq!(down["operation"]["result"], "REDEPLOYED", "{down}");
+    assert_eq!(down["operation"]["parallelism"], serde_json::json!({"from": [2, 2, 2, 2], "to": [1, 1, 1, 1]}));
+    assert_eq!(down["operation"]["component"]["name"], "click_event_count.wasm", "{down}");
     assert_eq!(parallelisms(&cluster, &job), [1, 1, 1, 1]);
     let requirements = cluster.get(&format!("/jobs/{job}/resource-requirements")).json();
     assert_eq!(requirements[&counter]["parallelism"], serde_json::json!({"lowerBound": 1, "upperBound": 1}));

@@ -252,7 +252,7 @@ fn every_get_route_of_flinks_spec_answers_with_the_specs_keys_and_true_values() 
         assert_eq!(backpressure["backpressureLevel"], backpressure["backpressure-level"], "{backpressure}");
     }
     assert_eq!(get(&format!("/jobs/{job}"))["job-type"], "STREAMING");
-    assert_eq!(get("/config")["features"]["web-rescale"], false);
+    assert_eq!(get("/config")["features"]["web-rescale"], true);
     let skew = get(&format!("/jobs/{job}/vertices/{counter}/subtasks/metrics?get=numRecordsIn"));
     assert!(skew[0]["skew"].is_number(), "{skew}");
     // Flame graphs are sampled (the guest's stacks: see the flame graph test).

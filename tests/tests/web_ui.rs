@@ -133,13 +133,29 @@ fn the_web_ui_shows_the_cluster_and_submits_and_cancels_jobs_in_chromium() {
     assert!(message.starts_with("Upgrade SWAPPED at checkpoint "), "{message}");
     let history = cluster.get(&format!("/jobs/{job}/upgrades")).json();
     let upgrades = history["upgrades"].as_array().cloned().unwrap_or_default();
-    assert_eq!(upgrades.len(), 1, "exactly the upgrade confirmed in the page: {history}");
-    assert_eq!(upgrades[0]["operation"]["result"], "SWAPPED", "{history}");
-    assert_eq!(upgrades[0]["operation"]["component"]["name"], "click_event_count_v1_1.wasm", "{history}");
-    assert!(
-        message.contains(&format!("checkpoint {} ", upgrades[0]["operation"]["checkpoint-id"])),
-        "{message}\n{history}"
+    assert_eq!(upgrades.len(), 2, "exactly the upgrade and the rescale confirmed in the page: {history}");
+    let (rescale, upgrade) = (&upgrades[0]["operation"], &upgrades[1]["operation"]);
+    assert_eq!(upgrade["result"], "SWAPPED", "{history}");
+    assert_eq!(upgrade["component"]["name"], "click_event_count_v1_1.wasm", "{history}");
+    assert!(message.contains(&format!("checkpoint {} ", upgrade["checkpoint-id"])), "{message}\n{history}");
+    // The rescale confirmed in the page: every operator but the datagen source (refused first,
+    // with the reason) at parallelism 2, the upgraded code kept.
+    assert!(result["rescaleRefusal"].as_str().unwrap_or_default().contains("datagen"), "{result}");
+    let message = result["rescaleMessage"].as_str().unwrap_or_default();
+    assert_eq!(result["rescaleKind"], "success", "the UI showed: {message}");
+    assert_eq!(
+        (&rescale["mode"], &rescale["result"]),
+        (&serde_json::json!("RESCALE"), &serde_json::json!("REDEPLOYED"))
     );
+    let details = cluster.get(&format!("/jobs/{job}")).json();
+    let parallelisms: Vec<u64> = details["vertices"]
+        .as_array()
+        .map(|vs| vs.iter().filter_map(|v| v["parallelism"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(parallelisms, [1, 2, 2, 2], "{details}");
+    let counter =
+        details["vertices"].as_array().and_then(|vs| vs.iter().find(|v| v["name"] == "ClickEvent Counter").cloned());
+    assert_eq!(counter.expect("the counter")["component"]["name"], "click_event_count_v1_1.wasm", "{details}");
     // Stop-with-savepoint through the UI: the job finished with a savepoint where the page
     // said, in the directory typed into it.
     let message = result["stopMessage"].as_str().unwrap_or_default();

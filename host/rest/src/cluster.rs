@@ -26,7 +26,7 @@ pub async fn config(State(jm): State<Arc<JobManager>>) -> Response {
         "timezone-offset": 0,
         "flink-version": FLINK_VERSION,
         "flink-revision": revision(),
-        "features": {"web-submit": true, "web-cancel": true, "web-rescale": false, "web-history": false},
+        "features": {"web-submit": true, "web-cancel": true, "web-rescale": true, "web-history": false},
     }))
 }
 

@@ -63,6 +63,9 @@ pub fn upgrade_json(h: &UpgradeRecord) -> Value {
     if let Some(result) = h.result {
         op["result"] = json!(result.name());
     }
+    if let Some((from, to)) = &h.parallelism {
+        op["parallelism"] = json!({"from": from, "to": to});
+    }
     if let Some(cause) = &h.failure {
         op["failure-cause"] = super::checkpoints::failure_cause(cause);
     }

@@ -607,7 +607,7 @@ function jobPage(jid, tab) {
 
   /** Shows one of the confirmation boxes (or none). */
   function showConfirm(box) {
-    for (const b of [els.cancelBox, els.stopBox, els.upgradeBox]) b.hidden = b !== box;
+    for (const b of [els.cancelBox, els.stopBox, els.upgradeBox, els.rescaleBox]) b.hidden = b !== box;
     els.confirmRow.hidden = !box;
   }
 
@@ -740,6 +740,55 @@ function jobPage(jid, tab) {
     }
   }
 
+  /** Opens the rescale box: each operator with its parallelism, to change. */
+  async function openRescale() {
+    showConfirm(els.rescaleBox);
+    try {
+      const d = await api(`jobs/${jid}`);
+      els.rescaleVertices.replaceChildren(...(d.vertices || []).map((v) => h('label', { class: 'rescale-vertex' }, `${v.name} `,
+        h('input', { type: 'number', min: '1', value: String(v.parallelism), style: 'width:60px', 'data-vertex': v.id, 'data-name': v.name, 'data-current': String(v.parallelism) }))));
+    } catch (e) {
+      notify(`Reading the job failed: ${e.message}`);
+    }
+  }
+
+  /** Sets each operator's parallelism (Flink's PUT resource-requirements) and follows the
+   *  rescale, which the job's upgrade history records, to its end. */
+  async function rescaleJob() {
+    const inputs = [...els.rescaleVertices.querySelectorAll('input[data-vertex]')];
+    const wanted = inputs.map((i) => [i.dataset.vertex, Number(i.value), Number(i.dataset.current)]);
+    if (!wanted.length || wanted.some(([, p]) => !Number.isInteger(p) || p < 1)) {
+      notify('Each parallelism must be a positive whole number.');
+      return;
+    }
+    showConfirm(null);
+    try {
+      const before = ((await api(`jobs/${jid}/upgrades`)).upgrades || []).length;
+      const body = Object.fromEntries(wanted.map(([id, p]) => [id, { parallelism: { lowerBound: 1, upperBound: p } }]));
+      await api(`jobs/${jid}/resource-requirements`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      const shown = wanted.map(([, p]) => p).join(',');
+      if (wanted.every(([, p, current]) => p === current)) {
+        notify(`The job already runs at parallelism ${shown}.`, 'success');
+        return;
+      }
+      notify(`Rescaling to parallelism ${shown}…`, 'success');
+      const deadline = Date.now() + 180000;
+      while (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        const history = (await api(`jobs/${jid}/upgrades`)).upgrades || [];
+        if (history.length <= before || history[0].status?.id !== 'COMPLETED') continue;
+        const op = history[0].operation || {};
+        if (op.result === 'REDEPLOYED') notify(`Rescale completed: parallelism ${shown} in ${op.duration} ms`, 'success');
+        else notify(`Rescale ${op.result || 'failed'}: ${op['failure-cause'] ? causeText(op['failure-cause']) : 'no result'}`);
+        await tick();
+        return;
+      }
+      notify('The rescale did not complete within three minutes.');
+    } catch (e) {
+      notify(`Rescale refused: ${e.message}`);
+    }
+  }
+
   page.mount = (el) => {
     els.name = h('h2', { id: 'job-name' }, '…');
     els.state = h('span', { id: 'job-state' });
@@ -755,11 +804,14 @@ function jobPage(jid, tab) {
     els.upgradeDryRun = h('button', { id: 'upgrade-dry-run', type: 'button', onclick: dryRunUpgrade }, 'Dry run');
     els.upgradeBox = confirmBox('upgrade-job', 'Upgrade to', upgradeJob, [els.upgradeJar, els.upgradeArgs, els.upgradeOperators, els.upgradeDryRun], { yes: 'Confirm', no: 'Close' });
     append(els.upgradeBox, [els.upgradePlan]);
+    els.rescaleVertices = h('span', { id: 'rescale-vertices', class: 'actions' });
+    els.rescaleBox = confirmBox('rescale-job', 'Parallelism:', rescaleJob, [els.rescaleVertices], { yes: 'Confirm', no: 'Close' });
+    els.rescale = h('button', { id: 'rescale-job', type: 'button', title: 'Run the job at another parallelism, keeping its state (PUT resource-requirements)', onclick: openRescale }, 'Rescale');
     els.cancel = h('button', { class: 'danger', id: 'cancel-job', type: 'button', onclick: () => showConfirm(els.cancelBox) }, 'Cancel Job');
     els.stop = h('button', { id: 'stop-job', type: 'button', onclick: () => showConfirm(els.stopBox) }, 'Stop with Savepoint');
     els.upgrade = h('button', { id: 'upgrade-job', type: 'button', title: 'Swap in the code of an uploaded component, keeping the job and its state', onclick: openUpgrade }, 'Upgrade');
-    els.actions = h('div', { class: 'actions' }, els.upgrade, els.stop, els.cancel);
-    els.confirmRow = h('div', { class: 'job-header', style: 'padding-top:0', hidden: true }, els.cancelBox, els.stopBox, els.upgradeBox);
+    els.actions = h('div', { class: 'actions' }, els.upgrade, els.rescale, els.stop, els.cancel);
+    els.confirmRow = h('div', { class: 'job-header', style: 'padding-top:0', hidden: true }, els.cancelBox, els.stopBox, els.upgradeBox, els.rescaleBox);
     header = h('section', { class: 'panel' },
       h('div', { class: 'job-header' }, h('div', {}, h('div', { class: 'actions' }, els.name, els.state), els.meta), els.actions),
       els.confirmRow);
@@ -796,6 +848,7 @@ function jobPage(jid, tab) {
     ]);
     els.actions.hidden = TERMINAL.has(d.state);
     els.upgrade.hidden = d.state !== 'RUNNING';
+    els.rescale.hidden = d.state !== 'RUNNING';
     if (TERMINAL.has(d.state)) showConfirm(null);
   }
 
@@ -923,7 +976,9 @@ function jobPage(jid, tab) {
         { title: 'Result', value: (u) => upgradeBadge(u) },
         { title: 'Mode', value: (u) => u.operation.mode },
         { title: 'Component', value: (u) => componentLabel(u.operation.component, 'upgrade-component') },
-        { title: 'Operators', value: (u) => (u.operation.operators || []).join(', ') || '-' },
+        { title: 'Operators', value: (u) => (u.operation.parallelism
+          ? `parallelism ${u.operation.parallelism.from.join(',')} → ${u.operation.parallelism.to.join(',')}`
+          : (u.operation.operators || []).join(', ') || '-') },
         { title: 'Checkpoint', value: (u) => u.operation['checkpoint-id'] ?? '-', num: true },
         { title: 'Duration', value: (u) => fmtDuration(u.operation.duration), num: true },
         { title: 'Swap', value: (u) => fmtDuration(u.operation['swap-duration']), num: true },

@@ -18,7 +18,7 @@ use super::dispatcher::DispatchError;
 use super::upgrade::{Change, Plan, UpgradeMode, UpgradeRecord};
 use super::{JobManager, JobRecord};
 use weir_core::execution::now_ms;
-use weir_core::jobgraph::{JobGraph, ShipStrategy};
+use weir_core::jobgraph::{JobGraph, ShipStrategy, SourceConnector, VertexKind};
 
 /// One vertex's parallelism bounds (Flink's `JobVertexResourceRequirements.Parallelism`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +75,17 @@ pub fn rescaled(graph: &JobGraph, requested: &ResourceRequirements) -> Result<Jo
             v.parallelism = bounds.upper;
         }
     }
+    for (v, old) in new.vertices.iter().zip(&graph.vertices) {
+        // A datagen source's position is its subtask's share of the sequence: it restores only
+        // at the parallelism it was taken at (runtime::task).
+        let datagen = matches!(v.kind, VertexKind::Source { connector: SourceConnector::Datagen { .. }, .. });
+        if datagen && v.parallelism != old.parallelism {
+            return Err(bad(format!(
+                "The source '{}' is a datagen source, whose position cannot be split or merged: it keeps its parallelism {} (leave its vertex {} out, or name it at {}).",
+                v.name, old.parallelism, v.id, old.parallelism
+            )));
+        }
+    }
     for v in &new.vertices {
         for edge in v.inputs.iter().filter(|e| e.strategy == ShipStrategy::Forward) {
             let Some(source) = new.vertices.get(edge.source) else { continue };
@@ -111,12 +122,17 @@ impl JobManager {
     /// /jobs/:jobid/resource-requirements`, `weir rescale`). Refused (409) while the job is not
     /// running every task or another upgrade or rescale is under way.
     pub fn rescale(&self, job_id: &str, requested: ResourceRequirements) -> Result<Rescale, DispatchError> {
-        let (record, component) = {
+        let (record, component, component_name) = {
             let state = self.state();
             let job =
                 state.jobs.get(job_id).ok_or_else(|| DispatchError::NotFound(format!("Job {job_id} not found")))?;
             let component = job.components.get(&job.record.component_hash).cloned();
-            (job.record.clone(), component)
+            // The name the job's component goes by: its last upgrade's, else its jar's.
+            let hash = &job.record.component_hash;
+            let upgraded = job.record.upgrades.iter().rev().find(|u| &u.component_hash == hash);
+            let uploaded = job.record.jar_id.as_ref().and_then(|j| state.jars.get(j)).filter(|m| &m.hash == hash);
+            let name = upgraded.map(|u| u.component_name.clone()).or_else(|| uploaded.map(|m| m.name.clone()));
+            (job.record.clone(), component, name.unwrap_or_default())
         };
         let graph = rescaled(&record.graph, &requested)?;
         let unchanged = graph.vertices.iter().zip(&record.graph.vertices).all(|(a, b)| a.parallelism == b.parallelism);
@@ -133,20 +149,19 @@ impl JobManager {
             self.persist(&persisted);
             return Ok(Rescale::Unchanged);
         }
+        // Every component the job runs is kept loaded (upgrade::commit), its own above all.
         let component = component.ok_or_else(|| {
-            DispatchError::Conflict(format!(
-                "The job {job_id} runs operators of several components after partial upgrades: rescale it after upgrading every operator to one component."
-            ))
+            DispatchError::Conflict(format!("The component of job {job_id} is not loaded; try again once it runs."))
         })?;
         let from: Vec<u32> = record.graph.vertices.iter().map(|v| v.parallelism).collect();
         let to: Vec<u32> = graph.vertices.iter().map(|v| v.parallelism).collect();
-        tracing::info!(job = job_id, ?from, ?to, "rescale requested");
+        tracing::info!(job = job_id, from = join(&from), to = join(&to), "rescale requested");
         let vertex_components =
             graph.vertices.iter().map(|v| (v.uid.clone(), record.component_of(&v.uid).to_string())).collect();
         let history = UpgradeRecord {
             id: hex::encode(rand::random::<[u8; 16]>()),
             jar_id: record.jar_id.clone(),
-            component_name: format!("parallelism {} -> {}", join(&from), join(&to)),
+            component_name,
             component_hash: record.component_hash.clone(),
             program_args: record.program_args.clone(),
             mode: UpgradeMode::Rescale,
@@ -160,6 +175,7 @@ impl JobManager {
             checkpoint: None,
             swap_ms: None,
             immediate: false,
+            parallelism: Some((from.clone(), to.clone())),
         };
         let plan = Plan {
             mode: UpgradeMode::Rescale,
@@ -197,7 +213,7 @@ fn join(parallelisms: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_core::jobgraph::{JobEdge, JobVertex, SinkConnector, TimeCharacteristic, VertexKind};
+    use weir_core::jobgraph::{JobEdge, JobVertex, SinkConnector, TimeCharacteristic};
 
     fn vertex(id: &str, inputs: &[(usize, ShipStrategy)]) -> JobVertex {
         JobVertex {
@@ -251,6 +267,14 @@ mod tests {
         assert!(refused(bounds(&[("source", 0, 2)])).contains("lowerBound 0"));
         assert!(refused(bounds(&[("source", 3, 2)])).contains("at most upperBound 2"));
         assert!(refused(bounds(&[("source", 1, 129)])).contains("max parallelism 128"));
+        let mut datagen = graph();
+        datagen.vertices[0].kind =
+            VertexKind::Source { connector: SourceConnector::Datagen { count: None, rate: None }, function: None };
+        match rescaled(&datagen, &bounds(&[("source", 1, 3)])) {
+            Err(DispatchError::BadRequest(message)) => assert!(message.contains("datagen"), "{message}"),
+            other => panic!("not refused: {other:?}"),
+        }
+        assert!(rescaled(&datagen, &bounds(&[("source", 1, 2), ("counter", 1, 3), ("sink", 1, 3)])).is_ok());
         let split = refused(bounds(&[("counter", 1, 3)]));
         assert!(split.contains("'COUNTER' and 'SINK'") && split.contains("FORWARD"), "{split}");
     }

@@ -174,6 +174,9 @@ pub struct UpgradeRecord {
     /// reach them in time (a backpressured job).
     #[serde(default)]
     pub immediate: bool,
+    /// A rescale's parallelism per vertex, before and after (in the graph's vertex order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<(Vec<u32>, Vec<u32>)>,
 }
 
 impl UpgradeRecord {
@@ -445,6 +448,7 @@ impl JobManager {
             checkpoint: None,
             swap_ms: None,
             immediate: false,
+            parallelism: None,
         };
         if request.dry_run {
             return Ok(Started::DryRun(Box::new((plan, history))));
@@ -905,7 +909,9 @@ pub(super) fn rollback_on_failure(state: &mut ClusterState, job_id: &str, failur
     if !job.upgrade.as_ref().is_some_and(InFlight::new_code_may_run) {
         return false;
     }
-    rollback(state, job_id, &format!("The new code failed: {failure}"));
+    let rescale = job.upgrade.as_ref().is_some_and(|u| u.mode == UpgradeMode::Rescale);
+    let what = if rescale { "The job at its new parallelism failed" } else { "The new code failed" };
+    rollback(state, job_id, &format!("{what}: {failure}"));
     true
 }
 

@@ -132,7 +132,7 @@ fn a_new_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
         .expect("run cargo test");
     let test_out = String::from_utf8_lossy(&tests.stdout);
     assert!(tests.status.success(), "cargo test failed:\n{test_out}\n{}", String::from_utf8_lossy(&tests.stderr));
-    assert!(test_out.contains("test result: ok. 2 passed"), "{test_out}");
+    assert!(test_out.contains("test result: ok. 3 passed"), "{test_out}");
 
     // On a cluster: run it with the README's arguments (its broker in place of 127.0.0.1:9092).
     let broker = Broker::start();

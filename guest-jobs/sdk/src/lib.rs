@@ -23,10 +23,13 @@ pub mod graph;
 pub mod metrics;
 pub mod state;
 pub mod stream;
+#[cfg(not(target_family = "wasm"))]
+pub mod testing;
 pub mod time;
 pub mod window;
 
 mod hash;
+mod host;
 mod output;
 #[doc(hidden)]
 pub mod runtime;

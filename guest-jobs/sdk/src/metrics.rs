@@ -1,6 +1,6 @@
 //! Metrics and logging.
 
-use crate::bindings::weir::job::{logging, metrics as host};
+use crate::host::{logging, metrics as host};
 
 pub use logging::Level;
 

@@ -2,7 +2,7 @@
 //! pieces (at the end of every call, or sooner when it grows big).
 
 use crate::Record;
-use crate::bindings::weir::job::collector;
+use crate::host::collector;
 
 /// Hand the buffer over once it holds this much, so a call that emits a lot does not hold it
 /// all in guest memory.

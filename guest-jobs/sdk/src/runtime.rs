@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use crate::bindings::weir::job::logging::{self, Level};
+use crate::host::logging::{self, Level};
 use crate::{Job, Operator, OperatorContext, Output, Records, time::Timer};
 
 struct Instance {
@@ -17,6 +17,10 @@ thread_local! {
 
 /// Reports panics through the host's log before the instance traps, so the host can say why.
 fn install_panic_hook() {
+    // Built for this machine (tests, `weir_sdk::testing`), panics stay the test's own.
+    if cfg!(not(target_family = "wasm")) {
+        return;
+    }
     std::panic::set_hook(Box::new(|info| {
         logging::log(Level::Error, &format!("guest panicked: {info}"));
     }));

@@ -5,7 +5,7 @@
 
 use std::marker::PhantomData;
 
-use crate::bindings::weir::job::state as host;
+use crate::host::state as host;
 
 /// How a state value is stored as bytes.
 pub trait Codec: Sized {

@@ -1,6 +1,6 @@
 //! Clocks and timers.
 
-use crate::bindings::weir::job::{time as host_time, timers as host_timers};
+use crate::host::{time as host_time, timers as host_timers};
 
 pub use crate::bindings::weir::job::types::{TimeDomain, Timer};
 

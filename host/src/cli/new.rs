@@ -542,6 +542,20 @@ mod tests {
     fn a_count_is_the_word_a_comma_and_the_count() {
         assert_eq!(format_count("be", 2), format!("be,2{SUFFIX}"));
     }
+
+    /// The job's own counter, on the SDK's test harness (an in-memory host, no cluster): words
+    /// in as the key_by hands them over, counts out, the tally in keyed state.
+    #[test]
+    fn the_counter_counts_each_word_in_keyed_state() {
+        let mut h = weir_sdk::testing::OperatorHarness::open_stream::<Job>(&[], "counter").expect("the counter");
+        for word in ["be", "to", "be"] {
+            h.process_keyed(&word.to_string(), &word.to_string(), 0).expect("processed");
+        }
+        let counts = [format_count("be", 1), format_count("to", 1), format_count("be", 2)];
+        assert_eq!(h.take_output_text().expect("text"), counts);
+        let tally: Option<Tally> = h.keyed_value_state("tally", &"be".to_string()).expect("a tally");
+        assert_eq!(tally.map(|t| t.count), Some(2));
+    }
 }
 "#;
 
@@ -557,7 +571,7 @@ but Rust (rustup installs the toolchain `rust-toolchain.toml` names) and the `we
 
 ```sh
 weir build      # cargo build --release --target wasm32-wasip2, and the component's path and size
-cargo test      # the unit tests, on this machine
+cargo test      # the unit tests, on this machine (weir_sdk::testing runs the job's operators)
 ```
 
 `weir build` adds the wasm32-wasip2 target with rustup when the toolchain lacks it, and prints

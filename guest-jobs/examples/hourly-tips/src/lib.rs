@@ -57,3 +57,45 @@ impl StreamJob for HourlyTips {
 }
 
 weir_sdk::export_stream_job!(HourlyTips);
+
+/// The training's `HourlyTipsTest` for the per-driver window, on `weir_sdk::testing`: fares fed
+/// by hand, each hour's sum emitted once the watermark passes the hour's end.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_sdk::testing::OperatorHarness;
+
+    const T0: i64 = 1_577_880_000_000; // 2020-01-01T12:00:00Z, on the hour
+
+    fn fare(driver_id: i64, start_time: i64, tip: f32) -> TaxiFare {
+        TaxiFare {
+            ride_id: start_time,
+            taxi_id: driver_id,
+            driver_id,
+            start_time,
+            payment_type: "CARD".into(),
+            tip,
+            tolls: 0.0,
+            total_fare: 10.0 + tip,
+        }
+    }
+
+    #[test]
+    fn each_drivers_tips_are_summed_per_hour_when_the_hour_ends() {
+        let mut h = OperatorHarness::open_stream::<HourlyTips>(&[], "hourly-tips").expect("AddTips opens");
+        for f in [fare(1, T0, 1.0), fare(1, T0 + 15 * 60_000, 2.0), fare(2, T0 + 30 * 60_000, 5.0)] {
+            h.process_keyed(&f.driver_id, &f, f.start_time).unwrap();
+        }
+        // The next hour's fare, and the watermark short of the hour's end: nothing yet.
+        let later = fare(1, T0 + HOUR_MS + 60_000, 10.0);
+        h.process_keyed(&later.driver_id, &later, later.start_time).unwrap();
+        h.advance_watermark(T0 + HOUR_MS - 2).unwrap();
+        assert!(h.take_output().unwrap().is_empty());
+        h.advance_watermark(T0 + HOUR_MS).unwrap();
+        let mut hour: Vec<(i64, i64, f32)> = h.take_output_typed().unwrap();
+        hour.sort_by_key(|t| t.1);
+        assert_eq!(hour, [(T0 + HOUR_MS, 1, 3.0), (T0 + HOUR_MS, 2, 5.0)]);
+        h.finish().unwrap();
+        assert_eq!(h.take_output_typed::<(i64, i64, f32)>().unwrap(), [(T0 + 2 * HOUR_MS, 1, 10.0)]);
+    }
+}

@@ -117,3 +117,82 @@ impl StreamJob for LongRideAlerts {
 }
 
 weir_sdk::export_stream_job!(LongRideAlerts);
+
+/// The training's `LongRidesUnitTest`, on `weir_sdk::testing`: the job's own alert operator on an
+/// in-memory host, events and the watermark fed by hand.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_sdk::testing::OperatorHarness;
+
+    const T0: i64 = 1_577_880_000_000; // 2020-01-01T12:00:00Z, the training's BEGINNING
+    const MINUTE: i64 = 60_000;
+
+    fn event(ride_id: i64, is_start: bool, event_time: i64) -> TaxiRide {
+        TaxiRide {
+            ride_id,
+            is_start,
+            event_time,
+            start_lon: 0.0,
+            start_lat: 0.0,
+            end_lon: 0.0,
+            end_lat: 0.0,
+            passenger_cnt: 1,
+            taxi_id: 1,
+            driver_id: 1,
+        }
+    }
+
+    fn harness() -> OperatorHarness {
+        OperatorHarness::open_stream::<LongRideAlerts>(&[], "alerts").expect("the alert operator opens")
+    }
+
+    fn send(h: &mut OperatorHarness, ride: TaxiRide) {
+        let ts = ride.event_time;
+        h.process_keyed(&ride.ride_id, &ride, ts).expect("processed");
+    }
+
+    #[test]
+    fn a_short_ride_raises_no_alert_and_leaves_no_state() {
+        let mut h = harness();
+        send(&mut h, event(1, true, T0));
+        send(&mut h, event(1, false, T0 + MINUTE));
+        h.advance_watermark(T0 + 3 * 60 * MINUTE).unwrap();
+        assert!(h.take_output_text().unwrap().is_empty());
+        assert_eq!(h.keyed_value_state::<i64, TaxiRide>("ride event", &1).unwrap(), None);
+        assert!(h.timers().is_empty());
+    }
+
+    #[test]
+    fn a_long_ride_is_reported_by_its_end() {
+        let mut h = harness();
+        send(&mut h, event(2, true, T0));
+        h.advance_watermark(T0 + 60 * MINUTE).unwrap();
+        send(&mut h, event(2, false, T0 + 3 * 60 * MINUTE));
+        assert_eq!(h.take_output_text().unwrap(), ["2"]);
+        assert!(h.timers().is_empty(), "the START's timer was deleted");
+    }
+
+    #[test]
+    fn a_ride_without_end_is_reported_by_its_timer_two_hours_after_the_start() {
+        let mut h = harness();
+        send(&mut h, event(3, true, T0));
+        h.advance_watermark(T0 + 2 * 60 * MINUTE - 1).unwrap();
+        assert!(h.take_output_text().unwrap().is_empty());
+        h.advance_watermark(T0 + 2 * 60 * MINUTE).unwrap();
+        assert_eq!(h.take_output_text().unwrap(), ["3"]);
+        // The END, late, raises no second alert.
+        send(&mut h, event(3, false, T0 + 3 * 60 * MINUTE));
+        assert!(h.take_output_text().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_end_before_its_start_is_matched_when_the_start_comes() {
+        let mut h = harness();
+        send(&mut h, event(4, false, T0 + 3 * 60 * MINUTE));
+        assert!(h.take_output_text().unwrap().is_empty());
+        send(&mut h, event(4, true, T0));
+        assert_eq!(h.take_output_text().unwrap(), ["4"]);
+        assert_eq!(h.keyed_value_state::<i64, TaxiRide>("ride event", &4).unwrap(), None);
+    }
+}

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use super::format::{decode_wire, encode_wire};
 use super::function::{Collector, Context, Push, SideWriter};
 use super::operators::{KeyedEmit, stage};
-use crate::bindings::weir::job::state as host;
+use crate::host::state as host;
 use crate::state::Codec;
 use crate::time::Timer;
 use crate::{Operator, Output, Records};

@@ -48,7 +48,7 @@
 
 pub mod broadcast;
 pub mod connectors;
-mod format;
+pub(crate) mod format;
 mod function;
 mod operators;
 mod short_str;

@@ -285,7 +285,8 @@ mod tests {
             assert_eq!(String::from(s.clone()), text);
             assert_eq!(format!("{s}|{s:?}"), format!("{text}|{text:?}"));
         }
-        assert!(Str::from("a") < Str::from("b"));
+        let (a, b) = (Str::from("a"), Str::from("b"));
+        assert!(a < b);
         assert!(Str::from_utf8(b"\xff").is_err());
     }
 

@@ -14,7 +14,7 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bindings::weir::job::state as host;
+use crate::host::state as host;
 use crate::time;
 
 thread_local! {

@@ -105,3 +105,42 @@ fn a_job_rescaled_up_and_down_keeps_its_state_and_every_window_exactly_once() {
     read_windows(&bootstrap, "output", Windows::exactly(19), Duration::from_secs(120)).expect("exact output");
     assert_eq!(cluster.job_overview(&job)["state"], "RUNNING");
 }
+
+/// A TaskManager lost while a rescale runs (item 3 of the rescale issue): the job ends
+/// consistent, at the old parallelism or the new one from a consistent snapshot, running again
+/// once slots are back, and every window is in `output` once at 1000 (strict witness).
+#[test]
+fn a_taskmanager_lost_during_a_rescale_leaves_a_consistent_job_and_every_window_once() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let mut cluster = Cluster::start(2, 2);
+    // 20 windows at 6000 events a second, a window a second; 19 can close.
+    let _generator = cluster.generator(&bootstrap, 120_000, 6_000);
+    let component = guest_component(cluster.dir.path(), "click_event_count", "click_event_count.wasm");
+    let (code, out, err) = cluster.cli(
+        "run",
+        &["-d", "-p", "1", &component, "--bootstrap.servers", &bootstrap, "--checkpointing", "--event-time"],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let job = job_id(&out);
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+    read_windows(&bootstrap, "output", Windows::at_least(3), Duration::from_secs(30)).expect("the first windows");
+
+    let answer = put_requirements(&cluster, &job, &every_vertex_at(&cluster, &job, 2));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    cluster.kill_taskmanager(0);
+    let ended = eventually(Duration::from_secs(60), || {
+        let history = cluster.get(&format!("/jobs/{job}/upgrades")).json();
+        let newest = history["upgrades"].as_array()?.first()?.clone();
+        (newest["status"]["id"] == "COMPLETED").then_some(newest)
+    })
+    .expect("the rescale never ended");
+    // Slots back, whatever happened: the job runs again at one of the two parallelisms.
+    cluster.add_taskmanager(2);
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(60));
+    let p = parallelisms(&cluster, &job);
+    assert!(p == [1, 1, 1, 1] || p == [2, 2, 2, 2], "{p:?} after {ended}");
+    eprintln!("rescale with a TaskManager lost: {} -> parallelism {p:?}", ended["operation"]["result"]);
+
+    read_windows(&bootstrap, "output", Windows::exactly(19), Duration::from_secs(120)).expect("exact output");
+}

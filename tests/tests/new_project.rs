@@ -86,6 +86,49 @@ fn expected_counts(lines: &[&str], totals: &mut std::collections::BTreeMap<Strin
     records
 }
 
+/// Runs the sample `component` on `cluster` with the README's arguments (the test's broker in
+/// place of 127.0.0.1:9092) and waits up to `wait` for its tasks; returns the job id.
+fn run_sample(cluster: &Cluster, bootstrap: &str, component: &Path, wait: Duration) -> String {
+    let v1 = cluster.dir.path().join("v1.wasm");
+    std::fs::copy(component, &v1).expect("copy the component");
+    let v1 = v1.display().to_string();
+    let (code, out, err) =
+        cluster.cli("run", &["-d", &v1, "--bootstrap.servers", bootstrap, "--input", "input", "--output", "output"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let job = out.trim().rsplit(' ').next().expect("a job id").to_string();
+    cluster.wait_for_all_tasks_running(&job, wait);
+    job
+}
+
+/// Writes `lines` to the input and checks, record by record, that the output holds `expected`
+/// and these lines' running counts (each line ending in `suffix`), which join `expected`.
+fn produce_and_check(
+    cluster: &Cluster,
+    bootstrap: &str,
+    lines: &[&str],
+    totals: &mut std::collections::BTreeMap<String, u64>,
+    suffix: &str,
+    expected: &mut Vec<String>,
+) -> Vec<String> {
+    produce_lines(cluster, bootstrap, lines);
+    expected.extend(expected_counts(lines, totals, suffix));
+    let mut got = witness(bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the counts");
+    got.sort();
+    expected.sort();
+    assert_eq!(&got, expected, "{}", cluster.taskmanager_log(0));
+    got
+}
+
+/// The README's upgrade: `component` swapped into `job` in place, both guest operators.
+fn upgrade_sample(cluster: &Cluster, job: &str, component: &Path) {
+    let v2 = cluster.dir.path().join("v2.wasm");
+    std::fs::copy(component, &v2).expect("copy the component");
+    let (code, out, err) = cluster.cli("upgrade", &[job, &v2.display().to_string()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Upgrade completed: SWAPPED at checkpoint "), "{out}{err}");
+    assert!(out.contains("(operators: source, counter)."), "{out}{err}");
+}
+
 #[test]
 fn a_new_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
     let home =
@@ -138,23 +181,11 @@ fn a_new_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
     let broker = Broker::start();
     let bootstrap = broker.bootstrap();
     let cluster = Cluster::start(1, 2);
-    let v1 = cluster.dir.path().join("v1.wasm");
-    std::fs::copy(&component, &v1).expect("copy the component");
-    let v1 = v1.display().to_string();
-    let (code, out, err) =
-        cluster.cli("run", &["-d", &v1, "--bootstrap.servers", &bootstrap, "--input", "input", "--output", "output"]);
-    assert_eq!(code, Some(0), "{out}{err}");
-    let job = out.trim().rsplit(' ').next().expect("a job id").to_string();
-    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(60));
+    let job = run_sample(&cluster, &bootstrap, &component, Duration::from_secs(60));
 
-    let mut totals = std::collections::BTreeMap::new();
+    let (mut totals, mut expected) = (std::collections::BTreeMap::new(), Vec::new());
     let first = ["to be or not to be", "that is the question"];
-    produce_lines(&cluster, &bootstrap, &first);
-    let mut expected = expected_counts(&first, &mut totals, "");
-    let mut got = witness(&bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the counts");
-    got.sort();
-    expected.sort();
-    assert_eq!(got, expected, "{}", cluster.taskmanager_log(0));
+    produce_and_check(&cluster, &bootstrap, &first, &mut totals, "", &mut expected);
 
     // The README's upgrade: the suffix set, built again, swapped into the running job.
     let source_path = project.join("src/lib.rs");
@@ -162,22 +193,11 @@ fn a_new_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
     assert_eq!(source.matches("const SUFFIX: &str = \"\";").count(), 1, "{source}");
     std::fs::write(&source_path, source.replace("const SUFFIX: &str = \"\";", "const SUFFIX: &str = \",v2\";"))
         .expect("edit src/lib.rs");
-    let component = build(&project);
-    let v2 = cluster.dir.path().join("v2.wasm");
-    std::fs::copy(&component, &v2).expect("copy the component");
-    let (code, out, err) = cluster.cli("upgrade", &[&job, &v2.display().to_string()]);
-    assert_eq!(code, Some(0), "{out}{err}");
     // In place, as the README shows: both guest operators swapped, nothing redeployed.
-    assert!(out.contains("Upgrade completed: SWAPPED at checkpoint "), "{out}{err}");
-    assert!(out.contains("(operators: source, counter)."), "{out}{err}");
+    upgrade_sample(&cluster, &job, &build(&project));
 
     let second = ["to be", "The end"];
-    produce_lines(&cluster, &bootstrap, &second);
-    expected.extend(expected_counts(&second, &mut totals, ",v2"));
-    let mut got = witness(&bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the counts");
-    got.sort();
-    expected.sort();
-    assert_eq!(got, expected, "{}", cluster.taskmanager_log(0));
+    let got = produce_and_check(&cluster, &bootstrap, &second, &mut totals, ",v2", &mut expected);
     assert!(got.contains(&"to,3,v2".to_string()) && got.contains(&"the,2,v2".to_string()));
 
     // The README's way to read the output, `weir consume … --from-beginning`, prints the same.
@@ -312,23 +332,11 @@ fn a_new_python_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
     let broker = Broker::start();
     let bootstrap = broker.bootstrap();
     let cluster = Cluster::start(1, 2);
-    let v1 = cluster.dir.path().join("v1.wasm");
-    std::fs::copy(&component, &v1).expect("copy the component");
-    let v1 = v1.display().to_string();
-    let (code, out, err) =
-        cluster.cli("run", &["-d", &v1, "--bootstrap.servers", &bootstrap, "--input", "input", "--output", "output"]);
-    assert_eq!(code, Some(0), "{out}{err}");
-    let job = out.trim().rsplit(' ').next().expect("a job id").to_string();
-    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(120));
+    let job = run_sample(&cluster, &bootstrap, &component, Duration::from_secs(120));
 
-    let mut totals = std::collections::BTreeMap::new();
+    let (mut totals, mut expected) = (std::collections::BTreeMap::new(), Vec::new());
     let first = ["to be or not to be", "that is the question"];
-    produce_lines(&cluster, &bootstrap, &first);
-    let mut expected = expected_counts(&first, &mut totals, "");
-    let mut got = witness(&bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the counts");
-    got.sort();
-    expected.sort();
-    assert_eq!(got, expected, "{}", cluster.taskmanager_log(0));
+    produce_and_check(&cluster, &bootstrap, &first, &mut totals, "", &mut expected);
 
     // The README's upgrade: the suffix set, the unit tests still passing, built again, swapped in.
     let source_path = project.join("src/word_tally_py.py");
@@ -336,20 +344,9 @@ fn a_new_python_project_builds_tests_runs_and_upgrades_as_its_readme_says() {
     assert_eq!(source.matches("\nSUFFIX = \"\"\n").count(), 1, "{source}");
     std::fs::write(&source_path, source.replace("\nSUFFIX = \"\"\n", "\nSUFFIX = \",v2\"\n")).expect("edit the job");
     python_unit_tests(&project);
-    let component = build_python(&project);
-    let v2 = cluster.dir.path().join("v2.wasm");
-    std::fs::copy(&component, &v2).expect("copy the component");
-    let (code, out, err) = cluster.cli("upgrade", &[&job, &v2.display().to_string()]);
-    assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.contains("Upgrade completed: SWAPPED at checkpoint "), "{out}{err}");
-    assert!(out.contains("(operators: source, counter)."), "{out}{err}");
+    upgrade_sample(&cluster, &job, &build_python(&project));
 
     let second = ["to be", "The end"];
-    produce_lines(&cluster, &bootstrap, &second);
-    expected.extend(expected_counts(&second, &mut totals, ",v2"));
-    let mut got = witness(&bootstrap, "output", expected.len(), Duration::from_secs(60)).expect("the counts");
-    got.sort();
-    expected.sort();
-    assert_eq!(got, expected, "{}", cluster.taskmanager_log(0));
+    let got = produce_and_check(&cluster, &bootstrap, &second, &mut totals, ",v2", &mut expected);
     assert!(got.contains(&"to,3,v2".to_string()) && got.contains(&"the,2,v2".to_string()));
 }

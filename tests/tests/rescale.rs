@@ -7,8 +7,18 @@ use std::time::Duration;
 
 use weir_tests::*;
 
-fn job_id(out: &str) -> String {
-    out.trim().rsplit(' ').next().expect("a job id").to_string()
+/// Runs the Click Event Count job at parallelism 1 with checkpoints and event time, and waits
+/// for its tasks; returns its id.
+fn run_at_parallelism_1(cluster: &Cluster, bootstrap: &str) -> String {
+    let component = guest_component(cluster.dir.path(), "click_event_count", "click_event_count.wasm");
+    let (code, out, err) = cluster.cli(
+        "run",
+        &["-d", "-p", "1", &component, "--bootstrap.servers", bootstrap, "--checkpointing", "--event-time"],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let job = out.trim().rsplit(' ').next().expect("a job id").to_string();
+    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+    job
 }
 
 /// Each vertex's parallelism, in the job's order.
@@ -42,14 +52,7 @@ fn a_job_rescaled_up_and_down_keeps_its_state_and_every_window_exactly_once() {
     let cluster = Cluster::start(1, 2);
     // 20 windows at 6000 events a second, a window a second; 19 can close.
     let _generator = cluster.generator(&bootstrap, 120_000, 6_000);
-    let component = guest_component(cluster.dir.path(), "click_event_count", "click_event_count.wasm");
-    let (code, out, err) = cluster.cli(
-        "run",
-        &["-d", "-p", "1", &component, "--bootstrap.servers", &bootstrap, "--checkpointing", "--event-time"],
-    );
-    assert_eq!(code, Some(0), "{out}{err}");
-    let job = job_id(&out);
-    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+    let job = run_at_parallelism_1(&cluster, &bootstrap);
     read_windows(&bootstrap, "output", Windows::at_least(2), Duration::from_secs(30)).expect("the first windows");
 
     // Flink's answer for a job submitted at a fixed parallelism: lower 1, upper its parallelism.
@@ -116,14 +119,7 @@ fn a_taskmanager_lost_during_a_rescale_leaves_a_consistent_job_and_every_window_
     let mut cluster = Cluster::start(2, 2);
     // 20 windows at 6000 events a second, a window a second; 19 can close.
     let _generator = cluster.generator(&bootstrap, 120_000, 6_000);
-    let component = guest_component(cluster.dir.path(), "click_event_count", "click_event_count.wasm");
-    let (code, out, err) = cluster.cli(
-        "run",
-        &["-d", "-p", "1", &component, "--bootstrap.servers", &bootstrap, "--checkpointing", "--event-time"],
-    );
-    assert_eq!(code, Some(0), "{out}{err}");
-    let job = job_id(&out);
-    cluster.wait_for_all_tasks_running(&job, Duration::from_secs(30));
+    let job = run_at_parallelism_1(&cluster, &bootstrap);
     read_windows(&bootstrap, "output", Windows::at_least(3), Duration::from_secs(30)).expect("the first windows");
 
     let answer = put_requirements(&cluster, &job, &every_vertex_at(&cluster, &job, 2));

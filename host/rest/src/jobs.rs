@@ -212,13 +212,7 @@ fn component_json(
     uid: &str,
 ) -> Value {
     let hash = job.record.component_of(uid);
-    let upgraded =
-        job.record.upgrades.iter().rev().find(|u| u.component_hash == hash).map(|u| u.component_name.clone());
-    let uploaded = || {
-        let jar = job.record.jar_id.as_ref().and_then(|j| state.jars.get(j)).filter(|m| m.hash == hash);
-        jar.map(|m| m.name.clone())
-    };
-    json!({ "name": upgraded.or_else(uploaded).unwrap_or_default(), "hash": hash })
+    json!({ "name": state.component_name(job, hash).unwrap_or_default(), "hash": hash })
 }
 
 pub async fn details(State(jm): State<Arc<JobManager>>, Path(id): Path<String>) -> Result<Response, RestError> {

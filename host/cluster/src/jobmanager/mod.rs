@@ -321,6 +321,16 @@ pub struct ClusterState {
     pub disposals: std::collections::HashMap<String, checkpoint_coordinator::Operation>,
 }
 
+impl ClusterState {
+    /// The file name a component of `job` goes by (`hash`): the name of the last upgrade that
+    /// brought it, else that of the jar the job was submitted from.
+    pub fn component_name(&self, job: &JobEntry, hash: &str) -> Option<String> {
+        let upgraded = job.record.upgrades.iter().rev().find(|u| u.component_hash == hash);
+        let uploaded = || job.record.jar_id.as_ref().and_then(|j| self.jars.get(j)).filter(|m| m.hash == hash);
+        upgraded.map(|u| u.component_name.clone()).or_else(|| uploaded().map(|m| m.name.clone()))
+    }
+}
+
 /// The JobManager.
 pub struct JobManager {
     state: Mutex<ClusterState>,

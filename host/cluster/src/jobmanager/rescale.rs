@@ -15,9 +15,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::dispatcher::DispatchError;
-use super::upgrade::{Change, Plan, UpgradeMode, UpgradeRecord};
+use super::upgrade::{Plan, UpgradeMode, UpgradeRecord};
 use super::{JobManager, JobRecord};
-use weir_core::execution::now_ms;
 use weir_core::jobgraph::{JobGraph, ShipStrategy, SourceConnector, VertexKind};
 
 /// One vertex's parallelism bounds (Flink's `JobVertexResourceRequirements.Parallelism`).
@@ -127,26 +126,13 @@ impl JobManager {
             let job =
                 state.jobs.get(job_id).ok_or_else(|| DispatchError::NotFound(format!("Job {job_id} not found")))?;
             let component = job.components.get(&job.record.component_hash).cloned();
-            // The name the job's component goes by: its last upgrade's, else its jar's.
-            let hash = &job.record.component_hash;
-            let upgraded = job.record.upgrades.iter().rev().find(|u| &u.component_hash == hash);
-            let uploaded = job.record.jar_id.as_ref().and_then(|j| state.jars.get(j)).filter(|m| &m.hash == hash);
-            let name = upgraded.map(|u| u.component_name.clone()).or_else(|| uploaded.map(|m| m.name.clone()));
+            let name = state.component_name(job, &job.record.component_hash);
             (job.record.clone(), component, name.unwrap_or_default())
         };
         let graph = rescaled(&record.graph, &requested)?;
         let unchanged = graph.vertices.iter().zip(&record.graph.vertices).all(|(a, b)| a.parallelism == b.parallelism);
         if unchanged {
-            let persisted = {
-                let mut state = self.state();
-                let job = state
-                    .jobs
-                    .get_mut(job_id)
-                    .ok_or_else(|| DispatchError::NotFound(format!("Job {job_id} not found")))?;
-                job.record.resource_requirements.extend(requested);
-                job.record.clone()
-            };
-            self.persist(&persisted);
+            self.record_requirements(job_id, requested)?;
             return Ok(Rescale::Unchanged);
         }
         // Every component the job runs is kept loaded (upgrade::commit), its own above all.
@@ -158,25 +144,6 @@ impl JobManager {
         tracing::info!(job = job_id, from = join(&from), to = join(&to), "rescale requested");
         let vertex_components =
             graph.vertices.iter().map(|v| (v.uid.clone(), record.component_of(&v.uid).to_string())).collect();
-        let history = UpgradeRecord {
-            id: hex::encode(rand::random::<[u8; 16]>()),
-            jar_id: record.jar_id.clone(),
-            component_name,
-            component_hash: record.component_hash.clone(),
-            program_args: record.program_args.clone(),
-            mode: UpgradeMode::Rescale,
-            operators: Vec::new(),
-            added: Vec::new(),
-            removed: Vec::new(),
-            requested: now_ms(),
-            completed: None,
-            result: None,
-            failure: None,
-            checkpoint: None,
-            swap_ms: None,
-            immediate: false,
-            parallelism: Some((from.clone(), to.clone())),
-        };
         let plan = Plan {
             mode: UpgradeMode::Rescale,
             operators: Vec::new(),
@@ -185,15 +152,21 @@ impl JobManager {
             graph,
             vertex_components,
         };
-        let change = Change {
-            plan,
-            history,
-            component_hash: record.component_hash.clone(),
-            component,
-            program_args: record.program_args.clone(),
-            jar_id: record.jar_id.clone(),
-        };
-        let id = self.begin(job_id, change)?;
+        let mut history = UpgradeRecord::new(
+            &plan,
+            record.jar_id.clone(),
+            component_name,
+            record.component_hash.clone(),
+            record.program_args.clone(),
+        );
+        history.parallelism = Some((from, to));
+        let id = self.begin(job_id, plan, history, component)?;
+        self.record_requirements(job_id, requested)?;
+        Ok(Rescale::Started(id))
+    }
+
+    /// Keeps `requested` as the job's bounds (what `GET` answers), with the job's record.
+    fn record_requirements(&self, job_id: &str, requested: ResourceRequirements) -> Result<(), DispatchError> {
         let persisted = {
             let mut state = self.state();
             let job =
@@ -202,7 +175,7 @@ impl JobManager {
             job.record.clone()
         };
         self.persist(&persisted);
-        Ok(Rescale::Started(id))
+        Ok(())
     }
 }
 

@@ -180,6 +180,37 @@ pub struct UpgradeRecord {
 }
 
 impl UpgradeRecord {
+    /// The history entry of a change planned as `plan` (a new request id, asked for now): the
+    /// job will run `component_hash` (named `component_name`, from jar `jar_id`) with
+    /// `program_args`.
+    pub fn new(
+        plan: &Plan,
+        jar_id: Option<String>,
+        component_name: String,
+        component_hash: String,
+        program_args: Vec<String>,
+    ) -> Self {
+        UpgradeRecord {
+            id: hex::encode(rand::random::<[u8; 16]>()),
+            jar_id,
+            component_name,
+            component_hash,
+            program_args,
+            mode: plan.mode,
+            operators: plan.operators.clone(),
+            added: plan.added.clone(),
+            removed: plan.removed.clone(),
+            requested: now_ms(),
+            completed: None,
+            result: None,
+            failure: None,
+            checkpoint: None,
+            swap_ms: None,
+            immediate: false,
+            parallelism: None,
+        }
+    }
+
     /// From the request to the end, ms.
     pub fn duration_ms(&self) -> Option<i64> {
         self.completed.map(|c| (c - self.requested).max(0))
@@ -394,21 +425,6 @@ pub fn plan(
     Ok(Plan { mode: UpgradeMode::InPlace, operators, added: Vec::new(), removed: Vec::new(), graph, vertex_components })
 }
 
-/// A planned change of a running job, ready to begin.
-pub(super) struct Change {
-    /// What it does.
-    pub plan: Plan,
-    /// Its entry in the job's history.
-    pub history: UpgradeRecord,
-    /// The component the job runs after it, and its content.
-    pub component_hash: String,
-    pub component: Arc<Vec<u8>>,
-    /// The program arguments the job runs with after it.
-    pub program_args: Vec<String>,
-    /// The uploaded jar the component came from.
-    pub jar_id: Option<String>,
-}
-
 impl JobManager {
     /// Starts an upgrade of `job_id` (or, with `dry_run`, says what it would do). Blocking: it
     /// compiles the component and runs its plan.
@@ -431,47 +447,29 @@ impl JobManager {
         })?;
         self.check_kafka(&new)?;
         let plan = plan(&record, new, component.hash(), &request)?;
-        let history = UpgradeRecord {
-            id: hex::encode(rand::random::<[u8; 16]>()),
-            jar_id: Some(meta.id.clone()),
-            component_name: meta.name.clone(),
-            component_hash: meta.hash.clone(),
-            program_args: args.clone(),
-            mode: plan.mode,
-            operators: plan.operators.clone(),
-            added: plan.added.clone(),
-            removed: plan.removed.clone(),
-            requested: now_ms(),
-            completed: None,
-            result: None,
-            failure: None,
-            checkpoint: None,
-            swap_ms: None,
-            immediate: false,
-            parallelism: None,
-        };
+        let history = UpgradeRecord::new(&plan, Some(meta.id.clone()), meta.name.clone(), meta.hash.clone(), args);
         if request.dry_run {
             return Ok(Started::DryRun(Box::new((plan, history))));
         }
         self.store_component(&meta.hash, &bytes)?;
-        let change = Change {
-            plan,
-            history,
-            component_hash: meta.hash.clone(),
-            component: Arc::new(bytes),
-            program_args: args,
-            jar_id: Some(meta.id),
-        };
-        let id = self.begin(job_id, change)?;
+        let id = self.begin(job_id, plan, history, Arc::new(bytes))?;
         Ok(Started::Running(id))
     }
 
-    /// Starts a planned change of a running job (an upgrade or a rescale): records it in the
-    /// job's history, and sends in-place swaps to the TaskManagers to prepare, or triggers a
-    /// redeploy's barrier. Refused if the job changed meanwhile (409).
-    pub(super) fn begin(&self, job_id: &str, change: Change) -> Result<String, DispatchError> {
-        let Change { plan, mut history, component_hash, component, program_args, jar_id } = change;
+    /// Starts a change of a running job planned as `plan` (an upgrade or a rescale): records
+    /// `history` in the job's history (the job then runs its component, `component`'s bytes,
+    /// with its arguments), and sends in-place swaps to the TaskManagers to prepare, or triggers
+    /// a redeploy's barrier. Refused if the job changed meanwhile (409).
+    pub(super) fn begin(
+        &self,
+        job_id: &str,
+        plan: Plan,
+        mut history: UpgradeRecord,
+        component: Arc<Vec<u8>>,
+    ) -> Result<String, DispatchError> {
         let id = history.id.clone();
+        let (component_hash, program_args, jar_id) =
+            (history.component_hash.clone(), history.program_args.clone(), history.jar_id.clone());
         let mut state = self.state();
         let job =
             state.jobs.get_mut(job_id).ok_or_else(|| DispatchError::NotFound(format!("Job {job_id} not found")))?;
